@@ -1,0 +1,445 @@
+//! The policy served at `https://mta-sts.<domain>/.well-known/mta-sts.txt`
+//! (RFC 8461 §3.2).
+
+use super::domain::is_ascii_domain;
+use super::is_ext_name;
+use super::mx::MxPattern;
+
+/// The largest `max_age` RFC 8461 §3.2 allows: one year, 31557600 seconds.
+pub const MAX_AGE_LIMIT: u64 = 31_557_600;
+
+/// How senders apply the policy (RFC 8461 §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Senders refuse delivery to MX hosts that fail validation.
+    Enforce,
+    /// Senders deliver anyway but report failures (TLSRPT).
+    Testing,
+    /// The domain withdraws its policy.
+    None,
+}
+
+impl Mode {
+    /// Every mode, for exporting one series per value.
+    pub const ALL: [Mode; 3] = [Mode::Enforce, Mode::Testing, Mode::None];
+
+    /// The mode as written in a policy (`sts-policy-mode-value`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Testing => "testing",
+            Mode::None => "none",
+        }
+    }
+}
+
+/// A parsed MTA-STS policy (RFC 8461 §3.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// `mode:`.
+    pub mode: Mode,
+    /// `max_age:` in seconds, 0 to 31557600.
+    pub max_age: u64,
+    /// `mx:` patterns in policy order.
+    pub mx: Vec<MxPattern>,
+    /// Extension fields (ignored by senders, kept for display).
+    pub extensions: Vec<(String, String)>,
+}
+
+/// Why a policy text does not parse; each variant names the rule broken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// The body is not UTF-8 (RFC 8461 §3.2: the policy is UTF-8 text).
+    #[error("policy is not valid UTF-8")]
+    NotUtf8,
+    /// The body is empty.
+    #[error("policy is empty")]
+    Empty,
+    /// A line has no `name:` field (this includes empty lines, which the
+    /// ABNF does not allow between fields).
+    #[error("line {line}: not a \"name: value\" field")]
+    MalformedLine {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A field name does not match `sts-policy-ext-name`.
+    #[error("line {line}: invalid field name")]
+    BadFieldName {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A field value has control characters or trailing white space.
+    #[error("line {line}: invalid characters in value")]
+    BadValue {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// `version`, `mode` or `max_age` appears more than once.
+    #[error("line {line}: duplicate {field} field")]
+    Duplicate {
+        /// The field name.
+        field: &'static str,
+        /// 1-based line number of the repeat.
+        line: usize,
+    },
+    /// A required field is missing.
+    #[error("missing {0} field")]
+    Missing(&'static str),
+    /// `version` is not `STSv1`.
+    #[error("version must be STSv1")]
+    BadVersion,
+    /// `mode` is not `enforce`, `testing` or `none`.
+    #[error("mode must be enforce, testing or none")]
+    BadMode,
+    /// `max_age` is not 1 to 10 digits or above 31557600.
+    #[error("max_age must be an integer from 0 to 31557600")]
+    BadMaxAge,
+    /// `mx` is not `["*."] Domain`.
+    #[error("line {line}: mx must be a host name or *.host name")]
+    BadMx {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// Mode `enforce` or `testing` with no `mx` field.
+    #[error("mode {0} requires at least one mx field")]
+    NoMx(&'static str),
+}
+
+/// `sts-policy-vchar *(*WSP sts-policy-vchar)`: no control characters (C0, DEL)
+/// and no leading or trailing white space; UTF-8 beyond ASCII is allowed.
+fn is_policy_ext_value(value: &str) -> bool {
+    !value.is_empty()
+        && !value.starts_with([' ', '\t'])
+        && !value.ends_with([' ', '\t'])
+        && value
+            .chars()
+            .all(|c| c == ' ' || c == '\t' || !(c.is_ascii_control()))
+}
+
+/// Parses a policy strictly by the RFC 8461 §3.2 ABNF.
+///
+/// ```text
+/// sts-policy-record = sts-policy-field *WSP
+///                     *(sts-policy-term sts-policy-field *WSP) [sts-policy-term]
+/// sts-policy-term   = LF / CRLF
+/// ```
+///
+/// Lines end in LF or CRLF (both valid, mixed too); one final line end is
+/// optional; an empty line anywhere else is a syntax error, because the ABNF
+/// has no production for it. Fields come in any order; `version`, `mode` and
+/// `max_age` exactly once; `mx` at least once unless mode is `none`; unknown
+/// fields that are well formed are ignored (kept as extensions).
+///
+/// `max_age`: the ABNF allows `1*10(DIGIT)`, the prose caps it at 31557600.
+/// We follow the prose as well, so a larger value is a syntax error: a sender
+/// that honours the cap would otherwise cache the policy for less than the
+/// operator believes.
+pub fn parse_policy(body: &[u8]) -> Result<Policy, PolicyError> {
+    let text = std::str::from_utf8(body).map_err(|_| PolicyError::NotUtf8)?;
+    if text.is_empty() {
+        return Err(PolicyError::Empty);
+    }
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let mut version = None;
+    let mut mode = None;
+    let mut max_age = None;
+    let mut mx = Vec::new();
+    let mut extensions = Vec::new();
+    for (index, raw_line) in text.split('\n').enumerate() {
+        let line_number = index + 1;
+        let line = raw_line.strip_suffix('\r').unwrap_or(raw_line);
+        // A lone CR inside a line is a control character: caught below.
+        let Some((name, rest)) = line.split_once(':') else {
+            return Err(PolicyError::MalformedLine { line: line_number });
+        };
+        // `sts-policy-field-delim = ":" *WSP`, and `*WSP` after the field.
+        let value = rest.trim_matches(|c| c == ' ' || c == '\t');
+        if !is_ext_name(name) {
+            return Err(PolicyError::BadFieldName { line: line_number });
+        }
+        if !is_policy_ext_value(value) {
+            return Err(PolicyError::BadValue { line: line_number });
+        }
+        match name {
+            "version" => {
+                if version.replace(value).is_some() {
+                    return Err(PolicyError::Duplicate {
+                        field: "version",
+                        line: line_number,
+                    });
+                }
+            }
+            "mode" => {
+                if mode.replace(value).is_some() {
+                    return Err(PolicyError::Duplicate {
+                        field: "mode",
+                        line: line_number,
+                    });
+                }
+            }
+            "max_age" => {
+                if max_age.replace(value).is_some() {
+                    return Err(PolicyError::Duplicate {
+                        field: "max_age",
+                        line: line_number,
+                    });
+                }
+            }
+            "mx" => {
+                let pattern =
+                    parse_mx_pattern(value).ok_or(PolicyError::BadMx { line: line_number })?;
+                mx.push(pattern);
+            }
+            _ => extensions.push((name.to_string(), value.to_string())),
+        }
+    }
+    // `%s"STSv1"`, `%s"enforce"` ...: values are case-sensitive.
+    match version {
+        Some("STSv1") => {}
+        Some(_) => return Err(PolicyError::BadVersion),
+        None => return Err(PolicyError::Missing("version")),
+    }
+    let mode = match mode {
+        Some("enforce") => Mode::Enforce,
+        Some("testing") => Mode::Testing,
+        Some("none") => Mode::None,
+        Some(_) => return Err(PolicyError::BadMode),
+        None => return Err(PolicyError::Missing("mode")),
+    };
+    let max_age = match max_age {
+        Some(value) => parse_max_age(value).ok_or(PolicyError::BadMaxAge)?,
+        None => return Err(PolicyError::Missing("max_age")),
+    };
+    if mx.is_empty() && mode != Mode::None {
+        return Err(PolicyError::NoMx(mode.as_str()));
+    }
+    Ok(Policy {
+        mode,
+        max_age,
+        mx,
+        extensions,
+    })
+}
+
+/// `sts-policy-max-age-value = 1*10(DIGIT)`, capped at [`MAX_AGE_LIMIT`].
+fn parse_max_age(value: &str) -> Option<u64> {
+    if value.is_empty() || value.len() > 10 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse::<u64>().ok().filter(|v| *v <= MAX_AGE_LIMIT)
+}
+
+/// `sts-policy-mx-value = ["*."] Domain` (RFC 8461 §3.2, `Domain` from RFC 5321).
+fn parse_mx_pattern(value: &str) -> Option<MxPattern> {
+    let (wildcard, domain) = match value.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, value),
+    };
+    is_ascii_domain(domain).then(|| MxPattern {
+        wildcard,
+        domain: domain.to_ascii_lowercase(),
+    })
+}
+
+impl Policy {
+    /// Renders the policy as RFC 8461 §3.2 text (LF line ends), in the order
+    /// version, mode, mx, max_age, extensions. Parsing the result gives back an
+    /// equal policy.
+    pub fn render(&self) -> String {
+        let mut out = format!("version: STSv1\nmode: {}\n", self.mode.as_str());
+        for pattern in &self.mx {
+            out.push_str(&format!("mx: {pattern}\n"));
+        }
+        out.push_str(&format!("max_age: {}\n", self.max_age));
+        for (name, value) in &self.extensions {
+            out.push_str(&format!("{name}: {value}\n"));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str) -> Policy {
+        parse_policy(text.as_bytes()).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+    }
+
+    fn err(text: &str) -> PolicyError {
+        parse_policy(text.as_bytes()).expect_err(text)
+    }
+
+    #[test]
+    fn rfc_example() {
+        let p = ok("version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.example.net\r\nmx: backupmx.example.com\r\nmax_age: 604800\r\n");
+        assert_eq!(p.mode, Mode::Enforce);
+        assert_eq!(p.max_age, 604800);
+        assert_eq!(p.mx.len(), 3);
+        assert!(p.mx[1].wildcard);
+        assert_eq!(p.mx[1].domain, "example.net");
+    }
+
+    #[test]
+    fn line_ends_order_and_whitespace() {
+        // LF only, no final line end, fields in any order, WSP after ':' and at line end.
+        let p = ok("max_age:86400 \nmx:\tmx.example.com\nmode: testing\t\nversion: STSv1");
+        assert_eq!(p.mode, Mode::Testing);
+        // Mixed LF and CRLF.
+        ok("version: STSv1\nmode: none\r\nmax_age: 0\n");
+        // Unknown well-formed fields are ignored; UTF-8 allowed in them.
+        let p = ok("version: STSv1\nmode: none\nmax_age: 0\nx-note: héllo wörld\n");
+        assert_eq!(p.extensions.len(), 1);
+        // Mode none needs no mx.
+        assert!(ok("version: STSv1\nmode: none\nmax_age: 31557600\n")
+            .mx
+            .is_empty());
+        // Upper-case MX is accepted and compared case-insensitively.
+        assert_eq!(
+            ok("version: STSv1\nmode: testing\nmx: MX.Example.COM\nmax_age: 1\n").mx[0].domain,
+            "mx.example.com"
+        );
+    }
+
+    #[test]
+    fn syntax_errors() {
+        let base = "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 86400\n";
+        assert_eq!(err(""), PolicyError::Empty);
+        assert_eq!(parse_policy(b"\xff\xfe"), Err(PolicyError::NotUtf8));
+        assert_eq!(
+            err(&format!("{base}\n")),
+            PolicyError::MalformedLine { line: 5 }
+        );
+        assert_eq!(
+            err("version: STSv1\n\nmode: none\nmax_age: 1\n"),
+            PolicyError::MalformedLine { line: 2 }
+        );
+        assert_eq!(
+            err(&format!("{base}version: STSv1\n")),
+            PolicyError::Duplicate {
+                field: "version",
+                line: 5
+            }
+        );
+        assert_eq!(
+            err(&format!("{base}mode: enforce\n")),
+            PolicyError::Duplicate {
+                field: "mode",
+                line: 5
+            }
+        );
+        assert_eq!(
+            err(&format!("{base}max_age: 1\n")),
+            PolicyError::Duplicate {
+                field: "max_age",
+                line: 5
+            }
+        );
+        assert_eq!(
+            err("mode: none\nmax_age: 1\n"),
+            PolicyError::Missing("version")
+        );
+        assert_eq!(
+            err("version: STSv1\nmax_age: 1\n"),
+            PolicyError::Missing("mode")
+        );
+        assert_eq!(
+            err("version: STSv1\nmode: none\n"),
+            PolicyError::Missing("max_age")
+        );
+        assert_eq!(
+            err("version: STSv2\nmode: none\nmax_age: 1\n"),
+            PolicyError::BadVersion
+        );
+        assert_eq!(
+            err("version: stsv1\nmode: none\nmax_age: 1\n"),
+            PolicyError::BadVersion
+        );
+        assert_eq!(
+            err("version: STSv1\nmode: Enforce\nmx: a.b\nmax_age: 1\n"),
+            PolicyError::BadMode
+        );
+        assert_eq!(
+            err("version: STSv1\nmode: report\nmax_age: 1\n"),
+            PolicyError::BadMode
+        );
+        assert_eq!(
+            err("version: STSv1\nmode: none\nmax_age: -1\n"),
+            PolicyError::BadMaxAge
+        );
+        assert_eq!(
+            err("version: STSv1\nmode: none\nmax_age: 31557601\n"),
+            PolicyError::BadMaxAge
+        );
+        assert_eq!(
+            err("version: STSv1\nmode: none\nmax_age: 12345678901\n"),
+            PolicyError::BadMaxAge
+        );
+        assert_eq!(
+            err("version: STSv1\nmode: none\nmax_age: 1d\n"),
+            PolicyError::BadMaxAge
+        );
+        assert_eq!(
+            err("version: STSv1\nmode: none\nmax_age: \n"),
+            PolicyError::BadValue { line: 3 }
+        );
+        assert_eq!(
+            err("version: STSv1\nmode: enforce\nmax_age: 1\n"),
+            PolicyError::NoMx("enforce")
+        );
+        assert_eq!(
+            err("version: STSv1\nmode: testing\nmax_age: 1\n"),
+            PolicyError::NoMx("testing")
+        );
+        for bad_mx in [
+            "*.*.example.com",
+            "mx.*.example.com",
+            "mx.example.com.",
+            "*example.com",
+            "mx_1.example.com",
+            "*.",
+            "",
+        ] {
+            let text = format!("version: STSv1\nmode: testing\nmx: {bad_mx}\nmax_age: 1\n");
+            assert!(
+                matches!(
+                    parse_policy(text.as_bytes()),
+                    Err(PolicyError::BadMx { .. }) | Err(PolicyError::BadValue { .. })
+                ),
+                "{bad_mx}"
+            );
+        }
+        // Space before ':' is not allowed: the name would contain it.
+        assert_eq!(
+            err("version : STSv1\nmode: none\nmax_age: 1\n"),
+            PolicyError::BadFieldName { line: 1 }
+        );
+        // Leading white space on a line is not a field name either.
+        assert_eq!(
+            err(" version: STSv1\nmode: none\nmax_age: 1\n"),
+            PolicyError::BadFieldName { line: 1 }
+        );
+        // A control character in a value.
+        assert_eq!(
+            err("version: STSv1\nmode: none\nmax_age: 1\nx: a\u{7}b\n"),
+            PolicyError::BadValue { line: 4 }
+        );
+        // A lone CR is not a line end.
+        assert_eq!(
+            err("version: STSv1\rmode: none\nmax_age: 1\n"),
+            PolicyError::BadValue { line: 1 }
+        );
+        // An HTML error page.
+        assert!(matches!(
+            err("<html><body>Not here</body></html>"),
+            PolicyError::MalformedLine { line: 1 }
+        ));
+    }
+
+    #[test]
+    fn render_round_trips() {
+        let p = ok("max_age: 86400\nmx: *.example.net\nmode: testing\nversion: STSv1\nmx: mx.example.com\next: v\n");
+        assert_eq!(parse_policy(p.render().as_bytes()), Ok(p));
+    }
+}
