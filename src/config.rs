@@ -1,0 +1,612 @@
+//! The YAML configuration: schema, defaults and validation.
+//!
+//! Every error names the file, the field and the problem; validation reports
+//! all problems it finds at once, not only the first.
+
+use crate::mtasts::domain::is_ascii_domain;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Default time between two probes of a domain.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
+/// Default bound on a whole probe: RFC 8461 §3.3 suggests senders give up a
+/// policy fetch after a minute.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default bound on each DNS query.
+pub const DEFAULT_RESOLVER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default number of probes in flight.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+/// Default cap on MX hosts per domain exported as labels and checked.
+pub const DEFAULT_MAX_MX_HOSTS: usize = 10;
+
+/// A configuration error: where it is and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// The field path, e.g. `domains[2].interval`, or empty for the whole file.
+    pub field: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// Why a configuration file was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file was read but has one or more problems.
+    #[error("{}", render_issues(path, issues))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Every problem found.
+        issues: Vec<ConfigIssue>,
+    },
+}
+
+fn render_issues(path: &Path, issues: &[ConfigIssue]) -> String {
+    issues
+        .iter()
+        .map(|issue| {
+            if issue.field.is_empty() {
+                format!("{}: {}", path.display(), issue.problem)
+            } else {
+                format!(
+                    "{}: field {}: {}",
+                    path.display(),
+                    issue.field,
+                    issue.problem
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A duration in the Prometheus style: `90s`, `5m`, `1h30m`, `500ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for ConfigDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse_duration(&text)
+            .map(ConfigDuration)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses a Prometheus-style duration: one or more `<integer><unit>` with units
+/// `ms`, `s`, `m`, `h`, `d`, `w`, largest first, e.g. `1h30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration {text:?}: expected e.g. 30s, 5m, 1h30m");
+    if text.is_empty() {
+        return Err(bad());
+    }
+    let mut total: u64 = 0;
+    let mut rest = text;
+    let mut last_unit_ms = u64::MAX;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits > 12 {
+            return Err(bad());
+        }
+        let value: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit_ms = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 604_800_000,
+            _ => return Err(bad()),
+        };
+        if unit_ms >= last_unit_ms {
+            return Err(bad());
+        }
+        last_unit_ms = unit_ms;
+        rest = &rest[unit_len..];
+        total = value
+            .checked_mul(unit_ms)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+    }
+    Ok(Duration::from_millis(total))
+}
+
+/// The file as written (before defaults and validation).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    interval: Option<ConfigDuration>,
+    timeout: Option<ConfigDuration>,
+    check_mx: Option<bool>,
+    concurrency: Option<usize>,
+    max_mx_hosts: Option<usize>,
+    #[serde(default)]
+    resolver: RawResolver,
+    #[serde(default)]
+    tls: RawTls,
+    #[serde(default)]
+    ports: RawPorts,
+    #[serde(default)]
+    metrics: RawMetrics,
+    #[serde(default)]
+    domains: Vec<RawDomain>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResolver {
+    #[serde(default)]
+    nameservers: Vec<String>,
+    timeout: Option<ConfigDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPorts {
+    https: Option<u16>,
+    smtp: Option<u16>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    #[serde(default)]
+    phase_duration_by_domain: bool,
+}
+
+/// A `domains:` entry: a name, or a mapping with a name and overrides.
+#[derive(Debug)]
+enum RawDomain {
+    Name(String),
+    Detailed(RawDomainDetails),
+}
+
+impl<'de> Deserialize<'de> for RawDomain {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // A visitor rather than `#[serde(untagged)]`, so that an error inside a
+        // mapping (unknown key, bad duration) is reported as itself instead of
+        // "did not match any variant".
+        struct DomainVisitor;
+        impl<'de> serde::de::Visitor<'de> for DomainVisitor {
+            type Value = RawDomain;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a domain name or a mapping with `name:`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawDomain, E> {
+                Ok(RawDomain::Name(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawDomain, A::Error> {
+                RawDomainDetails::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawDomain::Detailed)
+            }
+        }
+        deserializer.deserialize_any(DomainVisitor)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDomainDetails {
+    name: String,
+    interval: Option<ConfigDuration>,
+    timeout: Option<ConfigDuration>,
+    check_mx: Option<bool>,
+}
+
+/// What is probed for one domain and how often.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeSettings {
+    /// Time between two probes.
+    pub interval: Duration,
+    /// Bound on one whole probe.
+    pub timeout: Duration,
+    /// Whether to look up MX records and compare them with the policy.
+    pub check_mx: bool,
+}
+
+/// One watched domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainConfig {
+    /// The domain in ASCII (A-labels), lower-case, no trailing dot: the form
+    /// used in DNS queries and in metric labels.
+    pub name: String,
+    /// How it is probed.
+    pub settings: ProbeSettings,
+}
+
+/// DNS resolver settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolverConfig {
+    /// Name servers to query; empty means the system's (`/etc/resolv.conf`).
+    pub nameservers: Vec<SocketAddr>,
+    /// Bound on each query.
+    pub timeout: Duration,
+}
+
+/// Ports to connect to: 443 and 25 unless overridden (tests, odd set-ups).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    /// The policy host's HTTPS port.
+    pub https: u16,
+    /// The MX hosts' SMTP port.
+    pub smtp: u16,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Defaults for domains that do not override them.
+    pub defaults: ProbeSettings,
+    /// Probes in flight at most.
+    pub concurrency: usize,
+    /// MX hosts per domain checked and exported at most.
+    pub max_mx_hosts: usize,
+    /// DNS settings.
+    pub resolver: ResolverConfig,
+    /// Extra PEM roots trusted besides the WebPKI roots.
+    pub ca_file: Option<PathBuf>,
+    /// Ports.
+    pub ports: Ports,
+    /// Whether `mtasts_phase_duration_seconds` carries a `domain` label
+    /// (for small fleets).
+    pub phase_duration_by_domain: bool,
+    /// The watched domains, in file order.
+    pub domains: Vec<DomainConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            defaults: ProbeSettings {
+                interval: DEFAULT_INTERVAL,
+                timeout: DEFAULT_TIMEOUT,
+                check_mx: true,
+            },
+            concurrency: DEFAULT_CONCURRENCY,
+            max_mx_hosts: DEFAULT_MAX_MX_HOSTS,
+            resolver: ResolverConfig {
+                nameservers: Vec::new(),
+                timeout: DEFAULT_RESOLVER_TIMEOUT,
+            },
+            ca_file: None,
+            ports: Ports {
+                https: 443,
+                smtp: 25,
+            },
+            phase_duration_by_domain: false,
+            domains: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.problem)
+    }
+}
+
+/// Normalizes a domain as written in the config: Unicode (IDN) or punycode,
+/// any case, optional trailing dot. Returns the ASCII form or why it is not a
+/// usable mail domain.
+pub fn normalize_domain(input: &str) -> Result<String, String> {
+    let trimmed = input.strip_suffix('.').unwrap_or(input);
+    if trimmed.is_empty() {
+        return Err("empty domain name".into());
+    }
+    let ascii = idna::domain_to_ascii_strict(trimmed)
+        .map_err(|_| format!("{input:?} is not a valid (internationalized) domain name"))?;
+    if !is_ascii_domain(&ascii) {
+        return Err(format!("{input:?} is not a valid host name"));
+    }
+    if !ascii.contains('.') {
+        return Err(format!("{input:?} is not a fully qualified domain name"));
+    }
+    Ok(ascii)
+}
+
+/// Parses a name server as `IP` or `IP:port` (`[v6]:port` for IPv6); port 53
+/// when none is given.
+pub fn parse_nameserver(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    text.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| format!("{text:?} is not IP or IP:port"))
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|issues| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            issues,
+        })
+    }
+
+    /// Parses and validates configuration text, returning every problem found.
+    pub fn parse(text: &str) -> Result<Config, Vec<ConfigIssue>> {
+        // An empty file is an empty mapping: all defaults, no domains.
+        let raw: RawConfig = if text.trim().is_empty() {
+            serde_yaml::from_str("{}").map_err(|e| vec![yaml_issue(String::new(), &e)])?
+        } else {
+            let deserializer = serde_yaml::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(deserializer).map_err(|e| {
+                let field = e.path().to_string();
+                let field = if field == "." { String::new() } else { field };
+                vec![yaml_issue(field, e.inner())]
+            })?
+        };
+        Config::validate(raw)
+    }
+
+    fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigIssue>> {
+        let mut issues = Vec::new();
+        let mut issue =
+            |field: String, problem: String| issues.push(ConfigIssue { field, problem });
+        let mut config = Config::default();
+        if let Some(d) = raw.interval {
+            config.defaults.interval = d.0;
+        }
+        if let Some(d) = raw.timeout {
+            config.defaults.timeout = d.0;
+        }
+        if let Some(b) = raw.check_mx {
+            config.defaults.check_mx = b;
+        }
+        check_settings(&config.defaults, "", &mut issue);
+        if let Some(n) = raw.concurrency {
+            if n == 0 || n > 100_000 {
+                issue("concurrency".into(), "must be from 1 to 100000".into());
+            }
+            config.concurrency = n;
+        }
+        if let Some(n) = raw.max_mx_hosts {
+            if n == 0 || n > 100 {
+                issue("max_mx_hosts".into(), "must be from 1 to 100".into());
+            }
+            config.max_mx_hosts = n;
+        }
+        for (i, ns) in raw.resolver.nameservers.iter().enumerate() {
+            match parse_nameserver(ns) {
+                Ok(addr) => config.resolver.nameservers.push(addr),
+                Err(e) => issue(format!("resolver.nameservers[{i}]"), e),
+            }
+        }
+        if let Some(d) = raw.resolver.timeout {
+            if d.0.is_zero() {
+                issue("resolver.timeout".into(), "must be above zero".into());
+            }
+            config.resolver.timeout = d.0;
+        }
+        if let Some(path) = raw.tls.ca_file {
+            if !path.is_file() {
+                issue(
+                    "tls.ca_file".into(),
+                    format!("{} is not a readable file", path.display()),
+                );
+            }
+            config.ca_file = Some(path);
+        }
+        for (field, port, value) in [
+            ("ports.https", raw.ports.https, &mut config.ports.https),
+            ("ports.smtp", raw.ports.smtp, &mut config.ports.smtp),
+        ] {
+            if let Some(port) = port {
+                if port == 0 {
+                    issue(field.into(), "must be from 1 to 65535".into());
+                }
+                *value = port;
+            }
+        }
+        config.phase_duration_by_domain = raw.metrics.phase_duration_by_domain;
+        let mut seen = HashSet::new();
+        for (i, entry) in raw.domains.into_iter().enumerate() {
+            let (name, details) = match entry {
+                RawDomain::Name(name) => (name, None),
+                RawDomain::Detailed(d) => (d.name.clone(), Some(d)),
+            };
+            let field = format!("domains[{i}]");
+            let ascii = match normalize_domain(&name) {
+                Ok(ascii) => ascii,
+                Err(e) => {
+                    issue(field, e);
+                    continue;
+                }
+            };
+            if !seen.insert(ascii.clone()) {
+                issue(field, format!("duplicate domain {ascii:?}"));
+                continue;
+            }
+            let mut settings = config.defaults.clone();
+            if let Some(d) = details {
+                if let Some(v) = d.interval {
+                    settings.interval = v.0;
+                }
+                if let Some(v) = d.timeout {
+                    settings.timeout = v.0;
+                }
+                if let Some(v) = d.check_mx {
+                    settings.check_mx = v;
+                }
+                check_settings(&settings, &format!("{field}."), &mut issue);
+            }
+            config.domains.push(DomainConfig {
+                name: ascii,
+                settings,
+            });
+        }
+        if issues.is_empty() {
+            Ok(config)
+        } else {
+            Err(issues)
+        }
+    }
+}
+
+fn check_settings(settings: &ProbeSettings, prefix: &str, issue: &mut impl FnMut(String, String)) {
+    if settings.interval < Duration::from_secs(1) {
+        issue(format!("{prefix}interval"), "must be at least 1s".into());
+    }
+    if settings.timeout.is_zero() {
+        issue(format!("{prefix}timeout"), "must be above zero".into());
+    }
+}
+
+fn yaml_issue(field: String, error: &serde_yaml::Error) -> ConfigIssue {
+    let mut problem = error.to_string();
+    if let Some(location) = error.location() {
+        if !problem.contains("line") {
+            problem = format!(
+                "{problem} (line {}, column {})",
+                location.line(),
+                location.column()
+            );
+        }
+    }
+    ConfigIssue { field, problem }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(1_209_600)));
+        for bad in [
+            "",
+            "5",
+            "m",
+            "-5s",
+            "5 m",
+            "1m1h",
+            "5x",
+            "1.5s",
+            "99999999999999s",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = Config::parse(
+            "interval: 1m\ndomains:\n  - Example.COM.\n  - name: bücher.example\n    interval: 30s\n    check_mx: false\n",
+        )
+        .unwrap();
+        assert_eq!(c.defaults.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(c.domains[0].name, "example.com");
+        assert_eq!(c.domains[0].settings.interval, Duration::from_secs(60));
+        assert_eq!(c.domains[1].name, "xn--bcher-kva.example");
+        assert_eq!(c.domains[1].settings.interval, Duration::from_secs(30));
+        assert!(!c.domains[1].settings.check_mx);
+        assert_eq!(c.concurrency, DEFAULT_CONCURRENCY);
+        assert_eq!(c.ports.https, 443);
+    }
+
+    #[test]
+    fn empty_file_is_defaults() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_field_named() {
+        let issues = Config::parse("resolver:\n  nameserver: [1.2.3.4]\n").unwrap_err();
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].field, "resolver.nameserver");
+        assert!(
+            issues[0].problem.contains("unknown field `nameserver`"),
+            "{}",
+            issues[0].problem
+        );
+    }
+
+    #[test]
+    fn domain_entry_errors_named() {
+        let issues =
+            Config::parse("domains:\n  - name: a.example\n    intervall: 5m\n").unwrap_err();
+        assert_eq!(issues[0].field, "domains[0].intervall");
+        let issues =
+            Config::parse("domains:\n  - name: a.example\n    interval: soon\n").unwrap_err();
+        assert_eq!(issues[0].field, "domains[0].interval");
+        assert!(issues[0].problem.contains("invalid duration"));
+        let issues = Config::parse("domains:\n  - [a]\n").unwrap_err();
+        assert_eq!(issues[0].field, "domains[0]");
+    }
+
+    #[test]
+    fn bad_duration_named() {
+        let issues = Config::parse("interval: 5 minutes\n").unwrap_err();
+        assert_eq!(issues[0].field, "interval");
+        assert!(issues[0].problem.contains("invalid duration"));
+    }
+
+    #[test]
+    fn all_problems_reported() {
+        let issues = Config::parse(
+            "concurrency: 0\nresolver:\n  nameservers: [\"nope\", \"127.0.0.1:5353\"]\ndomains:\n  - example.com\n  - EXAMPLE.com\n  - \"bad_name.com\"\n  - localhost\n  - name: ok.example\n    timeout: 0s\n",
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            vec![
+                "concurrency",
+                "resolver.nameservers[0]",
+                "domains[1]",
+                "domains[2]",
+                "domains[3]",
+                "domains[4].timeout"
+            ]
+        );
+        assert!(issues[2].problem.contains("duplicate"));
+    }
+
+    #[test]
+    fn nameservers() {
+        assert_eq!(
+            parse_nameserver("127.0.0.1"),
+            Ok("127.0.0.1:53".parse().unwrap())
+        );
+        assert_eq!(
+            parse_nameserver("127.0.0.1:5353"),
+            Ok("127.0.0.1:5353".parse().unwrap())
+        );
+        assert_eq!(parse_nameserver("::1"), Ok("[::1]:53".parse().unwrap()));
+        assert_eq!(
+            parse_nameserver("[::1]:5353"),
+            Ok("[::1]:5353".parse().unwrap())
+        );
+    }
+}

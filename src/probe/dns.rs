@@ -1,0 +1,283 @@
+//! DNS queries through hickory-resolver, with answers reduced to what the
+//! probe needs and failures told apart (RFC 8461 §3.1: "no record" is not a
+//! DNS failure).
+
+use crate::config::ResolverConfig;
+use hickory_resolver::config::{NameServerConfig, ResolverConfig as HickoryConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::NetError;
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::{RData, RecordType};
+use hickory_resolver::TokioResolver;
+use std::net::IpAddr;
+
+/// A DNS query that got no usable answer. "The name exists but has no
+/// records of that type" and "the name does not exist" are not failures:
+/// queries return them as empty answers or [`DnsAnswer::NxDomain`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DnsFailure {
+    /// No answer within the resolver timeout.
+    #[error("DNS query for {name} {record_type} timed out")]
+    Timeout {
+        /// The queried name.
+        name: String,
+        /// The queried type.
+        record_type: &'static str,
+    },
+    /// An error response code (SERVFAIL, REFUSED ...).
+    #[error("DNS query for {name} {record_type} failed: {code}")]
+    ResponseCode {
+        /// The queried name.
+        name: String,
+        /// The queried type.
+        record_type: &'static str,
+        /// The response code, e.g. `SERVFAIL`.
+        code: String,
+    },
+    /// Any other resolver error (network, malformed answer).
+    #[error("DNS query for {name} {record_type} failed: {message}")]
+    Other {
+        /// The queried name.
+        name: String,
+        /// The queried type.
+        record_type: &'static str,
+        /// The resolver's message.
+        message: String,
+    },
+}
+
+impl DnsFailure {
+    /// Whether the query timed out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, DnsFailure::Timeout { .. })
+    }
+}
+
+/// The answer to one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DnsAnswer<T> {
+    /// The name exists; the records of the type (possibly none).
+    Records(Vec<T>),
+    /// NXDOMAIN: the name does not exist.
+    NxDomain,
+}
+
+impl<T> DnsAnswer<T> {
+    /// The records, with NXDOMAIN as none.
+    pub fn into_records(self) -> Vec<T> {
+        match self {
+            DnsAnswer::Records(records) => records,
+            DnsAnswer::NxDomain => Vec::new(),
+        }
+    }
+}
+
+/// One MX record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MxRecord {
+    /// The preference (lower is tried first).
+    pub preference: u16,
+    /// The exchange host, lower-case, without trailing dot.
+    pub host: String,
+}
+
+/// A DNS client for probes: the configured name servers (or the system's),
+/// no cache (a monitor must see a change as soon as the authoritative
+/// servers do), and fully qualified queries (no search list).
+#[derive(Clone)]
+pub struct Dns {
+    resolver: TokioResolver,
+}
+
+/// Why the resolver could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the DNS resolver: {0}")]
+pub struct DnsSetupError(String);
+
+impl Dns {
+    /// Builds the resolver from the config.
+    pub fn new(config: &ResolverConfig) -> Result<Dns, DnsSetupError> {
+        let provider = TokioRuntimeProvider::default();
+        let mut builder = if config.nameservers.is_empty() {
+            hickory_resolver::Resolver::builder(provider)
+                .map_err(|e| DnsSetupError(e.to_string()))?
+        } else {
+            let servers = config
+                .nameservers
+                .iter()
+                .map(|addr| {
+                    let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+                    for connection in &mut server.connections {
+                        connection.port = addr.port();
+                    }
+                    server
+                })
+                .collect();
+            hickory_resolver::Resolver::builder_with_config(
+                HickoryConfig::from_parts(None, vec![], servers),
+                provider,
+            )
+        };
+        let options: &mut ResolverOpts = builder.options_mut();
+        options.cache_size = 0;
+        options.timeout = config.timeout;
+        options.attempts = 1;
+        options.ndots = 0;
+        options.preserve_intermediates = false;
+        let resolver = builder.build().map_err(|e| DnsSetupError(e.to_string()))?;
+        Ok(Dns { resolver })
+    }
+
+    /// TXT records of `name`, each with its character-strings concatenated
+    /// (RFC 8461 §3.1, RFC 7208 §3.3). Strings that are not UTF-8 are decoded
+    /// lossily (they cannot match `v=STSv1` either way). CNAMEs are followed
+    /// by the resolver; only records of the final name are returned.
+    pub async fn txt(&self, name: &str) -> Result<DnsAnswer<String>, DnsFailure> {
+        let answer = self.query(name, RecordType::TXT).await?;
+        Ok(match answer {
+            DnsAnswer::NxDomain => DnsAnswer::NxDomain,
+            DnsAnswer::Records(rdata) => DnsAnswer::Records(
+                rdata
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        RData::TXT(txt) => {
+                            let bytes: Vec<u8> = txt
+                                .txt_data
+                                .iter()
+                                .flat_map(|s| s.iter().copied())
+                                .collect();
+                            Some(String::from_utf8_lossy(&bytes).into_owned())
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+        })
+    }
+
+    /// MX records of `name`, sorted by preference then host.
+    pub async fn mx(&self, name: &str) -> Result<DnsAnswer<MxRecord>, DnsFailure> {
+        let answer = self.query(name, RecordType::MX).await?;
+        Ok(match answer {
+            DnsAnswer::NxDomain => DnsAnswer::NxDomain,
+            DnsAnswer::Records(rdata) => {
+                let mut records: Vec<MxRecord> = rdata
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        RData::MX(mx) => Some(MxRecord {
+                            preference: mx.preference,
+                            host: crate::mtasts::domain::normalize_host(&mx.exchange.to_ascii()),
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+                records.sort_by(|a, b| (a.preference, &a.host).cmp(&(b.preference, &b.host)));
+                records.dedup();
+                DnsAnswer::Records(records)
+            }
+        })
+    }
+
+    /// IPv4 and IPv6 addresses of `name`.
+    pub async fn addresses(&self, name: &str) -> Result<DnsAnswer<IpAddr>, DnsFailure> {
+        let fqdn = fully_qualified(name);
+        match self.resolver.lookup_ip(fqdn.as_str()).await {
+            Ok(lookup) => Ok(DnsAnswer::Records(lookup.iter().collect())),
+            Err(error) => classify(error, name, "A/AAAA").map(|nx| {
+                if nx {
+                    DnsAnswer::NxDomain
+                } else {
+                    DnsAnswer::Records(Vec::new())
+                }
+            }),
+        }
+    }
+
+    async fn query(
+        &self,
+        name: &str,
+        record_type: RecordType,
+    ) -> Result<DnsAnswer<RData>, DnsFailure> {
+        let fqdn = fully_qualified(name);
+        match self.resolver.lookup(fqdn.as_str(), record_type).await {
+            Ok(lookup) => Ok(DnsAnswer::Records(
+                lookup
+                    .answers()
+                    .iter()
+                    .filter(|r| r.record_type() == record_type)
+                    .map(|r| r.data.clone())
+                    .collect(),
+            )),
+            Err(error) => classify(error, name, type_name(record_type)).map(|nx| {
+                if nx {
+                    DnsAnswer::NxDomain
+                } else {
+                    DnsAnswer::Records(Vec::new())
+                }
+            }),
+        }
+    }
+}
+
+fn type_name(record_type: RecordType) -> &'static str {
+    match record_type {
+        RecordType::TXT => "TXT",
+        RecordType::MX => "MX",
+        RecordType::A => "A",
+        RecordType::AAAA => "AAAA",
+        _ => "other",
+    }
+}
+
+/// `Ok(true)` for NXDOMAIN, `Ok(false)` for "no records of that type",
+/// `Err` for a failure.
+fn classify(error: NetError, name: &str, record_type: &'static str) -> Result<bool, DnsFailure> {
+    if error.is_nx_domain() {
+        return Ok(true);
+    }
+    if error.is_no_records_found() {
+        return Ok(false);
+    }
+    let name = name.to_string();
+    Err(match error {
+        NetError::Timeout => DnsFailure::Timeout { name, record_type },
+        NetError::Dns(hickory_resolver::net::DnsError::ResponseCode(code)) => {
+            DnsFailure::ResponseCode {
+                name,
+                record_type,
+                code: response_code_name(code),
+            }
+        }
+        other => {
+            let message = other.to_string();
+            if message.contains("timed out") {
+                DnsFailure::Timeout { name, record_type }
+            } else {
+                DnsFailure::Other {
+                    name,
+                    record_type,
+                    message,
+                }
+            }
+        }
+    })
+}
+
+fn response_code_name(code: ResponseCode) -> String {
+    match code {
+        ResponseCode::ServFail => "SERVFAIL".into(),
+        ResponseCode::Refused => "REFUSED".into(),
+        ResponseCode::FormErr => "FORMERR".into(),
+        ResponseCode::NotImp => "NOTIMP".into(),
+        other => other.to_string(),
+    }
+}
+
+/// `name` with a trailing dot, so no search list applies.
+fn fully_qualified(name: &str) -> String {
+    if name.ends_with('.') {
+        name.to_string()
+    } else {
+        format!("{name}.")
+    }
+}

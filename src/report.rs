@@ -1,0 +1,151 @@
+//! `ProbeReport`: the plain-data result of probing one domain, consumed by
+//! the metrics, the `check` output and its JSON contract.
+
+use crate::failure::{Failure, Phase};
+use crate::mtasts::policy::Mode;
+use crate::probe::mx_lookup::MxSource;
+use crate::probe::tlsrpt_lookup::TlsRptStatus;
+use serde::Serialize;
+
+/// A policy larger than this is flagged (`policy-large`): real policies are a
+/// few hundred bytes, and some senders cap what they read well below 64 KiB.
+pub const POLICY_LARGE_BYTES: usize = 4096;
+/// `max_age` below this is short in any mode (one day).
+pub const MAX_AGE_SHORT_SECONDS: u64 = 86_400;
+/// `max_age` below this is short in mode `enforce` (two weeks, RFC 8461 §3.2
+/// suggests weeks or more).
+pub const MAX_AGE_SHORT_ENFORCE_SECONDS: u64 = 1_209_600;
+
+/// Things RFC 8461 allows but strict senders or checkers trip over. A closed
+/// set: exported as `mtasts_policy_warning{warning}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Warning {
+    /// The policy's Content-Type is not `text/plain` (RFC 8461 §3.2 says the
+    /// policy is served as `text/plain`).
+    ContentTypeNotTextPlain,
+    /// `max_age` below one day, or below two weeks in mode `enforce`.
+    MaxAgeShort,
+    /// An STS record is also published at the domain apex, where it does
+    /// nothing.
+    StsRecordAtApex,
+    /// `_mta-sts.<domain>` holds other TXT records (SPF, verification tokens).
+    NonStsTxtAtMtaSts,
+    /// The policy is larger than [`POLICY_LARGE_BYTES`].
+    PolicyLarge,
+    /// No TLSRPT record at `_smtp._tls.<domain>` (RFC 8460): failures go
+    /// unreported.
+    TlsrptRecordMissing,
+    /// A TLSRPT record exists but is invalid, or there are several.
+    TlsrptRecordInvalid,
+    /// A policy `mx:` pattern no MX host uses (left over after a migration).
+    PolicyPatternUnused,
+}
+
+impl Warning {
+    /// Every warning, for exporting one series per value.
+    pub const ALL: [Warning; 8] = [
+        Warning::ContentTypeNotTextPlain,
+        Warning::MaxAgeShort,
+        Warning::StsRecordAtApex,
+        Warning::NonStsTxtAtMtaSts,
+        Warning::PolicyLarge,
+        Warning::TlsrptRecordMissing,
+        Warning::TlsrptRecordInvalid,
+        Warning::PolicyPatternUnused,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Warning::ContentTypeNotTextPlain => "content-type-not-text-plain",
+            Warning::MaxAgeShort => "max-age-short",
+            Warning::StsRecordAtApex => "sts-record-at-apex",
+            Warning::NonStsTxtAtMtaSts => "non-sts-txt-at-mta-sts",
+            Warning::PolicyLarge => "policy-large",
+            Warning::TlsrptRecordMissing => "tlsrpt-record-missing",
+            Warning::TlsrptRecordInvalid => "tlsrpt-record-invalid",
+            Warning::PolicyPatternUnused => "policy-pattern-unused",
+        }
+    }
+}
+
+/// The STS TXT record found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordReport {
+    /// The `id=` value.
+    pub id: String,
+    /// The record text.
+    pub txt: String,
+}
+
+/// The policy fetched and parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyReport {
+    /// `mode:`.
+    pub mode: Mode,
+    /// `max_age:` in seconds.
+    pub max_age: u64,
+    /// The `mx:` patterns as written (lower-case).
+    pub mx: Vec<String>,
+    /// The body as served.
+    pub text: String,
+    /// The Content-Type header, if any.
+    pub content_type: Option<String>,
+}
+
+/// One MX host and how the policy treats it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MxHostReport {
+    /// Host name, lower-case, no trailing dot.
+    pub host: String,
+    /// MX preference (0 for the implicit MX).
+    pub preference: u16,
+    /// Whether a policy pattern covers it; `null` when there is no policy.
+    pub matches_policy: Option<bool>,
+}
+
+/// How long one phase took and whether it succeeded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseTiming {
+    /// The phase.
+    pub phase: Phase,
+    /// Wall time.
+    pub duration_seconds: f64,
+    /// Whether it produced what it was after.
+    pub ok: bool,
+}
+
+/// Everything one probe of one domain found. Absent parts are `None`
+/// (JSON `null`), never omitted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProbeReport {
+    /// The domain (ASCII).
+    pub domain: String,
+    /// Whether the domain passes: record and policy valid and, in mode
+    /// `enforce` or `testing`, every MX host covered.
+    pub success: bool,
+    /// When the probe started, Unix seconds.
+    pub timestamp: f64,
+    /// How long the whole probe took.
+    pub duration_seconds: f64,
+    /// The STS record, when exactly one valid record was found.
+    pub record: Option<RecordReport>,
+    /// The policy, when it was fetched and parsed.
+    pub policy: Option<PolicyReport>,
+    /// Where the MX hosts came from; `null` when MX checking is off or the
+    /// lookup failed.
+    pub mx_source: Option<MxSource>,
+    /// The MX hosts; `null` when MX checking is off or the lookup failed.
+    pub mx_hosts: Option<Vec<MxHostReport>>,
+    /// Policy patterns no MX host uses.
+    pub unused_patterns: Vec<String>,
+    /// The TLSRPT record; `null` when the lookup failed.
+    pub tlsrpt: Option<TlsRptStatus>,
+    /// Warnings, sorted.
+    pub warnings: Vec<Warning>,
+    /// Hard failures.
+    pub failures: Vec<Failure>,
+    /// Per-phase timings, in the order the phases ran.
+    pub phases: Vec<PhaseTiming>,
+}
