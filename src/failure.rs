@@ -11,7 +11,7 @@ use crate::probe::record_lookup::RecordLookupError;
 use serde::Serialize;
 
 /// A probe phase, as exported in the `phase` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// `_mta-sts.<domain>` TXT lookup (RFC 8461 §3.1).
@@ -45,7 +45,7 @@ impl Phase {
 }
 
 /// RFC 8460 §4.3 result types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ResultType {
     /// RFC 8460 §4.3.1 policy type `no-policy-found`: the domain publishes no
@@ -75,7 +75,7 @@ impl ResultType {
 }
 
 /// Reason codes (the `reason` label): a closed set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
     /// No `v=STSv1` TXT record at `_mta-sts.<domain>`.

@@ -4,8 +4,12 @@
 //! Data flows one way: [`config`] → [`scheduler`] → [`probe`] →
 //! [`report::ProbeReport`] → [`metrics`] / [`check`] → [`server`].
 
+pub mod check;
 pub mod config;
 pub mod failure;
+pub mod metrics;
 pub mod mtasts;
 pub mod probe;
 pub mod report;
+pub mod scheduler;
+pub mod server;

@@ -1,1 +1,261 @@
-fn main() {}
+//! mtasts-exporter: flags, subcommands and wiring. The work is in the library.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use mtasts_exporter::check::{self, OutputFormat, EXIT_FAILED, EXIT_USAGE};
+use mtasts_exporter::config::Config;
+use mtasts_exporter::metrics::Metrics;
+use mtasts_exporter::probe::Prober;
+use mtasts_exporter::scheduler::{Readiness, Scheduler};
+use mtasts_exporter::server::{self, AppState};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// The default listen port: above 10000 (the 9100–9999 exporter range is
+/// allocated), outside Zabbix's 10050–10052; 10461 for RFC 8461.
+const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:10461";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mtasts-exporter",
+    version,
+    about = "Prometheus exporter for MTA-STS (RFC 8461) set-ups"
+)]
+struct Cli {
+    /// Configuration file (YAML).
+    #[arg(long = "config.file", global = true)]
+    config_file: Option<PathBuf>,
+    /// Address to serve metrics on.
+    #[arg(long = "web.listen-address", default_value = DEFAULT_LISTEN_ADDRESS)]
+    listen_address: String,
+    /// Path under which metrics are served.
+    #[arg(long = "web.telemetry-path", default_value = "/metrics")]
+    telemetry_path: String,
+    /// Log level.
+    #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info, global = true)]
+    log_level: LogLevel,
+    /// Log format.
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Probe domains once and print a report (exit 0: all good, 1: a check failed, 2: usage or config error).
+    Check {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+        /// Domains to check (default: every configured domain).
+        domains: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+fn init_logging(level: LogLevel, format: LogFormat) {
+    use tracing_subscriber::prelude::*;
+    let level = match level {
+        LogLevel::Debug => tracing::Level::DEBUG,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Warn => tracing::Level::WARN,
+        LogLevel::Error => tracing::Level::ERROR,
+    };
+    // Our own crate at the chosen level; dependencies one step quieter.
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_target("mtasts_exporter", level)
+        .with_default(if level == tracing::Level::DEBUG {
+            tracing::Level::INFO
+        } else {
+            tracing::Level::WARN
+        });
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Logfmt => registry
+            .with(
+                tracing_logfmt::builder()
+                    .layer()
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
+    }
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
+    match path {
+        Some(path) => Config::load(path).map_err(|e| e.to_string()),
+        None => Ok(Config::default()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // One crypto provider for the process: the probe names `ring` explicitly,
+    // and this keeps any client built without one from panicking.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    init_logging(cli.log_level, cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(async {
+        match &cli.command {
+            Some(Command::Check { output, domains }) => run_check(&cli, *output, domains).await,
+            None => serve(&cli).await,
+        }
+    });
+    ExitCode::from(code as u8)
+}
+
+async fn run_check(cli: &Cli, output: OutputFormat, names: &[String]) -> i32 {
+    let config = match load_config(cli.config_file.as_ref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return EXIT_USAGE;
+        }
+    };
+    let domains = match check::select_domains(&config, names) {
+        Ok(domains) => domains,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return EXIT_USAGE;
+        }
+    };
+    let prober = match Prober::new(&config) {
+        Ok(prober) => prober,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return EXIT_USAGE;
+        }
+    };
+    let reports = check::run_checks(&prober, &domains, config.concurrency).await;
+    match output {
+        OutputFormat::Text => print!("{}", check::render_text(&reports)),
+        OutputFormat::Json => println!("{}", check::render_json(&reports)),
+    }
+    if reports.len() != domains.len() {
+        return EXIT_FAILED;
+    }
+    check::exit_code(&reports)
+}
+
+async fn serve(cli: &Cli) -> i32 {
+    let path = cli
+        .config_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("mtasts-exporter.yml"));
+    let config = match Config::load(&path) {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!("{error}");
+            eprintln!("{error}");
+            return EXIT_USAGE;
+        }
+    };
+    let metrics = match Metrics::new(config.max_mx_hosts, config.phase_duration_by_domain, true) {
+        Ok(metrics) => Arc::new(metrics),
+        Err(error) => {
+            tracing::error!(%error, "cannot set up metrics");
+            return 1;
+        }
+    };
+    let prober = match Prober::new(&config) {
+        Ok(prober) => prober,
+        Err(error) => {
+            eprintln!("{}: {error}", path.display());
+            return EXIT_USAGE;
+        }
+    };
+    metrics.config_reload_successful.set(1.0);
+    metrics.config_reload_timestamp.set(unix_now());
+    let listener = match tokio::net::TcpListener::bind(&cli.listen_address).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("cannot listen on {}: {error}", cli.listen_address);
+            return 1;
+        }
+    };
+    let readiness = Arc::new(Readiness::default());
+    let latest = Arc::new(Default::default());
+    let mut scheduler = Scheduler::new(
+        prober,
+        metrics.clone(),
+        config.concurrency,
+        readiness.clone(),
+        Arc::clone(&latest),
+    );
+    for domain in &config.domains {
+        scheduler.start(domain.clone());
+    }
+    tracing::info!(
+        address = %cli.listen_address,
+        domains = config.domains.len(),
+        config = %path.display(),
+        "mtasts-exporter listening"
+    );
+    let state = Arc::new(AppState {
+        metrics,
+        readiness,
+        latest,
+        telemetry_path: cli.telemetry_path.clone(),
+    });
+    if let Err(error) = server::run(listener, state, shutdown_signal()).await {
+        tracing::error!(%error, "server failed");
+        return 1;
+    }
+    drop(scheduler);
+    tracing::info!("stopped");
+    0
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

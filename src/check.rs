@@ -1,0 +1,203 @@
+//! The `check` subcommand: one probe per domain, through the same code path
+//! as the exporter, printed for people (text) or scripts (JSON).
+//!
+//! The JSON is a stable contract: an array with one object per domain, the
+//! serialized [`ProbeReport`] (README "check JSON").
+
+use crate::config::{normalize_domain, Config, DomainConfig};
+use crate::probe::Prober;
+use crate::report::ProbeReport;
+use std::fmt::Write as _;
+
+/// Output format of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Readable report.
+    Text,
+    /// The JSON contract.
+    Json,
+}
+
+/// Exit code: every domain passed.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: at least one domain failed a check.
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code: usage or configuration error.
+pub const EXIT_USAGE: i32 = 2;
+
+/// Which domains to check: the named ones (with their config settings when
+/// configured, the defaults otherwise), or every configured domain.
+pub fn select_domains(config: &Config, names: &[String]) -> Result<Vec<DomainConfig>, String> {
+    if names.is_empty() {
+        if config.domains.is_empty() {
+            return Err("no domains given and none configured".into());
+        }
+        return Ok(config.domains.clone());
+    }
+    names
+        .iter()
+        .map(|name| {
+            let ascii = normalize_domain(name).map_err(|e| format!("domain {name:?}: {e}"))?;
+            Ok(config
+                .domains
+                .iter()
+                .find(|d| d.name == ascii)
+                .cloned()
+                .unwrap_or_else(|| DomainConfig {
+                    name: ascii,
+                    settings: config.defaults.clone(),
+                }))
+        })
+        .collect()
+}
+
+/// Probes `domains` concurrently (bounded by `concurrency`) and returns the
+/// reports in the order given.
+pub async fn run_checks(
+    prober: &Prober,
+    domains: &[DomainConfig],
+    concurrency: usize,
+) -> Vec<ProbeReport> {
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, domain) in domains.iter().cloned().enumerate() {
+        let prober = prober.clone();
+        let permits = permits.clone();
+        tasks.spawn(async move {
+            let _permit = permits.acquire().await;
+            (index, prober.probe(&domain).await)
+        });
+    }
+    let mut reports: Vec<Option<ProbeReport>> = vec![None; domains.len()];
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((index, report)) => reports[index] = Some(report),
+            Err(error) => tracing::error!(%error, "probe task failed"),
+        }
+    }
+    reports.into_iter().flatten().collect()
+}
+
+/// The exit code for a set of reports.
+pub fn exit_code(reports: &[ProbeReport]) -> i32 {
+    if reports.iter().all(|r| r.success) {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+/// Renders the reports as the JSON contract.
+pub fn render_json(reports: &[ProbeReport]) -> String {
+    serde_json::to_string_pretty(reports)
+        .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialize: {e}\"}}"))
+}
+
+/// Renders the reports for people.
+pub fn render_text(reports: &[ProbeReport]) -> String {
+    let mut out = String::new();
+    for report in reports {
+        render_one(&mut out, report);
+    }
+    out
+}
+
+fn render_one(out: &mut String, report: &ProbeReport) {
+    let verdict = if report.success { "OK" } else { "FAIL" };
+    let _ = writeln!(
+        out,
+        "{}: {} ({:.3}s)",
+        report.domain, verdict, report.duration_seconds
+    );
+    match &report.record {
+        Some(record) => {
+            let _ = writeln!(out, "  record    {}", record.txt);
+        }
+        None => {
+            let _ = writeln!(out, "  record    none");
+        }
+    }
+    match &report.policy {
+        Some(policy) => {
+            let _ = writeln!(
+                out,
+                "  policy    mode {}, max_age {} ({:.1} days), mx: {}",
+                policy.mode.as_str(),
+                policy.max_age,
+                policy.max_age as f64 / 86400.0,
+                if policy.mx.is_empty() {
+                    "none".to_string()
+                } else {
+                    policy.mx.join(", ")
+                }
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  policy    none");
+        }
+    }
+    match &report.mx_hosts {
+        Some(hosts) if hosts.is_empty() => {
+            let _ = writeln!(out, "  MX        null MX (the domain accepts no mail)");
+        }
+        Some(hosts) => {
+            let implicit = report.mx_source == Some(crate::probe::mx_lookup::MxSource::Implicit);
+            for (i, host) in hosts.iter().enumerate() {
+                let label = if i == 0 { "MX" } else { "" };
+                let matched = match host.matches_policy {
+                    Some(true) => "covered by policy",
+                    Some(false) => "NOT covered by policy",
+                    None => "no policy to compare",
+                };
+                let _ = writeln!(
+                    out,
+                    "  {label:<9} {:>5} {:<40} {matched}{}",
+                    host.preference,
+                    host.host,
+                    if implicit { " (implicit MX)" } else { "" }
+                );
+            }
+        }
+        None => {
+            let _ = writeln!(out, "  MX        not checked");
+        }
+    }
+    if !report.unused_patterns.is_empty() {
+        let _ = writeln!(
+            out,
+            "  unused    policy patterns no MX uses: {}",
+            report.unused_patterns.join(", ")
+        );
+    }
+    match &report.tlsrpt {
+        Some(t) if t.valid => {
+            let _ = writeln!(out, "  TLSRPT    valid, reports to {}", t.rua.join(", "));
+        }
+        Some(t) if t.present => {
+            let _ = writeln!(
+                out,
+                "  TLSRPT    INVALID: {}",
+                t.error.as_deref().unwrap_or("unknown")
+            );
+        }
+        Some(_) => {
+            let _ = writeln!(out, "  TLSRPT    none");
+        }
+        None => {
+            let _ = writeln!(out, "  TLSRPT    lookup failed");
+        }
+    }
+    for warning in &report.warnings {
+        let _ = writeln!(out, "  warning   {}", warning.as_str());
+    }
+    for failure in &report.failures {
+        let _ = writeln!(
+            out,
+            "  FAILURE   [{}] {} / {}: {}",
+            failure.phase.as_str(),
+            failure.result_type.as_str(),
+            failure.reason.as_str(),
+            failure.detail
+        );
+    }
+}

@@ -1,0 +1,475 @@
+//! `ProbeReport` → Prometheus registry.
+//!
+//! Names and labels here are the contract dashboards and alerts depend on
+//! (README "Metrics"). Every label value is bounded: domains come from the
+//! config; MX hosts and patterns are capped per domain and syntactically
+//! host names; record ids are at most 32 letters and digits (RFC 8461 §3.1);
+//! phases, modes, result types, reasons and warnings are closed enums.
+//!
+//! What a gauge shows after a failed phase: series describing the current
+//! state (record, policy, MX match, TLSRPT) are removed, so nothing from an
+//! earlier success looks current; the `*_timestamp_seconds` of the last good
+//! fetch and the policy expiry keep their value, since that is what they mean.
+
+use crate::failure::{Phase, Reason, ResultType};
+use crate::mtasts::policy::Mode;
+use crate::report::{PolicyReport, ProbeReport, Warning};
+use prometheus::{
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Opts, Registry, TextEncoder,
+};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+/// Buckets for phase durations: DNS answers in milliseconds, fetches in
+/// seconds, timeouts at a minute.
+const PHASE_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// What the registry remembers per domain, to drop series that no longer
+/// apply and to detect policy changes.
+#[derive(Debug, Default)]
+struct DomainState {
+    record_id: Option<String>,
+    mx_labels: BTreeSet<String>,
+    pattern_labels: BTreeSet<String>,
+    warnings: BTreeSet<Warning>,
+    failure_labels: BTreeSet<(Phase, ResultType, Reason)>,
+    /// The record id and policy content of the last successful fetch.
+    last_policy: Option<(String, PolicyContent)>,
+    policy_stale: bool,
+}
+
+/// The parts of a policy senders act on; a change in the text that leaves
+/// these equal (white space, order of lines, CRLF vs LF) is not a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PolicyContent {
+    mode: Mode,
+    max_age: u64,
+    mx: BTreeSet<String>,
+}
+
+impl PolicyContent {
+    fn of(policy: &PolicyReport) -> PolicyContent {
+        PolicyContent {
+            mode: policy.mode,
+            max_age: policy.max_age,
+            mx: policy.mx.iter().cloned().collect(),
+        }
+    }
+}
+
+/// The exporter's metrics and the per-domain state behind them.
+pub struct Metrics {
+    registry: Registry,
+    max_mx_hosts: usize,
+    phase_by_domain: bool,
+    probe_success: GaugeVec,
+    probe_duration: GaugeVec,
+    probe_timestamp: GaugeVec,
+    probes_total: IntCounterVec,
+    phase_duration: HistogramVec,
+    failures_total: IntCounterVec,
+    record_info: GaugeVec,
+    policy_mode: GaugeVec,
+    policy_max_age: GaugeVec,
+    policy_mx_patterns: GaugeVec,
+    policy_fetch_success: GaugeVec,
+    policy_expiry: GaugeVec,
+    mx_policy_match: GaugeVec,
+    mx_hosts: GaugeVec,
+    pattern_unused: GaugeVec,
+    tlsrpt_present: GaugeVec,
+    tlsrpt_valid: GaugeVec,
+    warning: GaugeVec,
+    policy_id_stale: GaugeVec,
+    policy_changes: IntCounterVec,
+    /// Domains configured.
+    pub domains_configured: IntGauge,
+    /// Probes running now.
+    pub probes_in_flight: IntGauge,
+    /// Probe tasks that panicked (a bug: the scheduler carries on).
+    pub probe_panics: IntCounter,
+    /// 1 when the last config (re)load succeeded.
+    pub config_reload_successful: Gauge,
+    /// When the config was last loaded successfully.
+    pub config_reload_timestamp: Gauge,
+    state: Mutex<HashMap<String, DomainState>>,
+}
+
+/// Why the registry could not be built (a bug: names are static).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot register metrics: {0}")]
+pub struct MetricsError(#[from] prometheus::Error);
+
+fn gauge_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<GaugeVec, MetricsError> {
+    let vec = GaugeVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(vec.clone()))?;
+    Ok(vec)
+}
+
+fn counter_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<IntCounterVec, MetricsError> {
+    let vec = IntCounterVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(vec.clone()))?;
+    Ok(vec)
+}
+
+impl Metrics {
+    /// A registry with every exporter metric; `with_process` adds the
+    /// `process_*` metrics (off for the per-request `/probe` registry).
+    pub fn new(
+        max_mx_hosts: usize,
+        phase_by_domain: bool,
+        with_process: bool,
+    ) -> Result<Metrics, MetricsError> {
+        let registry = Registry::new();
+        let r = &registry;
+        let phase_labels: &[&str] = if phase_by_domain {
+            &["domain", "phase", "result"]
+        } else {
+            &["phase", "result"]
+        };
+        let phase_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "mtasts_phase_duration_seconds",
+                "Duration of each probe phase (record_lookup, policy_fetch, mx_lookup, tlsrpt_lookup), by result ok|error.",
+            )
+            .buckets(PHASE_BUCKETS.to_vec()),
+            phase_labels,
+        )?;
+        registry.register(Box::new(phase_duration.clone()))?;
+        let build_info = gauge_vec(
+            r,
+            "mtasts_exporter_build_info",
+            "Always 1; the exporter's version.",
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1.0);
+        let domains_configured = IntGauge::new(
+            "mtasts_domains_configured",
+            "Domains in the loaded configuration.",
+        )?;
+        registry.register(Box::new(domains_configured.clone()))?;
+        let probes_in_flight = IntGauge::new("mtasts_probes_in_flight", "Probes running now.")?;
+        registry.register(Box::new(probes_in_flight.clone()))?;
+        let probe_panics = IntCounter::new(
+            "mtasts_probe_panics_total",
+            "Probe tasks that panicked (a bug; the scheduler goes on).",
+        )?;
+        registry.register(Box::new(probe_panics.clone()))?;
+        let config_reload_successful = Gauge::new(
+            "mtasts_config_last_reload_successful",
+            "1 when the last configuration load succeeded, 0 when it was rejected.",
+        )?;
+        registry.register(Box::new(config_reload_successful.clone()))?;
+        let config_reload_timestamp = Gauge::new(
+            "mtasts_config_last_reload_success_timestamp_seconds",
+            "When the configuration was last loaded successfully.",
+        )?;
+        registry.register(Box::new(config_reload_timestamp.clone()))?;
+        if with_process {
+            #[cfg(target_os = "linux")]
+            registry.register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))?;
+        }
+        Ok(Metrics {
+            max_mx_hosts,
+            phase_by_domain,
+            probe_success: gauge_vec(r, "mtasts_probe_success", "1 when the last probe passed: record and policy valid and, in mode enforce or testing, every MX host covered.", &["domain"])?,
+            probe_duration: gauge_vec(r, "mtasts_probe_duration_seconds", "Duration of the last probe.", &["domain"])?,
+            probe_timestamp: gauge_vec(r, "mtasts_probe_timestamp_seconds", "When the last probe started.", &["domain"])?,
+            probes_total: counter_vec(r, "mtasts_probes_total", "Probes run.", &["domain"])?,
+            phase_duration,
+            failures_total: counter_vec(
+                r,
+                "mtasts_failures_total",
+                "Failures by phase, RFC 8460 result type and reason code.",
+                &["domain", "phase", "result_type", "reason"],
+            )?,
+            record_info: gauge_vec(r, "mtasts_record_info", "Always 1; the id of the valid _mta-sts TXT record. Absent when there is none.", &["domain", "id"])?,
+            policy_mode: gauge_vec(r, "mtasts_policy_mode", "1 for the mode of the current policy, 0 for the others. Absent when no valid policy was fetched.", &["domain", "mode"])?,
+            policy_max_age: gauge_vec(r, "mtasts_policy_max_age_seconds", "max_age of the current policy.", &["domain"])?,
+            policy_mx_patterns: gauge_vec(r, "mtasts_policy_mx_patterns", "Number of mx patterns in the current policy.", &["domain"])?,
+            policy_fetch_success: gauge_vec(r, "mtasts_policy_fetch_success_timestamp_seconds", "When a valid policy was last fetched (kept across failures).", &["domain"])?,
+            policy_expiry: gauge_vec(r, "mtasts_policy_expiry_timestamp_seconds", "Last good fetch plus max_age: when senders' cached copies lapse (kept across failures).", &["domain"])?,
+            mx_policy_match: gauge_vec(r, "mtasts_mx_policy_match", "1 when a policy mx pattern covers the MX host, 0 when not. Absent when there is no policy or no MX answer.", &["domain", "mx"])?,
+            mx_hosts: gauge_vec(r, "mtasts_mx_hosts", "MX hosts of the domain (implicit MX counts as one, null MX as zero).", &["domain"])?,
+            pattern_unused: gauge_vec(r, "mtasts_policy_pattern_unused", "1 for each policy mx pattern no MX host uses.", &["domain", "pattern"])?,
+            tlsrpt_present: gauge_vec(r, "mtasts_tlsrpt_record_present", "1 when a v=TLSRPTv1 record exists at _smtp._tls. Absent when the lookup failed.", &["domain"])?,
+            tlsrpt_valid: gauge_vec(r, "mtasts_tlsrpt_record_valid", "1 when exactly one TLSRPT record exists and it is valid.", &["domain"])?,
+            warning: gauge_vec(r, "mtasts_policy_warning", "1 for each warning that applies now (absent when it does not).", &["domain", "warning"])?,
+            policy_id_stale: gauge_vec(r, "mtasts_policy_id_stale", "1 when the policy changed but the record id did not: senders keep their cached copy (RFC 8461 §3.3).", &["domain"])?,
+            policy_changes: counter_vec(r, "mtasts_policy_changes_total", "Changes of the policy content (mode, max_age, mx) seen between fetches.", &["domain"])?,
+            domains_configured,
+            probes_in_flight,
+            probe_panics,
+            config_reload_successful,
+            config_reload_timestamp,
+            registry,
+            state: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The registry, for rendering.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Renders the text exposition format.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 * 1024);
+        // Encoding into a Vec cannot fail for I/O; a malformed family would
+        // be a bug, and an empty answer is better than a crash.
+        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(%error, "cannot encode metrics");
+        }
+        out
+    }
+
+    /// Records one probe's report.
+    pub fn observe(&self, report: &ProbeReport) {
+        let domain = report.domain.as_str();
+        let mut states = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let state = states.entry(domain.to_string()).or_default();
+
+        self.probe_success
+            .with_label_values(&[domain])
+            .set(if report.success { 1.0 } else { 0.0 });
+        self.probe_duration
+            .with_label_values(&[domain])
+            .set(report.duration_seconds);
+        self.probe_timestamp
+            .with_label_values(&[domain])
+            .set(report.timestamp);
+        self.probes_total.with_label_values(&[domain]).inc();
+        for timing in &report.phases {
+            let result = if timing.ok { "ok" } else { "error" };
+            let phase = timing.phase.as_str();
+            let histogram = if self.phase_by_domain {
+                self.phase_duration
+                    .with_label_values(&[domain, phase, result])
+            } else {
+                self.phase_duration.with_label_values(&[phase, result])
+            };
+            histogram.observe(timing.duration_seconds);
+        }
+        for failure in &report.failures {
+            let key = (failure.phase, failure.result_type, failure.reason);
+            self.failures_total
+                .with_label_values(&[domain, key.0.as_str(), key.1.as_str(), key.2.as_str()])
+                .inc();
+            state.failure_labels.insert(key);
+        }
+
+        // Record.
+        let new_id = report.record.as_ref().map(|r| r.id.clone());
+        if state.record_id != new_id {
+            if let Some(old) = &state.record_id {
+                let _ = self.record_info.remove_label_values(&[domain, old]);
+            }
+        }
+        if let Some(id) = &new_id {
+            self.record_info.with_label_values(&[domain, id]).set(1.0);
+        }
+        state.record_id = new_id;
+
+        // Policy.
+        match &report.policy {
+            Some(policy) => {
+                for mode in Mode::ALL {
+                    self.policy_mode
+                        .with_label_values(&[domain, mode.as_str()])
+                        .set(if mode == policy.mode { 1.0 } else { 0.0 });
+                }
+                self.policy_max_age
+                    .with_label_values(&[domain])
+                    .set(policy.max_age as f64);
+                self.policy_mx_patterns
+                    .with_label_values(&[domain])
+                    .set(policy.mx.len() as f64);
+                self.policy_fetch_success
+                    .with_label_values(&[domain])
+                    .set(report.timestamp);
+                self.policy_expiry
+                    .with_label_values(&[domain])
+                    .set(report.timestamp + policy.max_age as f64);
+                let id = report
+                    .record
+                    .as_ref()
+                    .map(|r| r.id.clone())
+                    .unwrap_or_default();
+                let content = PolicyContent::of(policy);
+                if let Some((last_id, last_content)) = &state.last_policy {
+                    if *last_content != content {
+                        self.policy_changes.with_label_values(&[domain]).inc();
+                        state.policy_stale = *last_id == id;
+                    } else if *last_id != id {
+                        state.policy_stale = false;
+                    }
+                } else {
+                    self.policy_changes.with_label_values(&[domain]).inc_by(0);
+                }
+                self.policy_id_stale
+                    .with_label_values(&[domain])
+                    .set(if state.policy_stale { 1.0 } else { 0.0 });
+                state.last_policy = Some((id, content));
+            }
+            None => {
+                for mode in Mode::ALL {
+                    let _ = self
+                        .policy_mode
+                        .remove_label_values(&[domain, mode.as_str()]);
+                }
+                let _ = self.policy_max_age.remove_label_values(&[domain]);
+                let _ = self.policy_mx_patterns.remove_label_values(&[domain]);
+            }
+        }
+
+        // MX hosts (capped) and unused patterns.
+        let mut mx_labels = BTreeSet::new();
+        if let Some(hosts) = &report.mx_hosts {
+            self.mx_hosts
+                .with_label_values(&[domain])
+                .set(hosts.len() as f64);
+            for host in hosts.iter().take(self.max_mx_hosts) {
+                if let Some(matches) = host.matches_policy {
+                    self.mx_policy_match
+                        .with_label_values(&[domain, &host.host])
+                        .set(if matches { 1.0 } else { 0.0 });
+                    mx_labels.insert(host.host.clone());
+                }
+            }
+        } else {
+            let _ = self.mx_hosts.remove_label_values(&[domain]);
+        }
+        for stale in state.mx_labels.difference(&mx_labels) {
+            let _ = self.mx_policy_match.remove_label_values(&[domain, stale]);
+        }
+        state.mx_labels = mx_labels;
+        let pattern_labels: BTreeSet<String> = report
+            .unused_patterns
+            .iter()
+            .take(self.max_mx_hosts)
+            .cloned()
+            .collect();
+        for pattern in &pattern_labels {
+            self.pattern_unused
+                .with_label_values(&[domain, pattern])
+                .set(1.0);
+        }
+        for stale in state.pattern_labels.difference(&pattern_labels) {
+            let _ = self.pattern_unused.remove_label_values(&[domain, stale]);
+        }
+        state.pattern_labels = pattern_labels;
+
+        // TLSRPT.
+        match &report.tlsrpt {
+            Some(status) => {
+                self.tlsrpt_present
+                    .with_label_values(&[domain])
+                    .set(if status.present { 1.0 } else { 0.0 });
+                self.tlsrpt_valid
+                    .with_label_values(&[domain])
+                    .set(if status.valid { 1.0 } else { 0.0 });
+            }
+            None => {
+                let _ = self.tlsrpt_present.remove_label_values(&[domain]);
+                let _ = self.tlsrpt_valid.remove_label_values(&[domain]);
+            }
+        }
+
+        // Warnings.
+        let warnings: BTreeSet<Warning> = report.warnings.iter().copied().collect();
+        for warning in &warnings {
+            self.warning
+                .with_label_values(&[domain, warning.as_str()])
+                .set(1.0);
+        }
+        for stale in state.warnings.difference(&warnings) {
+            let _ = self.warning.remove_label_values(&[domain, stale.as_str()]);
+        }
+        state.warnings = warnings;
+    }
+
+    /// Drops every series of a domain no longer configured.
+    pub fn remove_domain(&self, domain: &str) {
+        let mut states = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(state) = states.remove(domain) else {
+            return;
+        };
+        for vec in [
+            &self.probe_success,
+            &self.probe_duration,
+            &self.probe_timestamp,
+            &self.policy_max_age,
+            &self.policy_mx_patterns,
+            &self.policy_fetch_success,
+            &self.policy_expiry,
+            &self.mx_hosts,
+            &self.tlsrpt_present,
+            &self.tlsrpt_valid,
+            &self.policy_id_stale,
+        ] {
+            let _ = vec.remove_label_values(&[domain]);
+        }
+        for vec in [&self.probes_total, &self.policy_changes] {
+            let _ = vec.remove_label_values(&[domain]);
+        }
+        if let Some(id) = &state.record_id {
+            let _ = self.record_info.remove_label_values(&[domain, id]);
+        }
+        for mode in Mode::ALL {
+            let _ = self
+                .policy_mode
+                .remove_label_values(&[domain, mode.as_str()]);
+        }
+        for mx in &state.mx_labels {
+            let _ = self.mx_policy_match.remove_label_values(&[domain, mx]);
+        }
+        for pattern in &state.pattern_labels {
+            let _ = self.pattern_unused.remove_label_values(&[domain, pattern]);
+        }
+        for warning in &state.warnings {
+            let _ = self
+                .warning
+                .remove_label_values(&[domain, warning.as_str()]);
+        }
+        for (phase, result_type, reason) in &state.failure_labels {
+            let _ = self.failures_total.remove_label_values(&[
+                domain,
+                phase.as_str(),
+                result_type.as_str(),
+                reason.as_str(),
+            ]);
+        }
+        if self.phase_by_domain {
+            for phase in Phase::ALL {
+                for result in ["ok", "error"] {
+                    let _ =
+                        self.phase_duration
+                            .remove_label_values(&[domain, phase.as_str(), result]);
+                }
+            }
+        }
+    }
+}
