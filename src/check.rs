@@ -142,10 +142,13 @@ fn render_one(out: &mut String, report: &ProbeReport) {
         }
         Some(hosts) => {
             let implicit = report.mx_source == Some(crate::probe::mx_lookup::MxSource::Implicit);
+            let mode_none =
+                report.policy.as_ref().map(|p| p.mode) == Some(crate::mtasts::policy::Mode::None);
             for (i, host) in hosts.iter().enumerate() {
                 let label = if i == 0 { "MX" } else { "" };
                 let matched = match host.matches_policy {
                     Some(true) => "covered by policy",
+                    Some(false) if mode_none => "not listed (mode none: not applied)",
                     Some(false) => "NOT covered by policy",
                     None => "no policy to compare",
                 };

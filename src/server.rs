@@ -157,7 +157,7 @@ fn landing_page(state: &AppState) -> String {
         total,
         pending
     );
-    html.push_str("<table>\n<tr><th>Domain</th><th>Status</th><th>Mode</th><th>Failures</th><th>Warnings</th><th>Last probe (s)</th></tr>\n");
+    html.push_str("<table>\n<tr><th>Domain</th><th>Status</th><th>Mode</th><th>Failures</th><th>Warnings</th><th>Probe duration (s)</th></tr>\n");
     for report in reports {
         let status = if report.success {
             "<span class=\"ok\">ok</span>"

@@ -1,0 +1,102 @@
+//! A runnable fake world on loopback, for trying the exporter by hand (and
+//! for end-to-end runs): DNS and HTTPS servers with healthy and broken
+//! MTA-STS domains. It writes an exporter config pointing at itself and
+//! serves until interrupted.
+//!
+//! ```sh
+//! cargo run --example fake_world -- /tmp/world.yml
+//! cargo run -- --config.file /tmp/world.yml --web.listen-address 127.0.0.1:10461
+//! ```
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use support::{policy_text, CertKind, PolicyHost, WorldSpec};
+
+/// The domains of the world and what is wrong with each.
+const DOMAINS: &[(&str, &str)] = &[
+    ("good.test", "healthy, mode enforce"),
+    ("testing.test", "healthy, mode testing"),
+    ("none.test", "mode none"),
+    ("norecord.test", "no _mta-sts record"),
+    ("tworecords.test", "two STS records"),
+    ("expired.test", "policy host certificate expired"),
+    ("notfound.test", "policy answers 404"),
+    ("badpolicy.test", "policy syntax error"),
+    ("mxmiss.test", "an MX host not covered by the policy"),
+    ("servfail.test", "SERVFAIL for the record lookup"),
+];
+
+#[tokio::main]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(config_path) = std::env::args().nth(1) else {
+        eprintln!("usage: fake_world CONFIG_OUT.yml");
+        std::process::exit(2);
+    };
+    let mut spec = WorldSpec::new();
+    spec.mta_sts_domain(
+        "good.test",
+        "20240101",
+        &policy_text("enforce", &["mx1.good.test"], 1_209_600),
+    )
+    .mta_sts_domain(
+        "testing.test",
+        "1",
+        &policy_text("testing", &["*.testing.test"], 604_800),
+    )
+    .mta_sts_domain("none.test", "1", &policy_text("none", &[], 86_400))
+    .mx("norecord.test", 10, "mx1.norecord.test")
+    .mta_sts_domain(
+        "tworecords.test",
+        "1",
+        &policy_text("enforce", &["mx1.tworecords.test"], 1_209_600),
+    )
+    .txt("_mta-sts.tworecords.test", "v=STSv1; id=2")
+    .mta_sts_domain("expired.test", "1", "")
+    .policy_host(
+        "mta-sts.expired.test",
+        PolicyHost::ok(&policy_text("enforce", &["mx1.expired.test"], 1_209_600))
+            .with_cert(CertKind::Expired),
+    )
+    .mta_sts_domain("notfound.test", "1", "")
+    .policy_host("mta-sts.notfound.test", PolicyHost::status(404, &[]))
+    .mta_sts_domain(
+        "badpolicy.test",
+        "1",
+        "version: STSv1\nmode: enforce\nmax_age: 86400\n",
+    )
+    .mta_sts_domain(
+        "mxmiss.test",
+        "1",
+        &policy_text("enforce", &["mx1.mxmiss.test"], 1_209_600),
+    )
+    .mx("mxmiss.test", 20, "backup.elsewhere.test")
+    .servfail("_mta-sts.servfail.test")
+    .mx("servfail.test", 10, "mx1.servfail.test");
+    let world = spec.start().await;
+    let names: Vec<&str> = DOMAINS.iter().map(|(d, _)| *d).collect();
+    let mut yaml = world
+        .config_yaml(&names)
+        .replace("timeout: 10s\n", "timeout: 10s\ninterval: 30s\n");
+    // Keep the CA file beyond the world's temp file: copy it beside the config.
+    let ca_copy = format!("{config_path}.ca.pem");
+    if let Err(error) = std::fs::write(&ca_copy, &world.ca.pem) {
+        eprintln!("cannot write {ca_copy}: {error}");
+        std::process::exit(1);
+    }
+    yaml = yaml.replace(&world.ca_file.path().display().to_string(), &ca_copy);
+    if let Err(error) = std::fs::write(&config_path, yaml) {
+        eprintln!("cannot write {config_path}: {error}");
+        std::process::exit(1);
+    }
+    println!(
+        "fake world: DNS {} HTTPS {}",
+        world.dns_addr, world.https_addr
+    );
+    for (domain, what) in DOMAINS {
+        println!("  {domain:<18} {what}");
+    }
+    println!("exporter config written to {config_path}; Ctrl-C to stop");
+    let _ = tokio::signal::ctrl_c().await;
+}
