@@ -68,8 +68,17 @@ struct Running {
 }
 
 async fn start_exporter(domains: &[&str]) -> Running {
-    let world = world_spec().start().await;
-    let config = world.config(domains);
+    start_exporter_in(world_spec(), domains, |_| {}).await
+}
+
+async fn start_exporter_in(
+    spec: WorldSpec,
+    domains: &[&str],
+    adjust: impl FnOnce(&mut Config),
+) -> Running {
+    let world = spec.start().await;
+    let mut config = world.config(domains);
+    adjust(&mut config);
     let metrics = Arc::new(Metrics::new(config.max_mx_hosts, false, true).unwrap());
     let readiness = Arc::new(Readiness::default());
     let latest = Arc::new(Default::default());
@@ -217,6 +226,48 @@ async fn scrape_metrics_over_http() {
         .expect("server stops")
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn hung_domain_delays_nobody() {
+    let mut spec = world_spec();
+    spec.blackhole("_mta-sts.hang.test")
+        .mx("hang.test", 10, "mx1.hang.test");
+    let running = start_exporter_in(spec, &["hang.test", "good.test", "miss.test"], |config| {
+        config.domains[0].settings.timeout = Duration::from_secs(4);
+        config.resolver.timeout = Duration::from_secs(30);
+    })
+    .await;
+    // The other domains are probed while hang.test's lookup hangs, and the
+    // exporter is not ready until hang.test's first probe ends.
+    let mut seen_others = false;
+    for _ in 0..100 {
+        let (_, body) = get(&format!("{}/metrics", running.base)).await;
+        let m = parse_exposition(&body);
+        if m.contains_key(r#"mtasts_probe_success{domain="good.test"}"#)
+            && m.contains_key(r#"mtasts_probe_success{domain="miss.test"}"#)
+        {
+            assert!(!m.contains_key(r#"mtasts_probe_success{domain="hang.test"}"#));
+            assert_eq!(get(&format!("{}/-/ready", running.base)).await.0, 503);
+            seen_others = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(seen_others, "other domains were not probed while one hung");
+    wait_ready(&running.base).await;
+    let (_, body) = get(&format!("{}/metrics", running.base)).await;
+    let m = parse_exposition(&body);
+    assert_eq!(m[r#"mtasts_probe_success{domain="hang.test"}"#], 0.0);
+    assert_eq!(
+        m[r#"mtasts_failures_total{domain="hang.test",phase="record_lookup",reason="dns-lookup",result_type="sts-policy-fetch-error"}"#],
+        1.0
+    );
+    let duration = m[r#"mtasts_probe_duration_seconds{domain="hang.test"}"#];
+    assert!(
+        (3.9..6.0).contains(&duration),
+        "the probe's own timeout bounds it: {duration}"
+    );
 }
 
 #[tokio::test]

@@ -175,6 +175,7 @@ pub struct WorldSpec {
     records: Vec<Record>,
     hosts: HashMap<String, PolicyHost>,
     servfail: Vec<String>,
+    blackhole: Vec<String>,
 }
 
 fn name(text: &str) -> Name {
@@ -236,6 +237,12 @@ impl WorldSpec {
         self
     }
 
+    /// Every query at or below `owner` goes unanswered.
+    pub fn blackhole(&mut self, owner: &str) -> &mut Self {
+        self.blackhole.push(owner.to_string());
+        self
+    }
+
     /// A complete, healthy MTA-STS domain: record with `id`, policy host
     /// serving `policy` with a valid certificate, `MX 10 mx1.<domain>` and
     /// a TLSRPT record.
@@ -254,7 +261,7 @@ impl WorldSpec {
     /// Starts the servers.
     pub async fn start(&self) -> World {
         let ca = TestCa::new();
-        let dns = start_dns(&self.records, &self.servfail).await;
+        let dns = start_dns(&self.records, &self.servfail, &self.blackhole).await;
         let hosts = Arc::new(Mutex::new(self.hosts.clone()));
         let (https_addr, https_task) = start_https(&ca, hosts.clone()).await;
         let ca_file = tempfile::NamedTempFile::new().expect("temp CA file");
@@ -335,10 +342,11 @@ impl World {
     }
 }
 
-/// The catalog, with SERVFAIL for configured names.
+/// The catalog, with SERVFAIL or no answer at all for configured names.
 struct FakeDns {
     catalog: Catalog,
     servfail: Vec<LowerName>,
+    blackhole: Vec<LowerName>,
 }
 
 #[async_trait::async_trait]
@@ -348,11 +356,16 @@ impl RequestHandler for FakeDns {
         request: &Request,
         mut response_handle: R,
     ) -> ResponseInfo {
-        let failing = request
-            .queries
-            .queries()
-            .first()
-            .is_some_and(|q| self.servfail.iter().any(|s| s.zone_of(q.name())));
+        let query_name = request.queries.queries().first().map(|q| q.name().clone());
+        let under = |names: &[LowerName]| {
+            query_name
+                .as_ref()
+                .is_some_and(|q| names.iter().any(|n| n.zone_of(q)))
+        };
+        if under(&self.blackhole) {
+            return std::future::pending().await;
+        }
+        let failing = under(&self.servfail);
         if failing {
             let response = MessageResponseBuilder::new(&request.queries, None)
                 .error_msg(&request.metadata, ResponseCode::ServFail);
@@ -371,7 +384,11 @@ impl RequestHandler for FakeDns {
     }
 }
 
-async fn start_dns(records: &[Record], servfail: &[String]) -> (SocketAddr, JoinHandle<()>) {
+async fn start_dns(
+    records: &[Record],
+    servfail: &[String],
+    blackhole: &[String],
+) -> (SocketAddr, JoinHandle<()>) {
     let origin = Name::from_str(ZONE).expect("zone");
     let mut zone = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
         origin.clone(),
@@ -396,6 +413,7 @@ async fn start_dns(records: &[Record], servfail: &[String]) -> (SocketAddr, Join
     let handler = FakeDns {
         catalog,
         servfail: servfail.iter().map(|s| LowerName::new(&name(s))).collect(),
+        blackhole: blackhole.iter().map(|s| LowerName::new(&name(s))).collect(),
     };
     let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind DNS UDP");
     let addr = udp.local_addr().expect("DNS addr");
