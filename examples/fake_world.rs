@@ -11,7 +11,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use support::{policy_text, CertKind, PolicyHost, WorldSpec};
+use support::{policy_text, CertKind, PolicyHost, SmtpBehavior, WorldSpec};
 
 /// The domains of the world and what is wrong with each.
 const DOMAINS: &[(&str, &str)] = &[
@@ -25,6 +25,8 @@ const DOMAINS: &[(&str, &str)] = &[
     ("badpolicy.test", "policy syntax error"),
     ("mxmiss.test", "an MX host not covered by the policy"),
     ("servfail.test", "SERVFAIL for the record lookup"),
+    ("mxexpired.test", "MX host certificate expired"),
+    ("nostarttls.test", "MX host does not offer STARTTLS"),
 ];
 
 #[tokio::main]
@@ -72,6 +74,20 @@ async fn main() {
         &policy_text("enforce", &["mx1.mxmiss.test"], 1_209_600),
     )
     .mx("mxmiss.test", 20, "backup.elsewhere.test")
+    .mta_sts_domain(
+        "mxexpired.test",
+        "1",
+        &policy_text("enforce", &["*.mxexpired.test"], 1_209_600),
+    )
+    .mx("mxexpired.test", 20, "mx2.mxexpired.test")
+    .smtp_host("mx2.mxexpired.test", SmtpBehavior::Tls(CertKind::Expired))
+    .mta_sts_domain(
+        "nostarttls.test",
+        "1",
+        &policy_text("testing", &["*.nostarttls.test"], 604_800),
+    )
+    .mx("nostarttls.test", 20, "mx2.nostarttls.test")
+    .smtp_host("mx2.nostarttls.test", SmtpBehavior::NoStarttls)
     .servfail("_mta-sts.servfail.test")
     .mx("servfail.test", 10, "mx1.servfail.test");
     let world = spec.start().await;

@@ -93,6 +93,38 @@ pub fn render_json(reports: &[ProbeReport]) -> String {
         .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialize: {e}\"}}"))
 }
 
+/// One line about a certificate: validity, names, issuer, notAfter and the
+/// days left at `now` (Unix seconds).
+fn describe_cert(cert: &crate::probe::cert::CertInfo, now: f64) -> String {
+    let days_left = (cert.not_after as f64 - now) / 86400.0;
+    let remaining = if days_left >= 0.0 {
+        format!("{days_left:.0} days left")
+    } else {
+        format!("expired {:.0} days ago", -days_left)
+    };
+    let verdict = match &cert.problem {
+        None => "valid".to_string(),
+        Some(problem) => format!("INVALID ({problem})"),
+    };
+    format!(
+        "{verdict}; names {}; issuer {}; not after {} ({remaining})",
+        cert.names.join(", "),
+        cert.issuer,
+        format_unix_time(cert.not_after)
+    )
+}
+
+/// RFC 3339 for Unix seconds (or the number when out of range).
+fn format_unix_time(seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| seconds.to_string())
+}
+
 /// Renders the reports for people.
 pub fn render_text(reports: &[ProbeReport]) -> String {
     let mut out = String::new();
@@ -136,6 +168,13 @@ fn render_one(out: &mut String, report: &ProbeReport) {
             let _ = writeln!(out, "  policy    none");
         }
     }
+    if let Some(cert) = &report.policy_cert {
+        let _ = writeln!(
+            out,
+            "  policy certificate: {}",
+            describe_cert(cert, report.timestamp)
+        );
+    }
     match &report.mx_hosts {
         Some(hosts) if hosts.is_empty() => {
             let _ = writeln!(out, "  MX        null MX (the domain accepts no mail)");
@@ -159,6 +198,28 @@ fn render_one(out: &mut String, report: &ProbeReport) {
                     host.host,
                     if implicit { " (implicit MX)" } else { "" }
                 );
+                let starttls = match (host.starttls, &host.tls_version) {
+                    (_, Some(version)) => format!("STARTTLS ok, {version}"),
+                    (Some(true), None) => "STARTTLS offered".to_string(),
+                    (Some(false), None) => "STARTTLS NOT offered".to_string(),
+                    (None, None) if host.reason.is_some() => "STARTTLS not reached".to_string(),
+                    (None, None) => "STARTTLS not checked".to_string(),
+                };
+                let verdict = match (host.result_type, &host.reason) {
+                    (Some(result_type), Some(reason)) => {
+                        format!("FAIL {} / {}", result_type.as_str(), reason.as_str())
+                    }
+                    _ if host.tls_version.is_some() => "ok".to_string(),
+                    _ => "-".to_string(),
+                };
+                let _ = writeln!(out, "                  {starttls}; verdict: {verdict}");
+                if let Some(cert) = &host.cert {
+                    let _ = writeln!(
+                        out,
+                        "                  certificate: {}",
+                        describe_cert(cert, report.timestamp)
+                    );
+                }
             }
         }
         None => {

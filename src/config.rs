@@ -22,6 +22,8 @@ pub const DEFAULT_RESOLVER_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_CONCURRENCY: usize = 32;
 /// Default cap on MX hosts per domain exported as labels and checked.
 pub const DEFAULT_MAX_MX_HOSTS: usize = 10;
+/// Default bound on one MX host's SMTP STARTTLS exchange.
+pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A configuration error: where it is and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +134,7 @@ struct RawConfig {
     interval: Option<ConfigDuration>,
     timeout: Option<ConfigDuration>,
     check_mx: Option<bool>,
+    check_starttls: Option<bool>,
     concurrency: Option<usize>,
     max_mx_hosts: Option<usize>,
     #[serde(default)]
@@ -140,6 +143,8 @@ struct RawConfig {
     tls: RawTls,
     #[serde(default)]
     ports: RawPorts,
+    #[serde(default)]
+    smtp: RawSmtp,
     #[serde(default)]
     metrics: RawMetrics,
     #[serde(default)]
@@ -165,6 +170,13 @@ struct RawTls {
 struct RawPorts {
     https: Option<u16>,
     smtp: Option<u16>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    helo_name: Option<String>,
+    timeout: Option<ConfigDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -214,6 +226,7 @@ struct RawDomainDetails {
     interval: Option<ConfigDuration>,
     timeout: Option<ConfigDuration>,
     check_mx: Option<bool>,
+    check_starttls: Option<bool>,
 }
 
 /// What is probed for one domain and how often.
@@ -225,6 +238,28 @@ pub struct ProbeSettings {
     pub timeout: Duration,
     /// Whether to look up MX records and compare them with the policy.
     pub check_mx: bool,
+    /// Whether to check each MX host's STARTTLS and certificate (needs
+    /// `check_mx`).
+    pub check_starttls: bool,
+}
+
+/// How MX hosts are spoken to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpConfig {
+    /// The name sent in EHLO.
+    pub helo_name: String,
+    /// Bound on one MX host's exchange.
+    pub timeout: Duration,
+}
+
+/// The EHLO name when none is configured: this machine's host name, or
+/// `localhost` when it cannot be read.
+pub fn default_helo_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_string())
+        .filter(|name| is_ascii_domain(name))
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 /// One watched domain.
@@ -270,6 +305,8 @@ pub struct Config {
     pub ca_file: Option<PathBuf>,
     /// Ports.
     pub ports: Ports,
+    /// SMTP settings for STARTTLS checks.
+    pub smtp: SmtpConfig,
     /// Whether `mtasts_phase_duration_seconds` carries a `domain` label
     /// (for small fleets).
     pub phase_duration_by_domain: bool,
@@ -284,6 +321,7 @@ impl Default for Config {
                 interval: DEFAULT_INTERVAL,
                 timeout: DEFAULT_TIMEOUT,
                 check_mx: true,
+                check_starttls: true,
             },
             concurrency: DEFAULT_CONCURRENCY,
             max_mx_hosts: DEFAULT_MAX_MX_HOSTS,
@@ -295,6 +333,10 @@ impl Default for Config {
             ports: Ports {
                 https: 443,
                 smtp: 25,
+            },
+            smtp: SmtpConfig {
+                helo_name: default_helo_name(),
+                timeout: DEFAULT_SMTP_TIMEOUT,
             },
             phase_duration_by_domain: false,
             domains: Vec::new(),
@@ -381,6 +423,24 @@ impl Config {
         if let Some(b) = raw.check_mx {
             config.defaults.check_mx = b;
         }
+        if let Some(b) = raw.check_starttls {
+            config.defaults.check_starttls = b;
+        }
+        if let Some(name) = raw.smtp.helo_name {
+            if !is_ascii_domain(&name) {
+                issue(
+                    "smtp.helo_name".into(),
+                    format!("{name:?} is not a host name"),
+                );
+            }
+            config.smtp.helo_name = name;
+        }
+        if let Some(d) = raw.smtp.timeout {
+            if d.0.is_zero() {
+                issue("smtp.timeout".into(), "must be above zero".into());
+            }
+            config.smtp.timeout = d.0;
+        }
         check_settings(&config.defaults, "", &mut issue);
         if let Some(n) = raw.concurrency {
             if n == 0 || n > 100_000 {
@@ -455,6 +515,9 @@ impl Config {
                 }
                 if let Some(v) = d.check_mx {
                     settings.check_mx = v;
+                }
+                if let Some(v) = d.check_starttls {
+                    settings.check_starttls = v;
                 }
                 check_settings(&settings, &format!("{field}."), &mut issue);
             }
@@ -531,6 +594,11 @@ mod tests {
         assert_eq!(c.domains[1].name, "xn--bcher-kva.example");
         assert_eq!(c.domains[1].settings.interval, Duration::from_secs(30));
         assert!(!c.domains[1].settings.check_mx);
+        assert!(c.domains[1].settings.check_starttls);
+        let c = Config::parse("check_starttls: false\nsmtp:\n  helo_name: probe.example.net\n  timeout: 10s\ndomains: [a.example]\n").unwrap();
+        assert!(!c.domains[0].settings.check_starttls);
+        assert_eq!(c.smtp.helo_name, "probe.example.net");
+        assert_eq!(c.smtp.timeout, Duration::from_secs(10));
         assert_eq!(c.concurrency, DEFAULT_CONCURRENCY);
         assert_eq!(c.ports.https, 443);
     }

@@ -5,10 +5,13 @@
 //! `TLSReportFailureReason` and extend it. Both are closed enums, so a metric
 //! label never carries free text from the network.
 
+use crate::probe::cert::CertProblem;
 use crate::probe::dns::DnsFailure;
-use crate::probe::policy_fetch::{CertProblem, PolicyFetchError};
+use crate::probe::policy_fetch::PolicyFetchError;
 use crate::probe::record_lookup::RecordLookupError;
-use serde::Serialize;
+use crate::probe::starttls::StarttlsError;
+use serde::{Serialize, Serializer};
+use std::borrow::Cow;
 
 /// A probe phase, as exported in the `phase` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -22,15 +25,18 @@ pub enum Phase {
     MxLookup,
     /// `_smtp._tls.<domain>` TXT lookup (RFC 8460 §3).
     TlsrptLookup,
+    /// SMTP STARTTLS and certificate check of one MX host (RFC 8461 §4.2).
+    Starttls,
 }
 
 impl Phase {
     /// Every phase, for pre-registering series.
-    pub const ALL: [Phase; 4] = [
+    pub const ALL: [Phase; 5] = [
         Phase::RecordLookup,
         Phase::PolicyFetch,
         Phase::MxLookup,
         Phase::TlsrptLookup,
+        Phase::Starttls,
     ];
 
     /// The label value.
@@ -40,6 +46,7 @@ impl Phase {
             Phase::PolicyFetch => "policy_fetch",
             Phase::MxLookup => "mx_lookup",
             Phase::TlsrptLookup => "tlsrpt_lookup",
+            Phase::Starttls => "starttls",
         }
     }
 }
@@ -59,6 +66,14 @@ pub enum ResultType {
     StsWebpkiInvalid,
     /// §4.3.2.3 `validation-failure`.
     ValidationFailure,
+    /// §4.3.2.1 `starttls-not-supported`.
+    StarttlsNotSupported,
+    /// §4.3.2.1 `certificate-host-mismatch`.
+    CertificateHostMismatch,
+    /// §4.3.2.1 `certificate-expired`.
+    CertificateExpired,
+    /// §4.3.2.1 `certificate-not-trusted`.
+    CertificateNotTrusted,
 }
 
 impl ResultType {
@@ -70,13 +85,18 @@ impl ResultType {
             ResultType::StsPolicyInvalid => "sts-policy-invalid",
             ResultType::StsWebpkiInvalid => "sts-webpki-invalid",
             ResultType::ValidationFailure => "validation-failure",
+            ResultType::StarttlsNotSupported => "starttls-not-supported",
+            ResultType::CertificateHostMismatch => "certificate-host-mismatch",
+            ResultType::CertificateExpired => "certificate-expired",
+            ResultType::CertificateNotTrusted => "certificate-not-trusted",
         }
     }
 }
 
-/// Reason codes (the `reason` label): a closed set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
+/// Reason codes (the `reason` label): a closed set. The two parameterised
+/// codes stay bounded: reply codes are 3 digits from 200 to 599, alerts are
+/// TLS's 256 alert values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reason {
     /// No `v=STSv1` TXT record at `_mta-sts.<domain>`.
     NoMtaStsDnsTxtRecord,
@@ -102,12 +122,41 @@ pub enum Reason {
     CertificateNotTrusted,
     /// An MX host is not covered by any policy `mx:` pattern.
     MtastsPolicyMxMismatch,
+    /// The MX host name has no address.
+    NoAddress,
+    /// The MX host refused the connection.
+    ConnectionRefused,
+    /// The connection to the MX host failed otherwise.
+    ConnectionFailed,
+    /// No complete exchange within the timeout.
+    Timeout,
+    /// No 220 greeting from the MX host.
+    SmtpGreeting,
+    /// EHLO was not accepted.
+    SmtpEhloFailed,
+    /// The MX host broke the SMTP protocol (over-long lines, data sent
+    /// ahead of TLS).
+    SmtpProtocolError,
+    /// STARTTLS is not in the EHLO reply.
+    StarttlsNotOffered,
+    /// STARTTLS answered with this reply code.
+    SmtpStarttlsReplyCode(u16),
+    /// The server sent this TLS alert (its wire value) during the handshake.
+    TlsRemoteAlert(u8),
+    /// The TLS handshake failed without an alert or a certificate verdict.
+    TlsHandshakeFailure,
+}
+
+impl Serialize for Reason {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.as_str())
+    }
 }
 
 impl Reason {
     /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
+    pub fn as_str(&self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
             Reason::NoMtaStsDnsTxtRecord => "no-mta-sts-dns-txt-record",
             Reason::MultipleMtaStsRecords => "multiple-mta-sts-records",
             Reason::DnsLookup => "dns-lookup",
@@ -119,7 +168,25 @@ impl Reason {
             Reason::CertificateHostMismatch => "certificate-host-mismatch",
             Reason::CertificateNotTrusted => "certificate-not-trusted",
             Reason::MtastsPolicyMxMismatch => "mtasts-policy-mx-mismatch",
-        }
+            Reason::NoAddress => "no-address",
+            Reason::ConnectionRefused => "connection-refused",
+            Reason::ConnectionFailed => "connection-failed",
+            Reason::Timeout => "timeout",
+            Reason::SmtpGreeting => "smtp-greeting",
+            Reason::SmtpEhloFailed => "smtp-ehlo-failed",
+            Reason::SmtpProtocolError => "smtp-protocol-error",
+            Reason::StarttlsNotOffered => "starttls-not-offered",
+            Reason::TlsHandshakeFailure => "tls-handshake-failure",
+            Reason::SmtpStarttlsReplyCode(code) => {
+                return Cow::Owned(format!("smtp-starttls-reply-code-{code}"));
+            }
+            Reason::TlsRemoteAlert(alert) => {
+                return Cow::Owned(format!(
+                    "tls-remote-{}",
+                    crate::probe::starttls::alert_name(rustls::AlertDescription::from(*alert))
+                ));
+            }
+        })
     }
 }
 
@@ -222,6 +289,43 @@ impl Classify for PolicyFetchError {
             PolicyFetchError::TooLarge | PolicyFetchError::Syntax(_) => {
                 (ResultType::StsPolicyInvalid, Reason::PolicySyntaxError)
             }
+        }
+    }
+}
+
+impl Classify for StarttlsError {
+    fn classify(&self) -> (ResultType, Reason) {
+        use ResultType::{StarttlsNotSupported, ValidationFailure};
+        match self {
+            StarttlsError::NoAddress => (ValidationFailure, Reason::NoAddress),
+            StarttlsError::AddressLookup(_) => (ValidationFailure, Reason::DnsLookup),
+            StarttlsError::ConnectionRefused => (ValidationFailure, Reason::ConnectionRefused),
+            StarttlsError::Connect(_) => (ValidationFailure, Reason::ConnectionFailed),
+            StarttlsError::Timeout(_) => (ValidationFailure, Reason::Timeout),
+            StarttlsError::Greeting(_) => (ValidationFailure, Reason::SmtpGreeting),
+            StarttlsError::Ehlo(_) => (ValidationFailure, Reason::SmtpEhloFailed),
+            StarttlsError::Protocol(_) => (ValidationFailure, Reason::SmtpProtocolError),
+            StarttlsError::NotOffered => (StarttlsNotSupported, Reason::StarttlsNotOffered),
+            StarttlsError::Refused { code, .. } => {
+                (StarttlsNotSupported, Reason::SmtpStarttlsReplyCode(*code))
+            }
+            StarttlsError::TlsAlert(alert) => {
+                (ValidationFailure, Reason::TlsRemoteAlert(u8::from(*alert)))
+            }
+            StarttlsError::Tls(_) => (ValidationFailure, Reason::TlsHandshakeFailure),
+            StarttlsError::Certificate(problem) => match problem {
+                CertProblem::Expired | CertProblem::NotYetValid => {
+                    (ResultType::CertificateExpired, Reason::CertificateExpired)
+                }
+                CertProblem::HostMismatch => (
+                    ResultType::CertificateHostMismatch,
+                    Reason::CertificateHostMismatch,
+                ),
+                CertProblem::NotTrusted(_) => (
+                    ResultType::CertificateNotTrusted,
+                    Reason::CertificateNotTrusted,
+                ),
+            },
         }
     }
 }

@@ -32,7 +32,8 @@ const PHASE_BUCKETS: &[f64] = &[
 #[derive(Debug, Default)]
 struct DomainState {
     record_id: Option<String>,
-    mx_labels: BTreeSet<String>,
+    /// MX hosts with per-host series, and the TLS version label of each.
+    mx_series: Vec<(String, Option<String>)>,
     pattern_labels: BTreeSet<String>,
     warnings: BTreeSet<Warning>,
     failure_labels: BTreeSet<(Phase, ResultType, Reason)>,
@@ -78,6 +79,13 @@ pub struct Metrics {
     policy_fetch_success: GaugeVec,
     policy_expiry: GaugeVec,
     mx_policy_match: GaugeVec,
+    mx_starttls: GaugeVec,
+    mx_cert_valid: GaugeVec,
+    mx_cert_expiry: GaugeVec,
+    mx_tls_version: GaugeVec,
+    policy_cert_valid: GaugeVec,
+    policy_cert_expiry: GaugeVec,
+    cert_earliest_expiry: GaugeVec,
     mx_hosts: GaugeVec,
     pattern_unused: GaugeVec,
     tlsrpt_present: GaugeVec,
@@ -143,7 +151,7 @@ impl Metrics {
         let phase_duration = HistogramVec::new(
             HistogramOpts::new(
                 "mtasts_phase_duration_seconds",
-                "Duration of each probe phase (record_lookup, policy_fetch, mx_lookup, tlsrpt_lookup), by result ok|error.",
+                "Duration of each probe phase (record_lookup, policy_fetch, mx_lookup, tlsrpt_lookup, starttls), by result ok|error.",
             )
             .buckets(PHASE_BUCKETS.to_vec()),
             phase_labels,
@@ -206,6 +214,13 @@ impl Metrics {
             policy_mx_patterns: gauge_vec(r, "mtasts_policy_mx_patterns", "Number of mx patterns in the current policy.", &["domain"])?,
             policy_fetch_success: gauge_vec(r, "mtasts_policy_fetch_success_timestamp_seconds", "When a valid policy was last fetched (kept across failures).", &["domain"])?,
             policy_expiry: gauge_vec(r, "mtasts_policy_expiry_timestamp_seconds", "Last good fetch plus max_age: when senders' cached copies lapse (kept across failures).", &["domain"])?,
+            mx_starttls: gauge_vec(r, "mtasts_mx_starttls", "1 when the MX host offers STARTTLS in its EHLO reply, 0 when not. Absent when not checked or the exchange did not get that far.", &["domain", "mx"])?,
+            mx_cert_valid: gauge_vec(r, "mtasts_mx_cert_valid", "1 when the MX host's certificate is trusted, matches its name and is within its validity. Absent when no certificate was seen.", &["domain", "mx"])?,
+            mx_cert_expiry: gauge_vec(r, "mtasts_mx_cert_expiry_timestamp_seconds", "notAfter of the MX host's certificate.", &["domain", "mx"])?,
+            mx_tls_version: gauge_vec(r, "mtasts_mx_tls_version_info", "1; the TLS version negotiated with the MX host (TLSv1.2, TLSv1.3).", &["domain", "mx", "version"])?,
+            policy_cert_valid: gauge_vec(r, "mtasts_policy_cert_valid", "1 when the policy host's certificate is valid for mta-sts.<domain>. Absent when no certificate was seen.", &["domain"])?,
+            policy_cert_expiry: gauge_vec(r, "mtasts_policy_cert_expiry_timestamp_seconds", "notAfter of the policy host's certificate.", &["domain"])?,
+            cert_earliest_expiry: gauge_vec(r, "mtasts_cert_earliest_expiry_timestamp_seconds", "Earliest notAfter over the policy host's and the MX hosts' certificates.", &["domain"])?,
             mx_policy_match: gauge_vec(r, "mtasts_mx_policy_match", "1 when a policy mx pattern covers the MX host, 0 when not. Absent when there is no policy or no MX answer.", &["domain", "mx"])?,
             mx_hosts: gauge_vec(r, "mtasts_mx_hosts", "MX hosts of the domain (implicit MX counts as one, null MX as zero).", &["domain"])?,
             pattern_unused: gauge_vec(r, "mtasts_policy_pattern_unused", "1 for each policy mx pattern no MX host uses.", &["domain", "pattern"])?,
@@ -273,7 +288,7 @@ impl Metrics {
         for failure in &report.failures {
             let key = (failure.phase, failure.result_type, failure.reason);
             self.failures_total
-                .with_label_values(&[domain, key.0.as_str(), key.1.as_str(), key.2.as_str()])
+                .with_label_values(&[domain, key.0.as_str(), key.1.as_str(), &key.2.as_str()])
                 .inc();
             state.failure_labels.insert(key);
         }
@@ -342,27 +357,71 @@ impl Metrics {
             }
         }
 
-        // MX hosts (capped) and unused patterns.
-        let mut mx_labels = BTreeSet::new();
+        // Certificates.
+        let set_or_remove = |vec: &GaugeVec, value: Option<f64>| match value {
+            Some(value) => vec.with_label_values(&[domain]).set(value),
+            None => {
+                let _ = vec.remove_label_values(&[domain]);
+            }
+        };
+        set_or_remove(
+            &self.policy_cert_valid,
+            report
+                .policy_cert
+                .as_ref()
+                .map(|c| if c.valid { 1.0 } else { 0.0 }),
+        );
+        set_or_remove(
+            &self.policy_cert_expiry,
+            report.policy_cert.as_ref().map(|c| c.not_after as f64),
+        );
+        set_or_remove(
+            &self.cert_earliest_expiry,
+            report.earliest_cert_expiry().map(|t| t as f64),
+        );
+
+        // MX hosts (capped): drop last probe's per-host series, set this
+        // probe's (a handful per domain, so rebuilding is cheap and no
+        // churned host can leave a series behind).
+        self.remove_mx_series(domain, &state.mx_series);
+        let mut mx_series = Vec::new();
         if let Some(hosts) = &report.mx_hosts {
             self.mx_hosts
                 .with_label_values(&[domain])
                 .set(hosts.len() as f64);
             for host in hosts.iter().take(self.max_mx_hosts) {
+                let labels = [domain, host.host.as_str()];
                 if let Some(matches) = host.matches_policy {
                     self.mx_policy_match
-                        .with_label_values(&[domain, &host.host])
+                        .with_label_values(&labels)
                         .set(if matches { 1.0 } else { 0.0 });
-                    mx_labels.insert(host.host.clone());
                 }
+                if let Some(offered) = host.starttls {
+                    self.mx_starttls.with_label_values(&labels).set(if offered {
+                        1.0
+                    } else {
+                        0.0
+                    });
+                }
+                if let Some(cert) = &host.cert {
+                    self.mx_cert_valid
+                        .with_label_values(&labels)
+                        .set(if cert.valid { 1.0 } else { 0.0 });
+                    self.mx_cert_expiry
+                        .with_label_values(&labels)
+                        .set(cert.not_after as f64);
+                }
+                if let Some(version) = &host.tls_version {
+                    self.mx_tls_version
+                        .with_label_values(&[domain, host.host.as_str(), version.as_str()])
+                        .set(1.0);
+                }
+                mx_series.push((host.host.clone(), host.tls_version.clone()));
             }
         } else {
             let _ = self.mx_hosts.remove_label_values(&[domain]);
         }
-        for stale in state.mx_labels.difference(&mx_labels) {
-            let _ = self.mx_policy_match.remove_label_values(&[domain, stale]);
-        }
-        state.mx_labels = mx_labels;
+        state.mx_series = mx_series;
         let pattern_labels: BTreeSet<String> = report
             .unused_patterns
             .iter()
@@ -408,6 +467,27 @@ impl Metrics {
         state.warnings = warnings;
     }
 
+    fn remove_mx_series(&self, domain: &str, series: &[(String, Option<String>)]) {
+        for (host, version) in series {
+            let labels = [domain, host.as_str()];
+            for vec in [
+                &self.mx_policy_match,
+                &self.mx_starttls,
+                &self.mx_cert_valid,
+                &self.mx_cert_expiry,
+            ] {
+                let _ = vec.remove_label_values(&labels);
+            }
+            if let Some(version) = version {
+                let _ = self.mx_tls_version.remove_label_values(&[
+                    domain,
+                    host.as_str(),
+                    version.as_str(),
+                ]);
+            }
+        }
+    }
+
     /// Drops every series of a domain no longer configured.
     pub fn remove_domain(&self, domain: &str) {
         let mut states = self
@@ -429,6 +509,9 @@ impl Metrics {
             &self.tlsrpt_present,
             &self.tlsrpt_valid,
             &self.policy_id_stale,
+            &self.policy_cert_valid,
+            &self.policy_cert_expiry,
+            &self.cert_earliest_expiry,
         ] {
             let _ = vec.remove_label_values(&[domain]);
         }
@@ -443,9 +526,7 @@ impl Metrics {
                 .policy_mode
                 .remove_label_values(&[domain, mode.as_str()]);
         }
-        for mx in &state.mx_labels {
-            let _ = self.mx_policy_match.remove_label_values(&[domain, mx]);
-        }
+        self.remove_mx_series(domain, &state.mx_series);
         for pattern in &state.pattern_labels {
             let _ = self.pattern_unused.remove_label_values(&[domain, pattern]);
         }
@@ -459,7 +540,7 @@ impl Metrics {
                 domain,
                 phase.as_str(),
                 result_type.as_str(),
-                reason.as_str(),
+                &reason.as_str(),
             ]);
         }
         if self.phase_by_domain {

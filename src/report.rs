@@ -1,8 +1,9 @@
 //! `ProbeReport`: the plain-data result of probing one domain, consumed by
 //! the metrics, the `check` output and its JSON contract.
 
-use crate::failure::{Failure, Phase};
+use crate::failure::{Failure, Phase, Reason, ResultType};
 use crate::mtasts::policy::Mode;
+use crate::probe::cert::CertInfo;
 use crate::probe::mx_lookup::MxSource;
 use crate::probe::tlsrpt_lookup::TlsRptStatus;
 use serde::Serialize;
@@ -103,6 +104,21 @@ pub struct MxHostReport {
     pub preference: u16,
     /// Whether a policy pattern covers it; `null` when there is no policy.
     pub matches_policy: Option<bool>,
+    /// Whether it offers STARTTLS; `null` when not checked or the exchange
+    /// did not get to the EHLO reply.
+    pub starttls: Option<bool>,
+    /// The negotiated TLS version, e.g. `TLSv1.3`; `null` without a
+    /// completed handshake.
+    pub tls_version: Option<String>,
+    /// The certificate it presented (also an invalid one); `null` when none
+    /// was seen.
+    pub cert: Option<CertInfo>,
+    /// The RFC 8460 result type of its STARTTLS check; `null` when fine or
+    /// not checked.
+    pub result_type: Option<ResultType>,
+    /// The reason code of its STARTTLS check; `null` when fine or not
+    /// checked.
+    pub reason: Option<Reason>,
 }
 
 /// How long one phase took and whether it succeeded.
@@ -133,6 +149,9 @@ pub struct ProbeReport {
     pub record: Option<RecordReport>,
     /// The policy, when it was fetched and parsed.
     pub policy: Option<PolicyReport>,
+    /// The policy host's certificate, when a TLS handshake got far enough to
+    /// see it (also an invalid one).
+    pub policy_cert: Option<CertInfo>,
     /// Where the MX hosts came from; `null` when MX checking is off or the
     /// lookup failed.
     pub mx_source: Option<MxSource>,
@@ -146,6 +165,20 @@ pub struct ProbeReport {
     pub warnings: Vec<Warning>,
     /// Hard failures.
     pub failures: Vec<Failure>,
-    /// Per-phase timings, in the order the phases ran.
+    /// Per-phase timings, in the order the phases ran (one `starttls`
+    /// entry per MX host checked).
     pub phases: Vec<PhaseTiming>,
+}
+
+impl ProbeReport {
+    /// The earliest notAfter of the policy host's and MX hosts'
+    /// certificates, Unix seconds.
+    pub fn earliest_cert_expiry(&self) -> Option<i64> {
+        let mx = self
+            .mx_hosts
+            .iter()
+            .flatten()
+            .filter_map(|h| h.cert.as_ref().map(|c| c.not_after));
+        self.policy_cert.iter().map(|c| c.not_after).chain(mx).min()
+    }
 }

@@ -191,7 +191,7 @@ fn log_report(report: &ProbeReport) {
     if report.failures.is_empty() {
         tracing::debug!(domain = %report.domain, success = report.success, duration_seconds = report.duration_seconds, "probe done");
     } else {
-        let reasons: Vec<&str> = report.failures.iter().map(|f| f.reason.as_str()).collect();
+        let reasons: Vec<_> = report.failures.iter().map(|f| f.reason.as_str()).collect();
         tracing::info!(domain = %report.domain, success = report.success, reasons = ?reasons, duration_seconds = report.duration_seconds, "probe found failures");
     }
 }

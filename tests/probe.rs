@@ -27,20 +27,30 @@ fn only_failure(report: &ProbeReport) -> (Phase, ResultType, Reason) {
     (f.phase, f.result_type, f.reason)
 }
 
+/// These tests are about the record, policy, MX and TLSRPT phases:
+/// STARTTLS (tested in tests/starttls.rs) is turned off so that MX hosts
+/// without a fake SMTP server add no failures.
+fn without_starttls(mut config: Config) -> Config {
+    for domain in &mut config.domains {
+        domain.settings.check_starttls = false;
+    }
+    config
+}
+
 async fn single(spec: &mut WorldSpec, domain: &str) -> ProbeReport {
     let world = spec.start().await;
-    let config = world.config(&[domain]);
+    let config = without_starttls(world.config(&[domain]));
     probe(&config, domain).await
 }
 
 #[tokio::test]
 async fn good_enforce() {
     let policy = policy_text("enforce", &["mx1.good.test"], 1_209_600);
-    let report = single(
-        WorldSpec::new().mta_sts_domain("good.test", "20240101", &policy),
-        "good.test",
-    )
-    .await;
+    let world = WorldSpec::new()
+        .mta_sts_domain("good.test", "20240101", &policy)
+        .start()
+        .await;
+    let report = probe(&world.config(&["good.test"]), "good.test").await;
     assert!(report.success, "{report:#?}");
     assert!(report.failures.is_empty());
     assert_eq!(report.record.as_ref().unwrap().id, "20240101");
@@ -56,8 +66,25 @@ async fn good_enforce() {
     assert!(tlsrpt.present && tlsrpt.valid);
     assert_eq!(tlsrpt.rua, vec!["mailto:tlsrpt@good.test"]);
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
-    assert_eq!(report.phases.len(), 4);
+    assert_eq!(report.phases.len(), 5, "{:#?}", report.phases);
     assert!(report.phases.iter().all(|p| p.ok));
+    // Both certificates are seen and valid.
+    let policy_cert = report.policy_cert.as_ref().unwrap();
+    assert!(policy_cert.valid);
+    assert_eq!(policy_cert.names, vec!["mta-sts.good.test"]);
+    assert!(policy_cert.issuer.contains("mtasts-exporter test CA"));
+    assert_eq!(hosts[0].starttls, Some(true));
+    assert_eq!(hosts[0].tls_version.as_deref(), Some("TLSv1.3"));
+    assert!(hosts[0].cert.as_ref().unwrap().valid);
+    assert_eq!(hosts[0].result_type, None);
+    assert_eq!(
+        report.earliest_cert_expiry(),
+        Some(
+            policy_cert
+                .not_after
+                .min(hosts[0].cert.as_ref().unwrap().not_after)
+        )
+    );
 }
 
 #[tokio::test]
@@ -70,7 +97,7 @@ async fn good_testing_and_none() {
     )
     .mta_sts_domain("none.test", "1", &policy_text("none", &[], 86400));
     let world = spec.start().await;
-    let config = world.config(&["testing.test", "none.test"]);
+    let config = without_starttls(world.config(&["testing.test", "none.test"]));
     let testing = probe(&config, "testing.test").await;
     assert!(testing.success, "{testing:#?}");
     assert_eq!(testing.policy.as_ref().unwrap().mode, Mode::Testing);
@@ -475,7 +502,7 @@ async fn tlsrpt_absent_and_invalid() {
             "v=TLSRPTv1; rua=http://insecure.example",
         );
     let world = spec.start().await;
-    let config = world.config(&["t1.test", "t2.test"]);
+    let config = without_starttls(world.config(&["t1.test", "t2.test"]));
     let absent = probe(&config, "t1.test").await;
     assert!(absent.success, "a missing TLSRPT record is a warning only");
     assert_eq!(absent.warnings, vec![Warning::TlsrptRecordMissing]);
@@ -518,7 +545,7 @@ async fn https_connection_refused() {
     let mut spec = WorldSpec::new();
     spec.mta_sts_domain("refused.test", "1", "unused");
     let world = spec.start().await;
-    let mut config = world.config(&["refused.test"]);
+    let mut config = without_starttls(world.config(&["refused.test"]));
     config.ports.https = support::closed_port().await;
     let report = probe(&config, "refused.test").await;
     assert_eq!(

@@ -2,10 +2,12 @@
 //! typed errors; they never touch metrics. [`Prober::probe`] runs them for one
 //! domain and assembles the [`ProbeReport`].
 
+pub mod cert;
 pub mod dns;
 pub mod mx_lookup;
 pub mod policy_fetch;
 pub mod record_lookup;
+pub mod starttls;
 pub mod tlsrpt_lookup;
 
 use crate::config::{Config, DomainConfig};
@@ -18,11 +20,14 @@ use crate::report::{
 };
 use dns::{Dns, DnsFailure};
 use mx_lookup::MxSet;
-use policy_fetch::{FetchedPolicy, PolicyFetchError, PolicyFetcher};
+use policy_fetch::{FetchOutcome, PolicyFetcher};
 use record_lookup::{RecordLookup, RecordLookupError};
+use starttls::{SmtpSettings, StarttlsCheck, StarttlsChecker};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tlsrpt_lookup::TlsRptStatus;
+use tokio::sync::Semaphore;
 
 /// Why the prober could not be built from a valid config.
 #[derive(Debug, thiserror::Error)]
@@ -33,13 +38,22 @@ pub enum SetupError {
     /// HTTPS client set-up.
     #[error(transparent)]
     Fetcher(#[from] policy_fetch::FetcherSetupError),
+    /// Certificate verifier set-up.
+    #[error(transparent)]
+    Verifier(#[from] cert::VerifierError),
 }
 
-/// Runs probes: one resolver and one HTTPS client shared by all domains.
+/// Runs probes: one resolver, one HTTPS client and one STARTTLS checker
+/// shared by all domains.
 #[derive(Clone)]
 pub struct Prober {
     dns: Dns,
     fetcher: PolicyFetcher,
+    starttls: StarttlsChecker,
+    /// Bounds MX connections across all probes (separate from the probe
+    /// bound, so a probe holding its permit never waits on its own kind).
+    connection_permits: Arc<Semaphore>,
+    max_mx_hosts: usize,
 }
 
 /// Runs `future` until `deadline`, timing it.
@@ -53,20 +67,39 @@ async fn timed<T>(
 }
 
 impl Prober {
-    /// Builds the resolver and HTTPS client from the config.
+    /// Builds the resolver, HTTPS client and STARTTLS checker from the config.
     pub fn new(config: &Config) -> Result<Prober, SetupError> {
         let dns = Dns::new(&config.resolver)?;
         let extra_roots = match &config.ca_file {
             Some(path) => policy_fetch::load_ca_file(path)?,
             None => Vec::new(),
         };
-        let roots = policy_fetch::root_store(&extra_roots)?;
-        let fetcher = PolicyFetcher::new(dns.clone(), roots, config.ports.https)?;
-        Ok(Prober { dns, fetcher })
+        let roots = Arc::new(policy_fetch::root_store(&extra_roots)?);
+        let fetcher = PolicyFetcher::new(dns.clone(), roots.clone(), config.ports.https)?;
+        let provider = policy_fetch::crypto_provider();
+        let verifier = cert::webpki_verifier(roots, provider.clone())?;
+        let starttls = StarttlsChecker::new(
+            dns.clone(),
+            verifier,
+            provider,
+            SmtpSettings {
+                helo_name: config.smtp.helo_name.clone(),
+                timeout: config.smtp.timeout,
+                port: config.ports.smtp,
+            },
+        );
+        Ok(Prober {
+            dns,
+            fetcher,
+            starttls,
+            connection_permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
+            max_mx_hosts: config.max_mx_hosts,
+        })
     }
 
-    /// Probes one domain: the record and policy chain, the MX lookup and the
-    /// TLSRPT lookup run concurrently, all bounded by the domain's timeout.
+    /// Probes one domain: the record and policy chain, the MX lookup (then
+    /// STARTTLS on each MX host) and the TLSRPT lookup run concurrently, all
+    /// bounded by the domain's timeout.
     pub async fn probe(&self, domain: &DomainConfig) -> ProbeReport {
         let started = Instant::now();
         let timestamp = SystemTime::now()
@@ -95,20 +128,24 @@ impl Prober {
                 Ok(_) => {
                     let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
                     let start = Instant::now();
-                    let policy = self.fetcher.fetch(name, remaining).await;
-                    Some((policy, start.elapsed()))
+                    let outcome = self.fetcher.fetch(name, remaining).await;
+                    Some((outcome, start.elapsed()))
                 }
                 Err(_) => None,
             };
             (record, record_time, at_apex, policy)
         };
         let mx = async {
-            if domain.settings.check_mx {
-                let (mx, time) = timed(deadline, mx_lookup::lookup_mx(&self.dns, name)).await;
-                Some((mx.unwrap_or_else(|| Err(timeout_failure(name, "MX"))), time))
-            } else {
-                None
+            if !domain.settings.check_mx {
+                return (None, Vec::new());
             }
+            let (mx, time) = timed(deadline, mx_lookup::lookup_mx(&self.dns, name)).await;
+            let mx = mx.unwrap_or_else(|| Err(timeout_failure(name, "MX")));
+            let checks = match (&mx, domain.settings.check_starttls) {
+                (Ok(set), true) => self.check_mx_hosts(set, deadline).await,
+                _ => Vec::new(),
+            };
+            (Some((mx, time)), checks)
         };
         let tlsrpt = async {
             let (status, time) =
@@ -119,7 +156,7 @@ impl Prober {
                 time,
             )
         };
-        let ((record, record_time, at_apex, policy), mx, tlsrpt) =
+        let ((record, record_time, at_apex, policy), (mx, starttls), tlsrpt) =
             tokio::join!(record_and_policy, mx, tlsrpt);
 
         let mut report = assemble(
@@ -130,6 +167,7 @@ impl Prober {
                 at_apex,
                 policy,
                 mx,
+                starttls,
                 tlsrpt,
             },
         );
@@ -137,8 +175,27 @@ impl Prober {
         report.duration_seconds = started.elapsed().as_secs_f64();
         report
     }
-}
 
+    /// Checks STARTTLS on the first `max_mx_hosts` MX hosts concurrently.
+    async fn check_mx_hosts(
+        &self,
+        set: &MxSet,
+        deadline: tokio::time::Instant,
+    ) -> Vec<(StarttlsCheck, Duration)> {
+        let checks = set
+            .hosts
+            .iter()
+            .take(self.max_mx_hosts)
+            .map(|record| async move {
+                let _permit = self.connection_permits.acquire().await;
+                let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let start = Instant::now();
+                let check = self.starttls.check(&record.host, remaining).await;
+                (check, start.elapsed())
+            });
+        futures_util::future::join_all(checks).await
+    }
+}
 fn timeout_failure(name: &str, record_type: &'static str) -> DnsFailure {
     DnsFailure::Timeout {
         name: name.to_string(),
@@ -155,9 +212,11 @@ pub struct Outcomes {
     /// Whether an STS record sits at the apex too.
     pub at_apex: bool,
     /// The policy fetch and its duration; `None` when it did not run.
-    pub policy: Option<(Result<FetchedPolicy, PolicyFetchError>, Duration)>,
+    pub policy: Option<(FetchOutcome, Duration)>,
     /// The MX lookup and its duration; `None` when MX checking is off.
     pub mx: Option<(Result<MxSet, DnsFailure>, Duration)>,
+    /// The STARTTLS check of each MX host checked, in MX order.
+    pub starttls: Vec<(StarttlsCheck, Duration)>,
     /// The TLSRPT lookup and its duration.
     pub tlsrpt: (Result<TlsRptStatus, DnsFailure>, Duration),
 }
@@ -194,13 +253,15 @@ pub fn assemble(domain: &str, outcomes: Outcomes) -> ProbeReport {
     };
 
     let mut fetched = None;
-    if let Some((result, time)) = outcomes.policy {
+    let mut policy_cert = None;
+    if let Some((outcome, time)) = outcomes.policy {
         phases.push(PhaseTiming {
             phase: Phase::PolicyFetch,
             duration_seconds: time.as_secs_f64(),
-            ok: result.is_ok(),
+            ok: outcome.result.is_ok(),
         });
-        match result {
+        policy_cert = outcome.cert;
+        match outcome.result {
             Ok(policy) => fetched = Some(policy),
             Err(error) => failures.push(error.to_failure(Phase::PolicyFetch)),
         }
@@ -252,6 +313,11 @@ pub fn assemble(domain: &str, outcomes: Outcomes) -> ProbeReport {
                         host: r.host.clone(),
                         preference: r.preference,
                         matches_policy: coverage.as_ref().map(|c| c.hosts[i].1),
+                        starttls: None,
+                        tls_version: None,
+                        cert: None,
+                        result_type: None,
+                        reason: None,
                     })
                     .collect::<Vec<_>>();
                 if let (Some(coverage), Some(f)) = (&coverage, &fetched) {
@@ -284,6 +350,50 @@ pub fn assemble(domain: &str, outcomes: Outcomes) -> ProbeReport {
                 mx_ok = false;
                 failures.push(error.to_failure(Phase::MxLookup));
             }
+        }
+    }
+
+    // STARTTLS: every checked host is reported, whatever the mode; only in
+    // mode enforce or testing does a failure fail the domain (senders apply
+    // nothing in mode none). Hosts the policy does not cover already fail
+    // the domain as mtasts-policy-mx-mismatch.
+    let applies = fetched
+        .as_ref()
+        .is_some_and(|f| f.policy.mode != Mode::None);
+    for (check, time) in outcomes.starttls {
+        phases.push(PhaseTiming {
+            phase: Phase::Starttls,
+            duration_seconds: time.as_secs_f64(),
+            ok: check.result.is_ok(),
+        });
+        let host = mx_hosts
+            .as_mut()
+            .and_then(|hosts| hosts.iter_mut().find(|h| h.host == check.host));
+        let failure = check.result.as_ref().err().map(|error| {
+            let (result_type, reason) = error.classify();
+            Failure::new(
+                Phase::Starttls,
+                result_type,
+                reason,
+                format!("{}: {error}", check.host),
+            )
+        });
+        if let Some(host) = host {
+            host.starttls = check.offered;
+            host.tls_version = check
+                .result
+                .as_ref()
+                .ok()
+                .map(|s| s.tls_version.to_string());
+            host.cert = check.cert;
+            host.result_type = failure.as_ref().map(|f| f.result_type);
+            host.reason = failure.as_ref().map(|f| f.reason);
+        }
+        if let Some(failure) = failure {
+            if applies {
+                mx_ok = false;
+            }
+            failures.push(failure);
         }
     }
 
@@ -321,6 +431,7 @@ pub fn assemble(domain: &str, outcomes: Outcomes) -> ProbeReport {
         duration_seconds: 0.0,
         record,
         policy,
+        policy_cert,
         mx_source,
         mx_hosts,
         unused_patterns,

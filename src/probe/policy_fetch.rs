@@ -2,6 +2,9 @@
 //! (RFC 8461 §3.3): no redirects, status 200 only, a WebPKI-valid
 //! certificate for the policy host, a bounded body and a timeout.
 
+use super::cert::{
+    cert_problem, client_config, describe, CertInfo, CertProblem, RecordingVerifier,
+};
 use super::dns::{Dns, DnsAnswer, DnsFailure};
 use crate::mtasts::policy::{parse_policy, Policy, PolicyError};
 use std::error::Error as StdError;
@@ -23,23 +26,6 @@ pub struct FetchedPolicy {
     pub text: String,
     /// The `Content-Type` header, if any.
     pub content_type: Option<String>,
-}
-
-/// What is wrong with the policy host's certificate.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CertProblem {
-    /// Past its notAfter.
-    #[error("certificate expired")]
-    Expired,
-    /// Before its notBefore.
-    #[error("certificate not yet valid")]
-    NotYetValid,
-    /// Not valid for `mta-sts.<domain>`.
-    #[error("certificate not valid for the policy host name")]
-    HostMismatch,
-    /// Chain does not lead to a trusted root, or is otherwise unusable.
-    #[error("certificate not trusted: {0}")]
-    NotTrusted(String),
 }
 
 /// Why no valid policy was fetched.
@@ -100,6 +86,9 @@ pub enum FetcherSetupError {
     /// rustls or reqwest refused the set-up.
     #[error("cannot set up the HTTPS client: {0}")]
     Client(String),
+    /// The certificate verifier could not be built.
+    #[error(transparent)]
+    Verifier(#[from] super::cert::VerifierError),
 }
 
 /// Loads the extra trust roots: every certificate in a PEM file.
@@ -173,7 +162,18 @@ impl reqwest::dns::Resolve for ProbeResolver {
 #[derive(Clone)]
 pub struct PolicyFetcher {
     client: reqwest::Client,
+    verifier: Arc<RecordingVerifier>,
     port: u16,
+}
+
+/// The result of a fetch and the policy host's certificate, when the TLS
+/// handshake got that far (also when the certificate was refused).
+#[derive(Debug, Clone)]
+pub struct FetchOutcome {
+    /// The policy, or why there is none.
+    pub result: Result<FetchedPolicy, PolicyFetchError>,
+    /// The leaf certificate presented by `mta-sts.<domain>`.
+    pub cert: Option<CertInfo>,
 }
 
 impl PolicyFetcher {
@@ -181,14 +181,11 @@ impl PolicyFetcher {
     /// resolver, and connections to `port` (443 unless overridden).
     pub fn new(
         dns: Dns,
-        roots: rustls::RootCertStore,
+        roots: Arc<rustls::RootCertStore>,
         port: u16,
     ) -> Result<PolicyFetcher, FetcherSetupError> {
-        let tls = rustls::ClientConfig::builder_with_provider(crypto_provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| FetcherSetupError::Client(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let verifier = Arc::new(RecordingVerifier::new(roots, crypto_provider())?);
+        let tls = client_config(verifier.clone(), crypto_provider())?;
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .redirect(reqwest::redirect::Policy::none())
@@ -198,7 +195,11 @@ impl PolicyFetcher {
             .user_agent(concat!("mtasts-exporter/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FetcherSetupError::Client(e.to_string()))?;
-        Ok(PolicyFetcher { client, port })
+        Ok(PolicyFetcher {
+            client,
+            verifier,
+            port,
+        })
     }
 
     /// The URL of `domain`'s policy (RFC 8461 §3.3).
@@ -213,16 +214,22 @@ impl PolicyFetcher {
         }
     }
 
-    /// Fetches and parses `domain`'s policy within `timeout`.
-    pub async fn fetch(
-        &self,
-        domain: &str,
-        timeout: Duration,
-    ) -> Result<FetchedPolicy, PolicyFetchError> {
-        match tokio::time::timeout(timeout, self.fetch_inner(domain)).await {
+    /// Fetches and parses `domain`'s policy within `timeout`, and describes
+    /// the certificate the policy host presented.
+    pub async fn fetch(&self, domain: &str, timeout: Duration) -> FetchOutcome {
+        let result = match tokio::time::timeout(timeout, self.fetch_inner(domain)).await {
             Ok(result) => result,
             Err(_) => Err(PolicyFetchError::Timeout),
-        }
+        };
+        let problem = match &result {
+            Err(PolicyFetchError::Certificate(problem)) => Some(problem.clone()),
+            _ => None,
+        };
+        let cert = self
+            .verifier
+            .take(&format!("mta-sts.{domain}"))
+            .and_then(|der| describe(&der, problem));
+        FetchOutcome { result, cert }
     }
 
     async fn fetch_inner(&self, domain: &str) -> Result<FetchedPolicy, PolicyFetchError> {
@@ -320,15 +327,4 @@ fn find_rustls_error<'a>(mut error: &'a (dyn StdError + 'static)) -> Option<&'a 
         error = error.downcast_ref::<std::io::Error>()?.get_ref()?;
     }
     None
-}
-
-/// Maps a rustls certificate verdict to what RFC 8460 distinguishes.
-pub fn cert_problem(error: &rustls::CertificateError) -> CertProblem {
-    use rustls::CertificateError as E;
-    match error {
-        E::Expired | E::ExpiredContext { .. } => CertProblem::Expired,
-        E::NotValidYet | E::NotValidYetContext { .. } => CertProblem::NotYetValid,
-        E::NotValidForName | E::NotValidForNameContext { .. } => CertProblem::HostMismatch,
-        other => CertProblem::NotTrusted(format!("{other:?}").chars().take(100).collect()),
-    }
 }

@@ -169,6 +169,32 @@ pub fn policy_text(mode: &str, mx: &[&str], max_age: u64) -> String {
     text
 }
 
+/// How a fake MX host behaves on its SMTP port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpBehavior {
+    /// A well-behaved server offering STARTTLS with this certificate.
+    Tls(CertKind),
+    /// EHLO reply without STARTTLS.
+    NoStarttls,
+    /// STARTTLS offered, then refused with this reply code.
+    RefuseStarttls(u16),
+    /// Accepts the connection and never says anything.
+    NoBanner,
+    /// Greets with this (error) code and closes.
+    Greeting(u16),
+    /// Sends `220-` continuation lines without end.
+    EndlessLines,
+    /// Says 220 to STARTTLS, then sends bytes that are not TLS.
+    TlsGarbage,
+    /// Says 220 to STARTTLS, then stalls.
+    StallAfterStarttls,
+    /// Says 220 to STARTTLS and pipelines an extra reply before TLS.
+    InjectAfterStarttls,
+    /// Says 220 to STARTTLS, then answers the ClientHello with a fatal
+    /// handshake_failure alert.
+    AlertAfterStarttls,
+}
+
 /// Describes a world before it starts.
 #[derive(Default)]
 pub struct WorldSpec {
@@ -176,6 +202,8 @@ pub struct WorldSpec {
     hosts: HashMap<String, PolicyHost>,
     servfail: Vec<String>,
     blackhole: Vec<String>,
+    smtp: Vec<(String, SmtpBehavior)>,
+    unreachable: Vec<String>,
 }
 
 fn name(text: &str) -> Name {
@@ -237,6 +265,19 @@ impl WorldSpec {
         self
     }
 
+    /// An MX host with an SMTP server behaving as told, on a loopback
+    /// address of its own.
+    pub fn smtp_host(&mut self, host: &str, behavior: SmtpBehavior) -> &mut Self {
+        self.smtp.push((host.to_string(), behavior));
+        self
+    }
+
+    /// A host whose address has nothing listening (connection refused).
+    pub fn unreachable_host(&mut self, host: &str) -> &mut Self {
+        self.unreachable.push(host.to_string());
+        self
+    }
+
     /// Every query at or below `owner` goes unanswered.
     pub fn blackhole(&mut self, owner: &str) -> &mut Self {
         self.blackhole.push(owner.to_string());
@@ -251,7 +292,7 @@ impl WorldSpec {
             .a(&format!("mta-sts.{domain}"))
             .policy_host(&format!("mta-sts.{domain}"), PolicyHost::ok(policy))
             .mx(domain, 10, &format!("mx1.{domain}"))
-            .a(&format!("mx1.{domain}"))
+            .smtp_host(&format!("mx1.{domain}"), SmtpBehavior::Tls(CertKind::Valid))
             .txt(
                 &format!("_smtp._tls.{domain}"),
                 &format!("v=TLSRPTv1; rua=mailto:tlsrpt@{domain}"),
@@ -260,19 +301,49 @@ impl WorldSpec {
 
     /// Starts the servers.
     pub async fn start(&self) -> World {
-        let ca = TestCa::new();
-        let dns = start_dns(&self.records, &self.servfail, &self.blackhole).await;
+        let ca = Arc::new(TestCa::new());
+        let mut records = self.records.clone();
+        // Each SMTP host listens on 127.0.1.N, all on one port.
+        let mut smtp_listeners = Vec::new();
+        let mut smtp_port = 0;
+        for (index, (host, behavior)) in self.smtp.iter().enumerate() {
+            let ip = Ipv4Addr::new(127, 0, 1, index as u8 + 1);
+            let listener = TcpListener::bind((ip, smtp_port)).await.expect("bind SMTP");
+            smtp_port = listener.local_addr().expect("SMTP addr").port();
+            records.push(Record::from_rdata(name(host), 60, RData::A(ip.into())));
+            smtp_listeners.push((listener, host.clone(), *behavior));
+        }
+        if smtp_port == 0 {
+            smtp_port = closed_port().await;
+        }
+        for (index, host) in self.unreachable.iter().enumerate() {
+            let ip = Ipv4Addr::new(127, 0, 2, index as u8 + 1);
+            records.push(Record::from_rdata(name(host), 60, RData::A(ip.into())));
+        }
+        let mut tasks = Vec::new();
+        for (listener, host, behavior) in smtp_listeners {
+            tasks.push(tokio::spawn(serve_smtp(
+                listener,
+                host,
+                behavior,
+                ca.clone(),
+            )));
+        }
+        let dns = start_dns(&records, &self.servfail, &self.blackhole).await;
         let hosts = Arc::new(Mutex::new(self.hosts.clone()));
         let (https_addr, https_task) = start_https(&ca, hosts.clone()).await;
         let ca_file = tempfile::NamedTempFile::new().expect("temp CA file");
         std::fs::write(ca_file.path(), &ca.pem).expect("write CA file");
+        tasks.push(dns.1);
+        tasks.push(https_task);
         World {
             dns_addr: dns.0,
             https_addr,
+            smtp_port,
             ca_file,
             ca,
             hosts,
-            tasks: vec![dns.1, https_task],
+            tasks,
         }
     }
 }
@@ -283,10 +354,12 @@ pub struct World {
     pub dns_addr: SocketAddr,
     /// HTTPS policy server.
     pub https_addr: SocketAddr,
+    /// The port every fake MX host listens on (on its own address).
+    pub smtp_port: u16,
     /// The test CA's PEM file.
     pub ca_file: tempfile::NamedTempFile,
     /// The test CA.
-    pub ca: TestCa,
+    pub ca: Arc<TestCa>,
     hosts: Arc<Mutex<HashMap<String, PolicyHost>>>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -308,6 +381,9 @@ impl World {
         config.resolver.timeout = Duration::from_secs(2);
         config.ca_file = Some(self.ca_file.path().to_path_buf());
         config.ports.https = self.https_addr.port();
+        config.ports.smtp = self.smtp_port;
+        config.smtp.helo_name = "probe.test".into();
+        config.smtp.timeout = Duration::from_secs(5);
         config.defaults.timeout = Duration::from_secs(10);
         config.domains = domains
             .iter()
@@ -322,10 +398,11 @@ impl World {
     /// The YAML config text for this world.
     pub fn config_yaml(&self, domains: &[&str]) -> String {
         let mut yaml = format!(
-            "timeout: 10s\nresolver:\n  nameservers: [\"{}\"]\n  timeout: 2s\ntls:\n  ca_file: {}\nports:\n  https: {}\ndomains:\n",
+            "timeout: 10s\nresolver:\n  nameservers: [\"{}\"]\n  timeout: 2s\ntls:\n  ca_file: {}\nports:\n  https: {}\n  smtp: {}\nsmtp:\n  helo_name: probe.test\n  timeout: 5s\ndomains:\n",
             self.dns_addr,
             self.ca_file.path().display(),
-            self.https_addr.port()
+            self.https_addr.port(),
+            self.smtp_port
         );
         for d in domains {
             yaml.push_str(&format!("  - {d}\n"));
@@ -427,13 +504,19 @@ async fn start_dns(
     (addr, task)
 }
 
-/// Picks each host's certificate by SNI.
+/// Picks each host's certificate by SNI, with an optional fallback.
 #[derive(Debug)]
-struct SniCerts(HashMap<String, Arc<CertifiedKey>>);
+struct SniCerts(
+    HashMap<String, Arc<CertifiedKey>>,
+    Option<Arc<CertifiedKey>>,
+);
 
 impl ResolvesServerCert for SniCerts {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        hello.server_name().and_then(|n| self.0.get(n).cloned())
+        hello
+            .server_name()
+            .and_then(|n| self.0.get(n).cloned())
+            .or_else(|| self.1.clone())
     }
 }
 
@@ -451,7 +534,7 @@ async fn start_https(
     .with_safe_default_protocol_versions()
     .expect("TLS versions")
     .with_no_client_auth()
-    .with_cert_resolver(Arc::new(SniCerts(certs)));
+    .with_cert_resolver(Arc::new(SniCerts(certs, None)));
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTPS");
     let addr = listener.local_addr().expect("HTTPS addr");
@@ -501,6 +584,154 @@ async fn start_https(
         }
     });
     (addr, task)
+}
+
+/// Serves one fake MX host.
+async fn serve_smtp(listener: TcpListener, host: String, behavior: SmtpBehavior, ca: Arc<TestCa>) {
+    let acceptor = match behavior {
+        SmtpBehavior::Tls(kind) => {
+            let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(SniCerts(
+                [(host.clone(), ca.certified_key(&host, kind))]
+                    .into_iter()
+                    .collect(),
+                Some(ca.certified_key(&host, kind)),
+            )));
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+        }
+        _ => None,
+    };
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let acceptor = acceptor.clone();
+        let host = host.clone();
+        tokio::spawn(async move {
+            let _ = smtp_session(stream, &host, behavior, acceptor).await;
+        });
+    }
+}
+
+async fn smtp_session(
+    stream: tokio::net::TcpStream,
+    host: &str,
+    behavior: SmtpBehavior,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut stream = BufReader::new(stream);
+    match behavior {
+        SmtpBehavior::NoBanner => {
+            std::future::pending::<()>().await;
+        }
+        SmtpBehavior::Greeting(code) => {
+            stream
+                .write_all(format!("{code} {host} no service\r\n").as_bytes())
+                .await?;
+            return Ok(());
+        }
+        SmtpBehavior::EndlessLines => loop {
+            stream
+                .write_all(format!("220-{host} still greeting\r\n").as_bytes())
+                .await?;
+        },
+        _ => {}
+    }
+    stream
+        .write_all(format!("220 {host} ESMTP fake\r\n").as_bytes())
+        .await?;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if stream.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let command = line.trim_end().to_ascii_uppercase();
+        if command.starts_with("EHLO") {
+            let starttls = if behavior == SmtpBehavior::NoStarttls {
+                ""
+            } else {
+                "250-STARTTLS\r\n"
+            };
+            stream
+                .write_all(
+                    format!("250-{host} hello\r\n250-PIPELINING\r\n{starttls}250 8BITMIME\r\n")
+                        .as_bytes(),
+                )
+                .await?;
+        } else if command == "STARTTLS" {
+            match behavior {
+                SmtpBehavior::RefuseStarttls(code) => {
+                    stream
+                        .write_all(format!("{code} 4.7.0 TLS not available\r\n").as_bytes())
+                        .await?;
+                }
+                SmtpBehavior::StallAfterStarttls => {
+                    stream.write_all(b"220 2.0.0 go ahead\r\n").await?;
+                    std::future::pending::<()>().await;
+                }
+                SmtpBehavior::TlsGarbage => {
+                    stream.write_all(b"220 2.0.0 go ahead\r\n").await?;
+                    stream.flush().await?;
+                    // Wait for the ClientHello, answer with plain text.
+                    let mut hello = [0u8; 512];
+                    let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut hello).await?;
+                    stream.write_all(b"this is not TLS at all\r\n").await?;
+                    return Ok(());
+                }
+                SmtpBehavior::InjectAfterStarttls => {
+                    stream
+                        .write_all(b"220 2.0.0 go ahead\r\n250 injected\r\n")
+                        .await?;
+                }
+                SmtpBehavior::AlertAfterStarttls => {
+                    stream.write_all(b"220 2.0.0 go ahead\r\n").await?;
+                    stream.flush().await?;
+                    let mut hello = [0u8; 512];
+                    let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut hello).await?;
+                    // TLS record: alert (21), TLS 1.2, length 2, fatal (2), handshake_failure (40).
+                    stream.write_all(&[21, 3, 3, 0, 2, 2, 40]).await?;
+                    return Ok(());
+                }
+                SmtpBehavior::Tls(_) => {
+                    stream
+                        .write_all(b"220 2.0.0 ready to start TLS\r\n")
+                        .await?;
+                    stream.flush().await?;
+                    let Some(acceptor) = acceptor else {
+                        return Ok(());
+                    };
+                    let mut tls = BufReader::new(acceptor.accept(stream.into_inner()).await?);
+                    loop {
+                        line.clear();
+                        if tls.read_line(&mut line).await? == 0 {
+                            return Ok(());
+                        }
+                        if line.trim_end().eq_ignore_ascii_case("QUIT") {
+                            tls.write_all(b"221 2.0.0 bye\r\n").await?;
+                            tls.flush().await?;
+                            return Ok(());
+                        }
+                        tls.write_all(b"250 ok\r\n").await?;
+                    }
+                }
+                _ => {
+                    stream.write_all(b"502 not implemented\r\n").await?;
+                }
+            }
+        } else if command == "QUIT" {
+            stream.write_all(b"221 bye\r\n").await?;
+            return Ok(());
+        } else {
+            stream.write_all(b"502 5.5.2 not implemented\r\n").await?;
+        }
+    }
 }
 
 /// An address nothing listens on (bound then released).

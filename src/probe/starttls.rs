@@ -1,0 +1,430 @@
+//! SMTP STARTTLS to an MX host (RFC 3207) and a look at its certificate, as
+//! a sender enforcing MTA-STS would (RFC 8461 §4.2): connect to port 25,
+//! read the greeting, EHLO, require STARTTLS, upgrade, verify the chain and
+//! the host name, QUIT.
+//!
+//! Every read is bounded (line length, line count) and the whole exchange
+//! by a timeout, so a hostile server can cost neither memory nor time.
+
+use super::cert::{
+    cert_problem, client_config, describe, CertInfo, CertProblem, RecordingVerifier,
+};
+use super::dns::{Dns, DnsAnswer, DnsFailure};
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::ServerName;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Longest reply line accepted (RFC 5321 §4.5.3.1.5 says 512 octets; we
+/// allow some slack for verbose servers).
+const MAX_LINE: usize = 2048;
+/// Most lines in one multi-line reply.
+const MAX_REPLY_LINES: usize = 100;
+/// How long QUIT may take after a successful check.
+const QUIT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How STARTTLS checks are made.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    /// The name sent in EHLO.
+    pub helo_name: String,
+    /// Bound on one host's whole exchange.
+    pub timeout: Duration,
+    /// Port to connect to (25 unless overridden).
+    pub port: u16,
+}
+
+/// Why an MX host fails the STARTTLS check.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StarttlsError {
+    /// The host name has no address.
+    #[error("MX host has no address")]
+    NoAddress,
+    /// The address lookup failed.
+    #[error("address lookup failed: {0}")]
+    AddressLookup(DnsFailure),
+    /// Every address refused the connection.
+    #[error("connection refused")]
+    ConnectionRefused,
+    /// The connection failed otherwise (unreachable network ...).
+    #[error("connection failed: {0}")]
+    Connect(String),
+    /// No complete exchange within the timeout.
+    #[error("timed out {0}")]
+    Timeout(&'static str),
+    /// No 220 greeting.
+    #[error("bad greeting: {0}")]
+    Greeting(String),
+    /// EHLO was not accepted.
+    #[error("EHLO rejected: {0}")]
+    Ehlo(String),
+    /// STARTTLS is not in the EHLO reply.
+    #[error("STARTTLS not offered in the EHLO reply")]
+    NotOffered,
+    /// STARTTLS was answered with another code than 220.
+    #[error("STARTTLS refused with reply code {code}: {text}")]
+    Refused {
+        /// The 3-digit reply code.
+        code: u16,
+        /// The reply text (capped).
+        text: String,
+    },
+    /// The server broke the protocol: over-long or malformed lines, data
+    /// sent ahead of the TLS handshake.
+    #[error("SMTP protocol error: {0}")]
+    Protocol(String),
+    /// The server sent a TLS alert during the handshake.
+    #[error("TLS alert from the server: {}", alert_name(*.0))]
+    TlsAlert(rustls::AlertDescription),
+    /// The certificate is not valid for the host.
+    #[error("{0}")]
+    Certificate(CertProblem),
+    /// The TLS handshake failed otherwise.
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
+}
+
+/// A successful check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StarttlsSuccess {
+    /// The negotiated protocol, e.g. `TLSv1.3`.
+    pub tls_version: &'static str,
+}
+
+/// What the check of one MX host found.
+#[derive(Debug, Clone)]
+pub struct StarttlsCheck {
+    /// The host checked.
+    pub host: String,
+    /// The outcome.
+    pub result: Result<StarttlsSuccess, StarttlsError>,
+    /// Whether the server offered STARTTLS (`None` when the exchange did not
+    /// get that far).
+    pub offered: Option<bool>,
+    /// The leaf certificate it presented, also when it was refused.
+    pub cert: Option<CertInfo>,
+}
+
+/// A line-oriented reader over the plain TCP connection, bounded.
+struct SmtpConnection {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+}
+
+/// One SMTP reply: code and text lines.
+struct Reply {
+    code: u16,
+    lines: Vec<String>,
+}
+
+impl Reply {
+    fn summary(&self) -> String {
+        let text = self.lines.first().map(String::as_str).unwrap_or("");
+        format!("{} {}", self.code, text)
+            .chars()
+            .take(200)
+            .collect()
+    }
+}
+
+impl SmtpConnection {
+    async fn read_line(&mut self) -> Result<String, StarttlsError> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                let line = String::from_utf8_lossy(&line);
+                return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+            }
+            if self.buffer.len() > MAX_LINE {
+                return Err(StarttlsError::Protocol(format!(
+                    "reply line longer than {MAX_LINE} bytes"
+                )));
+            }
+            let mut chunk = [0u8; 1024];
+            let read = self
+                .stream
+                .read(&mut chunk)
+                .await
+                .map_err(|e| StarttlsError::Protocol(format!("read failed: {e}")))?;
+            if read == 0 {
+                return Err(StarttlsError::Protocol(
+                    "connection closed by the server".into(),
+                ));
+            }
+            self.buffer.extend_from_slice(&chunk[..read]);
+        }
+    }
+
+    /// Reads a (multi-line) reply: `NNN-text` lines then `NNN text`
+    /// (RFC 5321 §4.2.1).
+    async fn read_reply(&mut self) -> Result<Reply, StarttlsError> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self.read_line().await?;
+            let bytes = line.as_bytes();
+            let code = (bytes.len() >= 3 && bytes[..3].iter().all(u8::is_ascii_digit))
+                .then(|| line[..3].parse::<u16>().ok())
+                .flatten()
+                .filter(|c| (200..=599).contains(c))
+                .ok_or_else(|| {
+                    StarttlsError::Protocol(format!("malformed reply line {:?}", cap(&line)))
+                })?;
+            let separator = bytes.get(3).copied();
+            lines.push(line.get(4..).unwrap_or("").to_string());
+            match separator {
+                None | Some(b' ') => return Ok(Reply { code, lines }),
+                Some(b'-') if lines.len() < MAX_REPLY_LINES => continue,
+                Some(b'-') => {
+                    return Err(StarttlsError::Protocol(format!(
+                        "reply longer than {MAX_REPLY_LINES} lines"
+                    )))
+                }
+                Some(_) => {
+                    return Err(StarttlsError::Protocol(format!(
+                        "malformed reply line {:?}",
+                        cap(&line)
+                    )))
+                }
+            }
+        }
+    }
+
+    async fn command(&mut self, command: &str) -> Result<Reply, StarttlsError> {
+        self.stream
+            .write_all(format!("{command}\r\n").as_bytes())
+            .await
+            .map_err(|e| StarttlsError::Protocol(format!("write failed: {e}")))?;
+        self.read_reply().await
+    }
+}
+
+fn cap(text: &str) -> String {
+    text.chars().take(100).collect()
+}
+
+/// Checks STARTTLS on MX hosts with a shared WebPKI verifier.
+#[derive(Clone)]
+pub struct StarttlsChecker {
+    dns: Dns,
+    verifier: Arc<WebPkiServerVerifier>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    settings: SmtpSettings,
+}
+
+impl StarttlsChecker {
+    /// A checker trusting what `verifier` trusts.
+    pub fn new(
+        dns: Dns,
+        verifier: Arc<WebPkiServerVerifier>,
+        provider: Arc<rustls::crypto::CryptoProvider>,
+        settings: SmtpSettings,
+    ) -> StarttlsChecker {
+        StarttlsChecker {
+            dns,
+            verifier,
+            provider,
+            settings,
+        }
+    }
+
+    /// Checks `host` within the configured timeout or `limit`, whichever is
+    /// shorter.
+    pub async fn check(&self, host: &str, limit: Duration) -> StarttlsCheck {
+        let recorder = Arc::new(RecordingVerifier::with_inner(self.verifier.clone()));
+        let mut offered = None;
+        let timeout = self.settings.timeout.min(limit);
+        let mut stage = "connecting";
+        let exchange = self.exchange(host, recorder.clone(), &mut offered, &mut stage);
+        let result = match tokio::time::timeout(timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(StarttlsError::Timeout(stage)),
+        };
+        let problem = match &result {
+            Err(StarttlsError::Certificate(problem)) => Some(problem.clone()),
+            _ => None,
+        };
+        let cert = recorder.take(host).and_then(|der| describe(&der, problem));
+        StarttlsCheck {
+            host: host.to_string(),
+            result,
+            offered,
+            cert,
+        }
+    }
+
+    async fn exchange(
+        &self,
+        host: &str,
+        recorder: Arc<RecordingVerifier>,
+        offered: &mut Option<bool>,
+        stage: &mut &'static str,
+    ) -> Result<StarttlsSuccess, StarttlsError> {
+        let addresses = match self
+            .dns
+            .addresses(host)
+            .await
+            .map_err(StarttlsError::AddressLookup)?
+        {
+            DnsAnswer::Records(ips) if !ips.is_empty() => ips,
+            _ => return Err(StarttlsError::NoAddress),
+        };
+        let stream = connect_any(
+            &addresses
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, self.settings.port))
+                .collect::<Vec<_>>(),
+        )
+        .await?;
+        let mut smtp = SmtpConnection {
+            stream,
+            buffer: Vec::new(),
+        };
+        *stage = "waiting for the greeting";
+        let greeting = smtp.read_reply().await.map_err(|e| match e {
+            StarttlsError::Protocol(message) => StarttlsError::Greeting(message),
+            other => other,
+        })?;
+        if greeting.code != 220 {
+            return Err(StarttlsError::Greeting(greeting.summary()));
+        }
+        *stage = "waiting for the EHLO reply";
+        let ehlo = smtp
+            .command(&format!("EHLO {}", self.settings.helo_name))
+            .await?;
+        if ehlo.code != 250 {
+            return Err(StarttlsError::Ehlo(ehlo.summary()));
+        }
+        // The first line is the server's name; keywords follow, one a line.
+        let has_starttls = ehlo.lines.iter().skip(1).any(|line| {
+            line.split_whitespace()
+                .next()
+                .is_some_and(|k| k.eq_ignore_ascii_case("STARTTLS"))
+        });
+        *offered = Some(has_starttls);
+        if !has_starttls {
+            let _ = smtp.command("QUIT").await;
+            return Err(StarttlsError::NotOffered);
+        }
+        *stage = "waiting for the STARTTLS reply";
+        let reply = smtp.command("STARTTLS").await?;
+        if reply.code != 220 {
+            return Err(StarttlsError::Refused {
+                code: reply.code,
+                text: reply.lines.first().map(|l| cap(l)).unwrap_or_default(),
+            });
+        }
+        // Anything the server sent after its 220 would be read as if it came
+        // through TLS (the STARTTLS injection attack, CVE-2011-0411's class).
+        if !smtp.buffer.is_empty() {
+            return Err(StarttlsError::Protocol(
+                "data sent after the STARTTLS reply, before TLS".into(),
+            ));
+        }
+        *stage = "in the TLS handshake";
+        let server_name = ServerName::try_from(host.to_string())
+            .map_err(|_| StarttlsError::Tls(format!("{host:?} is not a valid TLS server name")))?;
+        let config = client_config(recorder, self.provider.clone())
+            .map_err(|e| StarttlsError::Tls(e.to_string()))?;
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let mut tls = connector
+            .connect(server_name, smtp.stream)
+            .await
+            .map_err(|e| classify_tls_error(&e))?;
+        let tls_version = match tls.get_ref().1.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+            _ => "other",
+        };
+        // A clean goodbye; its outcome does not change the verdict.
+        *stage = "after the TLS handshake";
+        let _ = tokio::time::timeout(QUIT_TIMEOUT, async {
+            tls.write_all(b"QUIT\r\n").await?;
+            let mut reply = [0u8; 512];
+            let _ = tls.read(&mut reply).await?;
+            tls.shutdown().await
+        })
+        .await;
+        Ok(StarttlsSuccess { tls_version })
+    }
+}
+
+/// Connects to the first address that accepts.
+async fn connect_any(addresses: &[SocketAddr]) -> Result<TcpStream, StarttlsError> {
+    let mut last_error = StarttlsError::NoAddress;
+    for address in addresses {
+        match TcpStream::connect(address).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                last_error = StarttlsError::ConnectionRefused
+            }
+            Err(e) => last_error = StarttlsError::Connect(e.to_string()),
+        }
+    }
+    Err(last_error)
+}
+
+/// Reads the rustls verdict out of tokio-rustls's `io::Error`.
+fn classify_tls_error(error: &std::io::Error) -> StarttlsError {
+    let tls = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match tls {
+        Some(rustls::Error::InvalidCertificate(cert_error)) => {
+            StarttlsError::Certificate(cert_problem(cert_error))
+        }
+        Some(rustls::Error::AlertReceived(alert)) => StarttlsError::TlsAlert(*alert),
+        Some(other) => StarttlsError::Tls(cap(&other.to_string())),
+        None if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+            StarttlsError::Tls("connection closed during the handshake".into())
+        }
+        None => StarttlsError::Tls(cap(&error.to_string())),
+    }
+}
+
+/// A TLS alert's name in kebab case (`handshake-failure`), or
+/// `unknown-<n>`: a closed set of at most 256 values.
+pub fn alert_name(alert: rustls::AlertDescription) -> String {
+    let debug = format!("{alert:?}");
+    // rustls prints unknown values as `Unknown(200)` or
+    // `AlertDescription(0xc8)` depending on the version: both become
+    // `unknown-<decimal>`.
+    if debug.starts_with("Unknown") || debug.starts_with("AlertDescription") {
+        return format!("unknown-{}", u8::from(alert));
+    }
+    let mut name = String::new();
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                name.push('-');
+            }
+            name.push(c.to_ascii_lowercase());
+        } else if c.is_ascii_alphanumeric() {
+            name.push(c);
+        }
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_names() {
+        assert_eq!(
+            alert_name(rustls::AlertDescription::HandshakeFailure),
+            "handshake-failure"
+        );
+        assert_eq!(
+            alert_name(rustls::AlertDescription::InternalError),
+            "internal-error"
+        );
+        assert_eq!(
+            alert_name(rustls::AlertDescription::Unknown(200)),
+            "unknown-200"
+        );
+    }
+}
