@@ -37,6 +37,8 @@ struct DomainState {
     pattern_labels: BTreeSet<String>,
     warnings: BTreeSet<Warning>,
     failure_labels: BTreeSet<(Phase, ResultType, Reason)>,
+    /// The failures of the last probe (series of `mtasts_probe_failed`).
+    current_failures: BTreeSet<(Phase, ResultType, Reason)>,
     /// The record id and policy content of the last successful fetch.
     last_policy: Option<(String, PolicyContent)>,
     policy_stale: bool,
@@ -72,6 +74,8 @@ pub struct Metrics {
     probes_total: IntCounterVec,
     phase_duration: HistogramVec,
     failures_total: IntCounterVec,
+    probe_failed: GaugeVec,
+    probe_interval: GaugeVec,
     record_info: GaugeVec,
     policy_mode: GaugeVec,
     policy_max_age: GaugeVec,
@@ -214,6 +218,8 @@ impl Metrics {
             policy_mx_patterns: gauge_vec(r, "mtasts_policy_mx_patterns", "Number of mx patterns in the current policy.", &["domain"])?,
             policy_fetch_success: gauge_vec(r, "mtasts_policy_fetch_success_timestamp_seconds", "When a valid policy was last fetched (kept across failures).", &["domain"])?,
             policy_expiry: gauge_vec(r, "mtasts_policy_expiry_timestamp_seconds", "Last good fetch plus max_age: when senders' cached copies lapse (kept across failures).", &["domain"])?,
+            probe_failed: gauge_vec(r, "mtasts_probe_failed", "1 for each failure of the last probe, by phase, RFC 8460 result type and reason code (absent when it did not occur).", &["domain", "phase", "result_type", "reason"])?,
+            probe_interval: gauge_vec(r, "mtasts_probe_interval_seconds", "The configured time between two probes of the domain.", &["domain"])?,
             mx_starttls: gauge_vec(r, "mtasts_mx_starttls", "1 when the MX host offers STARTTLS in its EHLO reply, 0 when not. Absent when not checked or the exchange did not get that far.", &["domain", "mx"])?,
             mx_cert_valid: gauge_vec(r, "mtasts_mx_cert_valid", "1 when the MX host's certificate is trusted, matches its name and is within its validity. Absent when no certificate was seen.", &["domain", "mx"])?,
             mx_cert_expiry: gauge_vec(r, "mtasts_mx_cert_expiry_timestamp_seconds", "notAfter of the MX host's certificate.", &["domain", "mx"])?,
@@ -285,13 +291,24 @@ impl Metrics {
             };
             histogram.observe(timing.duration_seconds);
         }
+        let mut current_failures = BTreeSet::new();
         for failure in &report.failures {
             let key = (failure.phase, failure.result_type, failure.reason);
-            self.failures_total
-                .with_label_values(&[domain, key.0.as_str(), key.1.as_str(), &key.2.as_str()])
-                .inc();
+            let labels = [domain, key.0.as_str(), key.1.as_str(), &key.2.as_str()];
+            self.failures_total.with_label_values(&labels).inc();
+            self.probe_failed.with_label_values(&labels).set(1.0);
             state.failure_labels.insert(key);
+            current_failures.insert(key);
         }
+        for gone in state.current_failures.difference(&current_failures) {
+            let _ = self.probe_failed.remove_label_values(&[
+                domain,
+                gone.0.as_str(),
+                gone.1.as_str(),
+                &gone.2.as_str(),
+            ]);
+        }
+        state.current_failures = current_failures;
 
         // Record.
         let new_id = report.record.as_ref().map(|r| r.id.clone());
@@ -488,6 +505,14 @@ impl Metrics {
         }
     }
 
+    /// Records the configured interval of a domain (for "no probe in N
+    /// intervals" alerts).
+    pub fn set_interval(&self, domain: &str, interval: std::time::Duration) {
+        self.probe_interval
+            .with_label_values(&[domain])
+            .set(interval.as_secs_f64());
+    }
+
     /// Drops every series of a domain no longer configured.
     pub fn remove_domain(&self, domain: &str) {
         let mut states = self
@@ -536,13 +561,16 @@ impl Metrics {
                 .remove_label_values(&[domain, warning.as_str()]);
         }
         for (phase, result_type, reason) in &state.failure_labels {
-            let _ = self.failures_total.remove_label_values(&[
+            let labels = [
                 domain,
                 phase.as_str(),
                 result_type.as_str(),
                 &reason.as_str(),
-            ]);
+            ];
+            let _ = self.failures_total.remove_label_values(&labels);
+            let _ = self.probe_failed.remove_label_values(&labels);
         }
+        let _ = self.probe_interval.remove_label_values(&[domain]);
         if self.phase_by_domain {
             for phase in Phase::ALL {
                 for result in ["ok", "error"] {

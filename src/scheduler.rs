@@ -93,6 +93,9 @@ impl Scheduler {
     pub fn start(&mut self, domain: DomainConfig) {
         self.shared.readiness.add();
         self.shared.metrics.domains_configured.inc();
+        self.shared
+            .metrics
+            .set_interval(&domain.name, domain.settings.interval);
         let shared = self.shared.clone();
         let name = domain.name.clone();
         let task = tokio::spawn(domain_loop(domain, shared));

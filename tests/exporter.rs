@@ -213,6 +213,17 @@ async fn scrape_metrics_over_http() {
     assert!(v(r#"mtasts_phase_duration_seconds_count{phase="policy_fetch",result="ok"}"#) >= 2.0);
     assert_eq!(v(r#"mtasts_exporter_build_info{version="0.1.0"}"#), 1.0);
     assert_eq!(v("mtasts_domains_configured"), 3.0);
+    assert_eq!(
+        v(r#"mtasts_probe_interval_seconds{domain="good.test"}"#),
+        300.0
+    );
+    assert_eq!(
+        v(
+            r#"mtasts_probe_failed{domain="plain.test",phase="record_lookup",reason="no-mta-sts-dns-txt-record",result_type="no-policy-found"}"#
+        ),
+        1.0
+    );
+    assert!(!body.contains(r#"mtasts_probe_failed{domain="good.test""#));
     assert!(body.contains("process_resident_memory_bytes"));
 
     let (status, page) = get(&format!("{}/", running.base)).await;
@@ -325,6 +336,20 @@ async fn policy_change_and_stale_id() {
     assert!(!m.contains_key(r#"mtasts_mx_policy_match{domain="good.test",mx="mx1.good.test"}"#));
     assert!(m.contains_key(r#"mtasts_policy_expiry_timestamp_seconds{domain="good.test"}"#));
     assert_eq!(m[r#"mtasts_probe_success{domain="good.test"}"#], 0.0);
+    let failed = r#"mtasts_probe_failed{domain="good.test",phase="policy_fetch",reason="cannot-fetch-policy",result_type="sts-policy-fetch-error"}"#;
+    assert_eq!(m[failed], 1.0);
+    // Fixed again: the current-failure series goes, the counter stays.
+    world.set_policy_host(
+        "mta-sts.good.test",
+        PolicyHost::ok(&policy_text("testing", &["mx1.good.test"], 1_209_600)),
+    );
+    metrics.observe(&prober.probe(domain).await);
+    let m = scrape(&metrics);
+    assert!(!m.contains_key(failed));
+    assert_eq!(
+        m[r#"mtasts_failures_total{domain="good.test",phase="policy_fetch",reason="cannot-fetch-policy",result_type="sts-policy-fetch-error"}"#],
+        1.0
+    );
 
     // Removing the domain drops all its series.
     metrics.remove_domain("good.test");
