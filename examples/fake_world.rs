@@ -27,6 +27,11 @@ const DOMAINS: &[(&str, &str)] = &[
     ("servfail.test", "SERVFAIL for the record lookup"),
     ("mxexpired.test", "MX host certificate expired"),
     ("nostarttls.test", "MX host does not offer STARTTLS"),
+    ("certsoon.test", "policy host certificate expires in 5 days"),
+    (
+        "nomxcover.test",
+        "mode enforce, an MX host not listed, STARTTLS fine",
+    ),
 ];
 
 #[tokio::main]
@@ -88,6 +93,19 @@ async fn main() {
     )
     .mx("nostarttls.test", 20, "mx2.nostarttls.test")
     .smtp_host("mx2.nostarttls.test", SmtpBehavior::NoStarttls)
+    .mta_sts_domain("certsoon.test", "1", "")
+    .policy_host(
+        "mta-sts.certsoon.test",
+        PolicyHost::ok(&policy_text("enforce", &["mx1.certsoon.test"], 1_209_600))
+            .with_cert(CertKind::ExpiringSoon),
+    )
+    .mta_sts_domain(
+        "nomxcover.test",
+        "1",
+        &policy_text("enforce", &["mx1.nomxcover.test"], 1_209_600),
+    )
+    .mx("nomxcover.test", 20, "mx.unlisted.test")
+    .smtp_host("mx.unlisted.test", SmtpBehavior::Tls(CertKind::Valid))
     .servfail("_mta-sts.servfail.test")
     .mx("servfail.test", 10, "mx1.servfail.test");
     let world = spec.start().await;

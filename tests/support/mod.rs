@@ -49,6 +49,8 @@ pub enum CertKind {
     WrongHost,
     /// Self-signed: not from any trusted CA.
     SelfSigned,
+    /// Issued by the test CA for the host, valid now, expiring in 5 days.
+    ExpiringSoon,
 }
 
 impl TestCa {
@@ -89,6 +91,10 @@ impl TestCa {
             CertKind::NotYetValid => (
                 now + time::Duration::days(10),
                 now + time::Duration::days(100),
+            ),
+            CertKind::ExpiringSoon => (
+                now - time::Duration::days(80),
+                now + time::Duration::days(5),
             ),
             _ => (
                 now - time::Duration::days(1),

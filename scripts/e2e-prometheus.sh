@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# End-to-end with a real Prometheus: the fake world (examples/fake_world.rs)
+# as a process, the exporter on it, Prometheus scraping it with the shipped
+# alert rules. Checks: promtool on the exposition and the rules, every
+# dashboard panel query returns data, and the alerts expected for the
+# world's broken domains are pending or firing while the healthy ones have
+# none. Everything started is stopped by PID at the end, also on failure.
+# Everything listens on 127.0.0.1 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  echo "== installing prometheus (Debian package)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq prometheus >/dev/null
+fi
+command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+  local seconds=$1 what=$2; shift 2
+  for _ in $(seq 1 $((seconds * 4))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.25
+  done
+  echo "timed out waiting for $what" >&2
+  return 1
+}
+
+echo "== building"
+cargo build --locked --quiet --bin mtasts-exporter --example fake_world
+
+echo "== starting the fake world"
+target/debug/examples/fake_world "$work/world.yml" >"$work/world.log" 2>&1 &
+pids+=($!)
+wait_for 30 "the fake world" test -s "$work/world.yml"
+sleep 0.5
+
+exporter_port=$(free_port)
+echo "== starting the exporter on 127.0.0.1:$exporter_port"
+target/debug/mtasts-exporter --config.file "$work/world.yml" \
+  --web.listen-address "127.0.0.1:$exporter_port" --log.level warn >"$work/exporter.log" 2>&1 &
+pids+=($!)
+wait_for 60 "exporter readiness" curl -sf "http://127.0.0.1:$exporter_port/-/ready"
+
+prometheus_port=$(free_port)
+cat >"$work/prometheus.yml" <<YAML
+global:
+  scrape_interval: 2s
+  evaluation_interval: 2s
+rule_files:
+  - $PWD/config/alerts.yml
+scrape_configs:
+  - job_name: mtasts
+    static_configs:
+      - targets: ["127.0.0.1:$exporter_port"]
+YAML
+echo "== starting prometheus on 127.0.0.1:$prometheus_port"
+prometheus --config.file "$work/prometheus.yml" --storage.tsdb.path "$work/data" \
+  --web.listen-address "127.0.0.1:$prometheus_port" >"$work/prometheus.log" 2>&1 &
+pids+=($!)
+api="http://127.0.0.1:$prometheus_port/api/v1"
+wait_for 60 "prometheus" curl -sf "http://127.0.0.1:$prometheus_port/-/ready"
+
+echo "== waiting for two scrapes"
+two_scrapes() {
+  curl -sf "$api/query" --data-urlencode 'query=count_over_time(up{job="mtasts"}[1m]) >= 2' \
+    | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["data"]["result"] else 1)'
+}
+wait_for 60 "two scrapes" two_scrapes
+
+echo "== promtool check metrics"
+curl -sf "http://127.0.0.1:$exporter_port/metrics" >"$work/metrics.txt"
+problems=$(promtool check metrics <"$work/metrics.txt" 2>&1) || { echo "$problems"; exit 1; }
+if [ -n "$problems" ]; then echo "$problems"; exit 1; fi
+
+echo "== promtool check rules / test rules"
+promtool check rules config/alerts.yml
+promtool test rules config/alerts_test.yml
+
+echo "== every dashboard panel query returns data; expected alerts are active"
+# The alert checks wait a little: rules are evaluated every 2s after start.
+python3 - "$api" dashboards/mta-sts.json <<'PY'
+import json, sys, time, urllib.parse, urllib.request
+
+api, dashboard_path = sys.argv[1], sys.argv[2]
+
+def get(path, **params):
+    url = f"{api}/{path}?{urllib.parse.urlencode(params)}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body = json.load(response)
+    if body.get("status") != "success":
+        raise SystemExit(f"{url}: {body}")
+    return body["data"]
+
+dashboard = json.load(open(dashboard_path))
+substitutions = {"$__rate_interval": "1m", "$job": ".*", "$domain": ".*"}
+failures = []
+count = 0
+for panel in dashboard["panels"]:
+    for target in panel.get("targets", []):
+        expr = target["expr"]
+        for variable, value in substitutions.items():
+            expr = expr.replace(variable, value)
+        count += 1
+        result = get("query", query=expr)["result"]
+        if not result:
+            failures.append(f'panel "{panel["title"]}" {target["refId"]}: no series for {expr}')
+print(f"{count} panel queries checked")
+
+expected = {
+    "norecord.test": {"MtaStsRecordMissing"},
+    "tworecords.test": {"MtaStsRecordInvalid"},
+    "servfail.test": {"MtaStsRecordInvalid"},
+    "expired.test": {"MtaStsPolicyCertInvalid", "MtaStsPolicyCertExpiringCritical"},
+    "notfound.test": {"MtaStsPolicyFetchFailing"},
+    "badpolicy.test": {"MtaStsPolicyInvalid"},
+    "nomxcover.test": {"MtaStsMxNotCoveredEnforce"},
+    "mxexpired.test": {"MtaStsMxCertInvalid", "MtaStsMxCertExpiringCritical"},
+    "nostarttls.test": {"MtaStsMxStarttlsMissing"},
+    "certsoon.test": {"MtaStsPolicyCertExpiringCritical"},
+}
+healthy = {"good.test", "testing.test", "none.test"}
+deadline = time.time() + 60
+while True:
+    active = {}
+    for alert in get("alerts")["alerts"]:
+        if alert["state"] in ("pending", "firing"):
+            domain = alert["labels"].get("domain", "")
+            active.setdefault(domain, set()).add(alert["labels"]["alertname"])
+    missing = {d: names - active.get(d, set()) for d, names in expected.items() if names - active.get(d, set())}
+    if not missing or time.time() > deadline:
+        break
+    time.sleep(1)
+for domain, names in sorted(missing.items()):
+    failures.append(f"{domain}: expected alerts not active: {sorted(names)} (active: {sorted(active.get(domain, []))})")
+for domain in sorted(healthy):
+    if active.get(domain):
+        failures.append(f"{domain} is healthy but has alerts: {sorted(active[domain])}")
+print(f"{sum(len(v) for v in active.values())} alerts active over {len(active)} domains")
+if failures:
+    print("\n".join(failures))
+    sys.exit(1)
+PY
+echo "e2e: 1 passed, 0 failed"
