@@ -148,7 +148,34 @@ struct RawConfig {
     #[serde(default)]
     metrics: RawMetrics,
     #[serde(default)]
+    probe: RawProbe,
+    #[serde(default)]
+    modules: std::collections::BTreeMap<String, RawModule>,
+    shard: Option<RawShard>,
+    #[serde(default)]
     domains: Vec<RawDomain>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProbe {
+    allowed_targets: Option<Vec<String>>,
+    max_concurrent: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModule {
+    timeout: Option<ConfigDuration>,
+    check_mx: Option<bool>,
+    check_starttls: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShard {
+    index: u32,
+    count: u32,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -310,8 +337,61 @@ pub struct Config {
     /// Whether `mtasts_phase_duration_seconds` carries a `domain` label
     /// (for small fleets).
     pub phase_duration_by_domain: bool,
-    /// The watched domains, in file order.
+    /// `/probe` settings.
+    pub probe: ProbeEndpointConfig,
+    /// Named per-target option sets for `/probe?module=` (`default` is the
+    /// global defaults unless configured).
+    pub modules: std::collections::BTreeMap<String, ProbeSettings>,
+    /// This replica's share of the domains, when several split the fleet.
+    pub shard: Option<Shard>,
+    /// The watched domains, in file order (all of them; see
+    /// [`Config::scheduled_domains`] for this replica's share).
     pub domains: Vec<DomainConfig>,
+}
+
+/// Which targets `/probe` accepts and how many probes it runs at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeEndpointConfig {
+    /// Exact names and `*.suffix` patterns; `None`: only configured domains.
+    pub allowed_targets: Option<Vec<String>>,
+    /// Concurrent `/probe` requests; more get 503.
+    pub max_concurrent: usize,
+}
+
+/// Default bound on concurrent `/probe` requests.
+pub const DEFAULT_PROBE_MAX_CONCURRENT: usize = 10;
+
+/// One replica's share: domains whose stable hash modulo `count` is `index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This replica's index, `0..count`.
+    pub index: u32,
+    /// The number of replicas.
+    pub count: u32,
+}
+
+/// The stable hash deciding a domain's shard: 64-bit FNV-1a of the ASCII
+/// name, then MurmurHash3's 64-bit finalizer so the low bits (used by the
+/// modulo) are well mixed. Fixed by its definition, so every replica and
+/// every version agrees.
+pub fn domain_hash(domain: &str) -> u64 {
+    let mut hash = domain
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^ (hash >> 33)
+}
+
+impl Shard {
+    /// Whether `domain` belongs to this shard.
+    pub fn owns(&self, domain: &str) -> bool {
+        domain_hash(domain) % u64::from(self.count) == u64::from(self.index)
+    }
 }
 
 impl Default for Config {
@@ -339,6 +419,12 @@ impl Default for Config {
                 timeout: DEFAULT_SMTP_TIMEOUT,
             },
             phase_duration_by_domain: false,
+            probe: ProbeEndpointConfig {
+                allowed_targets: None,
+                max_concurrent: DEFAULT_PROBE_MAX_CONCURRENT,
+            },
+            modules: std::collections::BTreeMap::new(),
+            shard: None,
             domains: Vec::new(),
         }
     }
@@ -381,6 +467,44 @@ pub fn parse_nameserver(text: &str) -> Result<SocketAddr, String> {
 }
 
 impl Config {
+    /// The domains this replica schedules: all, or its shard's.
+    pub fn scheduled_domains(&self) -> impl Iterator<Item = &DomainConfig> {
+        self.domains
+            .iter()
+            .filter(move |d| self.shard.is_none_or(|shard| shard.owns(&d.name)))
+    }
+
+    /// The probe settings of `/probe?module=NAME` (no module: the defaults).
+    pub fn module(&self, name: Option<&str>) -> Option<ProbeSettings> {
+        match name {
+            None => Some(self.defaults.clone()),
+            Some(name) => self
+                .modules
+                .get(name)
+                .cloned()
+                .or_else(|| (name == "default").then(|| self.defaults.clone())),
+        }
+    }
+
+    /// Whether `/probe` may probe `domain` (ASCII, normalized):
+    /// RFC-agnostic access control so the exporter is no open scanner.
+    pub fn probe_allowed(&self, domain: &str) -> bool {
+        match &self.probe.allowed_targets {
+            None => self.domains.iter().any(|d| d.name == domain),
+            Some(patterns) => patterns.iter().any(|pattern| {
+                if pattern == "*" {
+                    true
+                } else if let Some(suffix) = pattern.strip_prefix("*.") {
+                    domain.len() > suffix.len()
+                        && domain.ends_with(suffix)
+                        && domain.as_bytes()[domain.len() - suffix.len() - 1] == b'.'
+                } else {
+                    pattern == domain
+                }
+            }),
+        }
+    }
+
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -487,6 +611,68 @@ impl Config {
             }
         }
         config.phase_duration_by_domain = raw.metrics.phase_duration_by_domain;
+        if let Some(targets) = raw.probe.allowed_targets {
+            for (i, target) in targets.iter().enumerate() {
+                let name = target.strip_prefix("*.").unwrap_or(target);
+                if target != "*" && normalize_domain(name).is_err() && !is_ascii_domain(name) {
+                    issue(
+                        format!("probe.allowed_targets[{i}]"),
+                        format!("{target:?} is not a domain, *.domain or *"),
+                    );
+                }
+            }
+            config.probe.allowed_targets = Some(
+                targets
+                    .iter()
+                    .map(|t| match t.strip_prefix("*.") {
+                        Some(rest) => format!(
+                            "*.{}",
+                            normalize_domain(rest).unwrap_or_else(|_| rest.to_ascii_lowercase())
+                        ),
+                        None if t == "*" => t.clone(),
+                        None => normalize_domain(t).unwrap_or_else(|_| t.to_ascii_lowercase()),
+                    })
+                    .collect(),
+            );
+        }
+        if let Some(n) = raw.probe.max_concurrent {
+            if n == 0 || n > 10_000 {
+                issue(
+                    "probe.max_concurrent".into(),
+                    "must be from 1 to 10000".into(),
+                );
+            }
+            config.probe.max_concurrent = n;
+        }
+        for (name, module) in &raw.modules {
+            let mut settings = config.defaults.clone();
+            if let Some(d) = module.timeout {
+                settings.timeout = d.0;
+            }
+            if let Some(b) = module.check_mx {
+                settings.check_mx = b;
+            }
+            if let Some(b) = module.check_starttls {
+                settings.check_starttls = b;
+            }
+            check_settings(&settings, &format!("modules.{name}."), &mut issue);
+            config.modules.insert(name.clone(), settings);
+        }
+        if let Some(shard) = raw.shard {
+            if shard.count == 0 || shard.index >= shard.count {
+                issue(
+                    "shard".into(),
+                    format!(
+                        "index {} must be below count {} (and count above 0)",
+                        shard.index, shard.count
+                    ),
+                );
+            }
+            config.shard = Some(Shard {
+                index: shard.index,
+                count: shard.count,
+            });
+        }
         let mut seen = HashSet::new();
         for (i, entry) in raw.domains.into_iter().enumerate() {
             let (name, details) = match entry {
@@ -659,6 +845,59 @@ mod tests {
             ]
         );
         assert!(issues[2].problem.contains("duplicate"));
+    }
+
+    #[test]
+    fn probe_modules_and_targets() {
+        let c = Config::parse(
+            "probe:\n  allowed_targets: [\"Example.COM\", \"*.hosted.example\"]\n  max_concurrent: 3\nmodules:\n  quick:\n    timeout: 5s\n    check_starttls: false\ndomains: [a.example]\n",
+        )
+        .unwrap();
+        assert!(c.probe_allowed("example.com"));
+        assert!(c.probe_allowed("x.hosted.example"));
+        assert!(c.probe_allowed("a.b.hosted.example"));
+        assert!(!c.probe_allowed("hosted.example"));
+        assert!(!c.probe_allowed("evilhosted.example"));
+        assert!(
+            !c.probe_allowed("a.example"),
+            "explicit list replaces the default"
+        );
+        assert_eq!(c.probe.max_concurrent, 3);
+        let quick = c.module(Some("quick")).unwrap();
+        assert_eq!(quick.timeout, Duration::from_secs(5));
+        assert!(!quick.check_starttls && quick.check_mx);
+        assert!(c.module(Some("nope")).is_none());
+        assert_eq!(c.module(Some("default")), Some(c.defaults.clone()));
+        let d = Config::parse("domains: [a.example]\n").unwrap();
+        assert!(d.probe_allowed("a.example") && !d.probe_allowed("b.example"));
+        let issues =
+            Config::parse("shard: {index: 3, count: 3}\nmodules:\n  m:\n    timeout: 0s\n")
+                .unwrap_err();
+        let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(fields, vec!["modules.m.timeout", "shard"]);
+    }
+
+    #[test]
+    fn every_domain_in_exactly_one_shard() {
+        let domains: Vec<String> = (0..10_000).map(|i| format!("d{i}.example")).collect();
+        for count in [1u32, 2, 3, 7, 16] {
+            let mut per_shard = vec![0usize; count as usize];
+            for domain in &domains {
+                let owners: Vec<u32> = (0..count)
+                    .filter(|&index| Shard { index, count }.owns(domain))
+                    .collect();
+                assert_eq!(owners.len(), 1, "{domain} in shards {owners:?} of {count}");
+                per_shard[owners[0] as usize] += 1;
+            }
+            // Balanced within 10% of the even share.
+            let even = domains.len() / count as usize;
+            assert!(
+                per_shard.iter().all(|&n| n.abs_diff(even) <= even / 10),
+                "{count}: {per_shard:?}"
+            );
+        }
+        // The hash is fixed by definition: known values stay known.
+        assert_eq!(domain_hash("example.com"), 0x9591_d642_1994_d599);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Data flows one way: [`config`] → [`scheduler`] → [`probe`] →
 //! [`report::ProbeReport`] → [`metrics`] / [`check`] → [`server`].
 
+pub mod app;
 pub mod check;
 pub mod config;
 pub mod failure;

@@ -1,11 +1,10 @@
 //! mtasts-exporter: flags, subcommands and wiring. The work is in the library.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use mtasts_exporter::app::App;
 use mtasts_exporter::check::{self, OutputFormat, EXIT_FAILED, EXIT_USAGE};
 use mtasts_exporter::config::Config;
-use mtasts_exporter::metrics::Metrics;
 use mtasts_exporter::probe::Prober;
-use mtasts_exporter::scheduler::{Readiness, Scheduler};
 use mtasts_exporter::server::{self, AppState};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -180,22 +179,6 @@ async fn serve(cli: &Cli) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let metrics = match Metrics::new(config.max_mx_hosts, config.phase_duration_by_domain, true) {
-        Ok(metrics) => Arc::new(metrics),
-        Err(error) => {
-            tracing::error!(%error, "cannot set up metrics");
-            return 1;
-        }
-    };
-    let prober = match Prober::new(&config) {
-        Ok(prober) => prober,
-        Err(error) => {
-            eprintln!("{}: {error}", path.display());
-            return EXIT_USAGE;
-        }
-    };
-    metrics.config_reload_successful.set(1.0);
-    metrics.config_reload_timestamp.set(unix_now());
     let listener = match tokio::net::TcpListener::bind(&cli.listen_address).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -203,44 +186,45 @@ async fn serve(cli: &Cli) -> i32 {
             return 1;
         }
     };
-    let readiness = Arc::new(Readiness::default());
-    let latest = Arc::new(Default::default());
-    let mut scheduler = Scheduler::new(
-        prober,
-        metrics.clone(),
-        config.concurrency,
-        readiness.clone(),
-        Arc::clone(&latest),
-    );
-    for domain in &config.domains {
-        scheduler.start(domain.clone());
-    }
+    let domains = config.scheduled_domains().count();
+    let total = config.domains.len();
+    let app = match App::start(&path, config) {
+        Ok(app) => app,
+        Err(error) => {
+            eprintln!("{}: {error}", path.display());
+            return EXIT_USAGE;
+        }
+    };
     tracing::info!(
         address = %cli.listen_address,
-        domains = config.domains.len(),
+        domains,
+        configured = total,
         config = %path.display(),
         "mtasts-exporter listening"
     );
+    let reloader = app.reloader.clone();
+    let hangup = tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let _ = reloader.reload().await;
+        }
+    });
     let state = Arc::new(AppState {
-        metrics,
-        readiness,
-        latest,
+        app,
         telemetry_path: cli.telemetry_path.clone(),
     });
-    if let Err(error) = server::run(listener, state, shutdown_signal()).await {
+    let result = server::run(listener, state, shutdown_signal()).await;
+    hangup.abort();
+    if let Err(error) = result {
         tracing::error!(%error, "server failed");
         return 1;
     }
-    drop(scheduler);
     tracing::info!("stopped");
     0
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -63,10 +63,19 @@ impl PolicyContent {
     }
 }
 
+/// Which registry a [`Metrics`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryKind {
+    /// The long-lived registry behind `/metrics`.
+    Exporter,
+    /// A fresh registry for one `/probe` answer (blackbox_exporter style).
+    Probe,
+}
+
 /// The exporter's metrics and the per-domain state behind them.
 pub struct Metrics {
     registry: Registry,
-    max_mx_hosts: usize,
+    max_mx_hosts: std::sync::atomic::AtomicUsize,
     phase_by_domain: bool,
     probe_success: GaugeVec,
     probe_duration: GaugeVec,
@@ -138,12 +147,12 @@ fn counter_vec(
 }
 
 impl Metrics {
-    /// A registry with every exporter metric; `with_process` adds the
-    /// `process_*` metrics (off for the per-request `/probe` registry).
+    /// A registry of `kind`: the exporter's (probe series, exporter health
+    /// and `process_*`) or one `/probe` request's (probe series only).
     pub fn new(
         max_mx_hosts: usize,
         phase_by_domain: bool,
-        with_process: bool,
+        kind: RegistryKind,
     ) -> Result<Metrics, MetricsError> {
         let registry = Registry::new();
         let r = &registry;
@@ -161,10 +170,11 @@ impl Metrics {
             phase_labels,
         )?;
         registry.register(Box::new(phase_duration.clone()))?;
-        let build_info = gauge_vec(
-            r,
-            "mtasts_exporter_build_info",
-            "Always 1; the exporter's version.",
+        let build_info = GaugeVec::new(
+            Opts::new(
+                "mtasts_exporter_build_info",
+                "Always 1; the exporter's version.",
+            ),
             &["version"],
         )?;
         build_info
@@ -172,34 +182,35 @@ impl Metrics {
             .set(1.0);
         let domains_configured = IntGauge::new(
             "mtasts_domains_configured",
-            "Domains in the loaded configuration.",
+            "Domains scheduled by this exporter (its shard's share when sharded).",
         )?;
-        registry.register(Box::new(domains_configured.clone()))?;
         let probes_in_flight = IntGauge::new("mtasts_probes_in_flight", "Probes running now.")?;
-        registry.register(Box::new(probes_in_flight.clone()))?;
         let probe_panics = IntCounter::new(
             "mtasts_probe_panics_total",
             "Probe tasks that panicked (a bug; the scheduler goes on).",
         )?;
-        registry.register(Box::new(probe_panics.clone()))?;
         let config_reload_successful = Gauge::new(
             "mtasts_config_last_reload_successful",
             "1 when the last configuration load succeeded, 0 when it was rejected.",
         )?;
-        registry.register(Box::new(config_reload_successful.clone()))?;
         let config_reload_timestamp = Gauge::new(
             "mtasts_config_last_reload_success_timestamp_seconds",
             "When the configuration was last loaded successfully.",
         )?;
-        registry.register(Box::new(config_reload_timestamp.clone()))?;
-        if with_process {
+        if kind == RegistryKind::Exporter {
+            registry.register(Box::new(build_info))?;
+            registry.register(Box::new(domains_configured.clone()))?;
+            registry.register(Box::new(probes_in_flight.clone()))?;
+            registry.register(Box::new(probe_panics.clone()))?;
+            registry.register(Box::new(config_reload_successful.clone()))?;
+            registry.register(Box::new(config_reload_timestamp.clone()))?;
             #[cfg(target_os = "linux")]
             registry.register(Box::new(
                 prometheus::process_collector::ProcessCollector::for_self(),
             ))?;
         }
         Ok(Metrics {
-            max_mx_hosts,
+            max_mx_hosts: std::sync::atomic::AtomicUsize::new(max_mx_hosts),
             phase_by_domain,
             probe_success: gauge_vec(r, "mtasts_probe_success", "1 when the last probe passed: record and policy valid and, in mode enforce or testing, every MX host covered.", &["domain"])?,
             probe_duration: gauge_vec(r, "mtasts_probe_duration_seconds", "Duration of the last probe.", &["domain"])?,
@@ -406,7 +417,7 @@ impl Metrics {
             self.mx_hosts
                 .with_label_values(&[domain])
                 .set(hosts.len() as f64);
-            for host in hosts.iter().take(self.max_mx_hosts) {
+            for host in hosts.iter().take(self.max_mx_hosts()) {
                 let labels = [domain, host.host.as_str()];
                 if let Some(matches) = host.matches_policy {
                     self.mx_policy_match
@@ -442,7 +453,7 @@ impl Metrics {
         let pattern_labels: BTreeSet<String> = report
             .unused_patterns
             .iter()
-            .take(self.max_mx_hosts)
+            .take(self.max_mx_hosts())
             .cloned()
             .collect();
         for pattern in &pattern_labels {
@@ -503,6 +514,22 @@ impl Metrics {
                 ]);
             }
         }
+    }
+
+    fn max_mx_hosts(&self) -> usize {
+        self.max_mx_hosts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Changes the per-domain cap on MX series (after a reload).
+    pub fn set_max_mx_hosts(&self, max: usize) {
+        self.max_mx_hosts
+            .store(max, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether `mtasts_phase_duration_seconds` has a `domain` label (fixed
+    /// for the life of the registry).
+    pub fn phase_by_domain(&self) -> bool {
+        self.phase_by_domain
     }
 
     /// Records the configured interval of a domain (for "no probe in N

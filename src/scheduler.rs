@@ -8,8 +8,8 @@ use crate::probe::Prober;
 use crate::report::ProbeReport;
 use rand::Rng;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -53,19 +53,55 @@ impl Readiness {
 /// The latest report of each domain, for the landing page.
 pub type LatestReports = Mutex<HashMap<String, Arc<ProbeReport>>>;
 
-/// What every domain task shares.
+/// What every domain task shares. The prober and the probe bound can be
+/// replaced on reload; each probe takes the current ones.
 struct Shared {
-    prober: Prober,
+    prober: RwLock<Prober>,
     metrics: Arc<Metrics>,
-    permits: Arc<Semaphore>,
+    permits: RwLock<Arc<Semaphore>>,
     readiness: Arc<Readiness>,
     latest: Arc<LatestReports>,
+}
+
+impl Shared {
+    fn prober(&self) -> Prober {
+        self.prober
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn permits(&self) -> Arc<Semaphore> {
+        self.permits
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// One domain's task.
+struct DomainTask {
+    config: DomainConfig,
+    handle: JoinHandle<()>,
+    /// True until the domain's first probe has been recorded.
+    first_pending: Arc<AtomicBool>,
 }
 
 /// The running domain tasks.
 pub struct Scheduler {
     shared: Arc<Shared>,
-    tasks: HashMap<String, JoinHandle<()>>,
+    tasks: HashMap<String, DomainTask>,
+}
+
+/// What [`Scheduler::apply`] changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ApplySummary {
+    /// Domains started.
+    pub added: Vec<String>,
+    /// Domains stopped (their series dropped).
+    pub removed: Vec<String>,
+    /// Domains whose settings changed (restarted, series kept).
+    pub changed: Vec<String>,
 }
 
 impl Scheduler {
@@ -79,9 +115,9 @@ impl Scheduler {
     ) -> Scheduler {
         Scheduler {
             shared: Arc::new(Shared {
-                prober,
+                prober: RwLock::new(prober),
                 metrics,
-                permits: Arc::new(Semaphore::new(concurrency.max(1))),
+                permits: RwLock::new(Arc::new(Semaphore::new(concurrency.max(1)))),
                 readiness,
                 latest,
             }),
@@ -91,31 +127,109 @@ impl Scheduler {
 
     /// Starts probing `domain` now, then every interval.
     pub fn start(&mut self, domain: DomainConfig) {
+        self.stop_task(&domain.name);
         self.shared.readiness.add();
         self.shared.metrics.domains_configured.inc();
+        self.spawn(domain, Arc::new(AtomicBool::new(true)));
+    }
+
+    fn spawn(&mut self, domain: DomainConfig, first_pending: Arc<AtomicBool>) {
         self.shared
             .metrics
             .set_interval(&domain.name, domain.settings.interval);
-        let shared = self.shared.clone();
-        let name = domain.name.clone();
-        let task = tokio::spawn(domain_loop(domain, shared));
-        if let Some(old) = self.tasks.insert(name, task) {
-            old.abort();
+        let handle = tokio::spawn(domain_loop(
+            domain.clone(),
+            self.shared.clone(),
+            first_pending.clone(),
+        ));
+        self.tasks.insert(
+            domain.name.clone(),
+            DomainTask {
+                config: domain,
+                handle,
+                first_pending,
+            },
+        );
+    }
+
+    /// Aborts a domain's task; returns whether one ran. A domain stopped
+    /// before its first probe no longer holds readiness back.
+    fn stop_task(&mut self, domain: &str) -> bool {
+        match self.tasks.remove(domain) {
+            Some(task) => {
+                task.handle.abort();
+                if task.first_pending.swap(false, Ordering::AcqRel) {
+                    self.shared.readiness.first_probe_done();
+                }
+                self.shared.metrics.domains_configured.dec();
+                true
+            }
+            None => false,
         }
     }
 
     /// Stops probing `domain` and drops its series.
     pub fn stop(&mut self, domain: &str) {
-        if let Some(task) = self.tasks.remove(domain) {
-            task.abort();
-            self.shared.metrics.domains_configured.dec();
-        }
+        self.stop_task(domain);
         self.shared.metrics.remove_domain(domain);
         self.shared
             .latest
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(domain);
+    }
+
+    /// Replaces the prober and the probe bound (after a reload); running
+    /// probes finish with the old ones.
+    pub fn set_prober(&self, prober: Prober, concurrency: usize) {
+        *self
+            .shared
+            .prober
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = prober;
+        *self
+            .shared
+            .permits
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(Semaphore::new(concurrency.max(1)));
+    }
+
+    /// Makes the running set equal `domains`: new ones start, missing ones
+    /// stop and lose their series, ones whose settings changed restart on
+    /// the new settings and keep their series and state.
+    pub fn apply(&mut self, domains: &[DomainConfig]) -> ApplySummary {
+        let mut summary = ApplySummary::default();
+        let wanted: HashMap<&str, &DomainConfig> =
+            domains.iter().map(|d| (d.name.as_str(), d)).collect();
+        let mut gone: Vec<String> = self
+            .tasks
+            .keys()
+            .filter(|name| !wanted.contains_key(name.as_str()))
+            .cloned()
+            .collect();
+        gone.sort();
+        for name in gone {
+            self.stop(&name);
+            summary.removed.push(name);
+        }
+        for domain in domains {
+            match self.tasks.get(&domain.name) {
+                None => {
+                    self.start(domain.clone());
+                    summary.added.push(domain.name.clone());
+                }
+                Some(task) if task.config != *domain => {
+                    let first_pending = task.first_pending.clone();
+                    if let Some(old) = self.tasks.remove(&domain.name) {
+                        old.handle.abort();
+                    }
+                    self.spawn(domain.clone(), first_pending);
+                    summary.changed.push(domain.name.clone());
+                }
+                Some(_) => {}
+            }
+        }
+        summary
     }
 
     /// The domains being probed.
@@ -127,16 +241,18 @@ impl Scheduler {
 impl Drop for Scheduler {
     fn drop(&mut self) {
         for task in self.tasks.values() {
-            task.abort();
+            task.handle.abort();
         }
     }
 }
 
-async fn domain_loop(domain: DomainConfig, shared: Arc<Shared>) {
+async fn domain_loop(domain: DomainConfig, shared: Arc<Shared>, first_pending: Arc<AtomicBool>) {
     let interval = domain.settings.interval;
     let first_start = Instant::now();
     probe_once(&domain, &shared).await;
-    shared.readiness.first_probe_done();
+    if first_pending.swap(false, Ordering::AcqRel) {
+        shared.readiness.first_probe_done();
+    }
     // The first round runs at boot for every domain (the semaphore paces
     // it); the second is spread over the second half of the interval so
     // later rounds do not arrive as one herd.
@@ -160,11 +276,12 @@ async fn domain_loop(domain: DomainConfig, shared: Arc<Shared>) {
 /// Runs one probe in its own task (so a panic is contained), within a hard
 /// time limit, and records the result.
 async fn probe_once(domain: &DomainConfig, shared: &Shared) {
-    let Ok(_permit) = shared.permits.acquire().await else {
+    let permits = shared.permits();
+    let Ok(_permit) = permits.acquire().await else {
         return;
     };
     shared.metrics.probes_in_flight.inc();
-    let prober = shared.prober.clone();
+    let prober = shared.prober();
     let task_domain = domain.clone();
     let mut task = tokio::spawn(async move { prober.probe(&task_domain).await });
     let limit = domain.settings.timeout + HARD_LIMIT_GRACE;

@@ -2,8 +2,9 @@
 //! `/`, served by hyper from a listener the caller binds (tests bind
 //! 127.0.0.1:0).
 
-use crate::metrics::Metrics;
-use crate::scheduler::{LatestReports, Readiness};
+use crate::app::App;
+use crate::config::{normalize_domain, DomainConfig};
+use crate::metrics::{Metrics, RegistryKind};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -19,15 +20,15 @@ use tokio::net::TcpListener;
 
 /// What the handlers read.
 pub struct AppState {
-    /// The exporter's registry.
-    pub metrics: Arc<Metrics>,
-    /// First-round progress.
-    pub readiness: Arc<Readiness>,
-    /// Latest report per domain.
-    pub latest: Arc<LatestReports>,
+    /// The running exporter.
+    pub app: App,
     /// Where metrics are served (`--web.telemetry-path`).
     pub telemetry_path: String,
 }
+
+/// Seconds taken off Prometheus's scrape timeout so the answer arrives in
+/// time (as blackbox_exporter's `timeout_offset`).
+const SCRAPE_TIMEOUT_OFFSET: Duration = Duration::from_millis(500);
 
 /// Serves until `shutdown` completes, then stops accepting and gives open
 /// connections up to 10 seconds to finish.
@@ -54,7 +55,7 @@ pub async fn run(
                 let state = state.clone();
                 let service = hyper::service::service_fn(move |request| {
                     let state = state.clone();
-                    async move { Ok::<_, std::convert::Infallible>(handle(&state, request)) }
+                    async move { Ok::<_, std::convert::Infallible>(handle(&state, request).await) }
                 });
                 let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let connection = graceful.watch(connection);
@@ -87,24 +88,39 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     response
 }
 
-fn handle(state: &AppState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(state: &AppState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_string();
+    if path == "/-/reload" {
+        if request.method() != Method::POST && request.method() != Method::PUT {
+            return text(StatusCode::METHOD_NOT_ALLOWED, "use POST to reload\n");
+        }
+        return match state.app.reloader.reload().await {
+            Ok(summary) => text(
+                StatusCode::OK,
+                format!(
+                    "reloaded: {} added, {} removed, {} changed\n",
+                    summary.added.len(),
+                    summary.removed.len(),
+                    summary.changed.len()
+                ),
+            ),
+            Err(error) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("reload failed: {error}\n"),
+            ),
+        };
+    }
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
     }
-    let path = request.uri().path();
     if path == state.telemetry_path {
-        let mut response = Response::new(Full::new(Bytes::from(state.metrics.render())));
-        if let Ok(value) = hyper::header::HeaderValue::from_str(prometheus::TEXT_FORMAT) {
-            response
-                .headers_mut()
-                .insert(hyper::header::CONTENT_TYPE, value);
-        }
-        return response;
+        return metrics_response(state.app.metrics.render());
     }
-    match path {
+    match path.as_str() {
+        "/probe" => probe(state, &request).await,
         "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
         "/-/ready" => {
-            let (pending, total) = state.readiness.progress();
+            let (pending, total) = state.app.readiness.progress();
             if pending == 0 {
                 text(StatusCode::OK, "Ready\n")
             } else {
@@ -126,6 +142,88 @@ fn handle(state: &AppState, request: Request<Incoming>) -> Response<Full<Bytes>>
     }
 }
 
+fn metrics_response(body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    if let Ok(value) = hyper::header::HeaderValue::from_str(prometheus::TEXT_FORMAT) {
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+/// `GET /probe?target=DOMAIN[&module=NAME]`: one fresh probe, answered with
+/// only its own metrics (blackbox_exporter style, for Prometheus-driven
+/// and sharded set-ups).
+async fn probe(state: &AppState, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let query = request.uri().query().unwrap_or("");
+    let pairs: Vec<(String, String)> = reqwest::Url::parse(&format!("http://query/?{query}"))
+        .map(|url| url.query_pairs().into_owned().collect())
+        .unwrap_or_default();
+    let param = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let Some(target) = param("target").filter(|t| !t.is_empty()) else {
+        return text(StatusCode::BAD_REQUEST, "target parameter is missing\n");
+    };
+    let domain = match normalize_domain(target) {
+        Ok(domain) => domain,
+        Err(error) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("invalid target: {error}\n"),
+            )
+        }
+    };
+    let runtime = state.app.reloader.current();
+    if !runtime.config.probe_allowed(&domain) {
+        return text(
+            StatusCode::FORBIDDEN,
+            format!("target {domain:?} is not allowed (probe.allowed_targets)\n"),
+        );
+    }
+    let module = param("module");
+    let Some(mut settings) = runtime.config.module(module) else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!("unknown module {:?}\n", module.unwrap_or_default()),
+        );
+    };
+    let scrape_timeout = request
+        .headers()
+        .get("x-prometheus-scrape-timeout-seconds")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v > 0.0);
+    if let Some(seconds) = scrape_timeout {
+        let budget =
+            Duration::from_secs_f64(seconds.min(3600.0)).saturating_sub(SCRAPE_TIMEOUT_OFFSET);
+        settings.timeout = settings.timeout.min(budget.max(Duration::from_millis(100)));
+    }
+    let Ok(_permit) = runtime.probe_permits.clone().try_acquire_owned() else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many concurrent probes (probe.max_concurrent)\n",
+        );
+    };
+    let report = runtime
+        .prober
+        .probe(&DomainConfig {
+            name: domain,
+            settings,
+        })
+        .await;
+    let metrics = match Metrics::new(runtime.config.max_mx_hosts, false, RegistryKind::Probe) {
+        Ok(metrics) => metrics,
+        Err(error) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")),
+    };
+    metrics.observe(&report);
+    metrics_response(metrics.render())
+}
+
 /// Escapes text for HTML.
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -136,6 +234,7 @@ fn escape(text: &str) -> String {
 
 fn landing_page(state: &AppState) -> String {
     let mut reports: Vec<_> = state
+        .app
         .latest
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -143,7 +242,16 @@ fn landing_page(state: &AppState) -> String {
         .cloned()
         .collect();
     reports.sort_by(|a, b| a.domain.cmp(&b.domain));
-    let (pending, total) = state.readiness.progress();
+    let (pending, total) = state.app.readiness.progress();
+    let example = state
+        .app
+        .reloader
+        .current()
+        .config
+        .domains
+        .first()
+        .map(|d| d.name.clone())
+        .unwrap_or_else(|| "example.com".into());
     let mut html = String::from(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>MTA-STS Exporter</title>\
          <style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}.fail{color:#b00}.ok{color:#070}</style>\
@@ -151,9 +259,13 @@ fn landing_page(state: &AppState) -> String {
     );
     let _ = writeln!(
         html,
-        "<p>Version {}. <a href=\"{}\">Metrics</a> · <a href=\"/-/ready\">Readiness</a> · {} domains, {} not probed yet.</p>",
+        "<p>Version {}. <a href=\"{}\">Metrics</a> · <a href=\"/-/ready\">Readiness</a> · \
+         <a href=\"/probe?target={}\">Probe {}</a> (<code>/probe?target=DOMAIN[&amp;module=NAME]</code>) · \
+         {} domains, {} not probed yet.</p>",
         env!("CARGO_PKG_VERSION"),
         escape(&state.telemetry_path),
+        escape(&example),
+        escape(&example),
         total,
         pending
     );

@@ -7,39 +7,13 @@ mod support;
 use mtasts_exporter::config::Config;
 use mtasts_exporter::metrics::Metrics;
 use mtasts_exporter::probe::Prober;
-use mtasts_exporter::scheduler::{Readiness, Scheduler};
-use mtasts_exporter::server::{self, AppState};
-use std::collections::HashMap;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
-use support::{policy_text, PolicyHost, World, WorldSpec};
+use support::harness::{get, parse_exposition, start_exporter_in, wait_ready, Running};
+use support::{policy_text, PolicyHost, WorldSpec};
 
-/// Parses the text exposition into `series → value` (series as written:
-/// the prometheus crate sorts labels by name).
-fn parse_exposition(text: &str) -> HashMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            Some((series.to_string(), value.parse().ok()?))
-        })
-        .collect()
-}
-
-async fn get(url: &str) -> (u16, String) {
-    // A plain reqwest client (rustls without a built-in provider) needs one.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let response = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(url)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap())
+async fn start_exporter(domains: &[&str]) -> Running {
+    start_exporter_in(world_spec(), domains, |_| {}).await
 }
 
 fn world_spec() -> WorldSpec {
@@ -57,71 +31,6 @@ fn world_spec() -> WorldSpec {
     .mx("miss.test", 20, "other.elsewhere.test")
     .mx("plain.test", 10, "mx.plain.test");
     spec
-}
-
-struct Running {
-    base: String,
-    _world: World,
-    _scheduler: Scheduler,
-    shutdown: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-async fn start_exporter(domains: &[&str]) -> Running {
-    start_exporter_in(world_spec(), domains, |_| {}).await
-}
-
-async fn start_exporter_in(
-    spec: WorldSpec,
-    domains: &[&str],
-    adjust: impl FnOnce(&mut Config),
-) -> Running {
-    let world = spec.start().await;
-    let mut config = world.config(domains);
-    adjust(&mut config);
-    let metrics = Arc::new(Metrics::new(config.max_mx_hosts, false, true).unwrap());
-    let readiness = Arc::new(Readiness::default());
-    let latest = Arc::new(Default::default());
-    let prober = Prober::new(&config).unwrap();
-    let mut scheduler = Scheduler::new(
-        prober,
-        metrics.clone(),
-        config.concurrency,
-        readiness.clone(),
-        Arc::clone(&latest),
-    );
-    for d in &config.domains {
-        scheduler.start(d.clone());
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = Arc::new(AppState {
-        metrics,
-        readiness,
-        latest,
-        telemetry_path: "/metrics".into(),
-    });
-    let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(server::run(listener, state, async move {
-        let _ = rx.await;
-    }));
-    Running {
-        base,
-        _world: world,
-        _scheduler: scheduler,
-        shutdown,
-        server,
-    }
-}
-
-async fn wait_ready(base: &str) {
-    for _ in 0..200 {
-        if get(&format!("{base}/-/ready")).await.0 == 200 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("exporter never became ready");
 }
 
 #[tokio::test]
@@ -286,7 +195,12 @@ async fn policy_change_and_stale_id() {
     let world = world_spec().start().await;
     let config = world.config(&["good.test"]);
     let prober = Prober::new(&config).unwrap();
-    let metrics = Metrics::new(config.max_mx_hosts, false, false).unwrap();
+    let metrics = Metrics::new(
+        config.max_mx_hosts,
+        false,
+        mtasts_exporter::metrics::RegistryKind::Probe,
+    )
+    .unwrap();
     let domain = &config.domains[0];
     let scrape =
         |metrics: &Metrics| parse_exposition(&String::from_utf8(metrics.render()).unwrap());

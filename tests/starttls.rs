@@ -159,7 +159,12 @@ async fn run_all() -> (Vec<ProbeReport>, Config) {
 #[tokio::test]
 async fn every_mx_behaviour_is_classified() {
     let (reports, config) = run_all().await;
-    let metrics = Metrics::new(config.max_mx_hosts, false, false).unwrap();
+    let metrics = Metrics::new(
+        config.max_mx_hosts,
+        false,
+        mtasts_exporter::metrics::RegistryKind::Probe,
+    )
+    .unwrap();
     for report in &reports {
         metrics.observe(report);
     }
@@ -374,7 +379,12 @@ async fn policy_host_certificate_is_described_when_invalid() {
     let config = world.config(&["pexp.test"]);
     let prober = Prober::new(&config).unwrap();
     let report = prober.probe(&config.domains[0]).await;
-    let metrics = Metrics::new(config.max_mx_hosts, false, false).unwrap();
+    let metrics = Metrics::new(
+        config.max_mx_hosts,
+        false,
+        mtasts_exporter::metrics::RegistryKind::Probe,
+    )
+    .unwrap();
     metrics.observe(&report);
     let m = exposition(&metrics);
     let cert = report.policy_cert.as_ref().unwrap();

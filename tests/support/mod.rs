@@ -4,6 +4,8 @@
 //! port the OS picks, and stops when the `World` is dropped.
 #![allow(dead_code)]
 
+pub mod harness;
+
 use bytes::Bytes;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::{CNAME, MX, SOA, TXT};

@@ -1,0 +1,348 @@
+//! Operating the exporter like blackbox_exporter: `/probe`, reload (HTTP and
+//! SIGHUP), sharding, graceful shutdown.
+
+mod support;
+
+use mtasts_exporter::config::{Config, Shard};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::harness::{get, parse_exposition, start_exporter_in, wait_ready};
+use support::{policy_text, WorldSpec};
+
+fn world() -> WorldSpec {
+    let mut spec = WorldSpec::new();
+    spec.mta_sts_domain(
+        "good.test",
+        "1",
+        &policy_text("enforce", &["mx1.good.test"], 1_209_600),
+    )
+    .mta_sts_domain(
+        "miss.test",
+        "1",
+        &policy_text("testing", &["mx1.miss.test"], 86_400),
+    )
+    .mta_sts_domain(
+        "x.hosted.test",
+        "1",
+        &policy_text("enforce", &["mx1.x.hosted.test"], 1_209_600),
+    )
+    .mx("plain.test", 10, "mx1.good.test")
+    .blackhole("_mta-sts.slow.test")
+    .mx("slow.test", 10, "mx1.good.test");
+    spec
+}
+
+async fn post(url: &str) -> (u16, String) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(url)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+async fn get_with_timeout_header(url: &str, seconds: &str) -> (u16, String) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(url)
+        .header("X-Prometheus-Scrape-Timeout-Seconds", seconds)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn probe_endpoint() {
+    let running = start_exporter_in(world(), &["good.test", "slow.test"], |config| {
+        config.probe.max_concurrent = 1;
+        config.resolver.timeout = Duration::from_secs(30);
+        let mut quick = config.defaults.clone();
+        quick.check_starttls = false;
+        config.modules.insert("quick".into(), quick);
+        config.domains[1].settings.timeout = Duration::from_secs(30);
+        config.defaults.timeout = Duration::from_secs(30);
+    })
+    .await;
+    let base = &running.base;
+
+    let (status, body) = get(&format!("{base}/probe?target=good.test")).await;
+    assert_eq!(status, 200, "{body}");
+    let m = parse_exposition(&body);
+    assert_eq!(m[r#"mtasts_probe_success{domain="good.test"}"#], 1.0);
+    assert_eq!(
+        m[r#"mtasts_mx_starttls{domain="good.test",mx="mx1.good.test"}"#],
+        1.0
+    );
+    assert!(
+        !body.contains("process_") && !body.contains("mtasts_domains_configured"),
+        "{body}"
+    );
+    // A fresh registry each time: the counter starts again.
+    let (_, again) = get(&format!("{base}/probe?target=GOOD.test.")).await;
+    assert_eq!(
+        parse_exposition(&again)[r#"mtasts_probes_total{domain="good.test"}"#],
+        1.0
+    );
+    // A module.
+    let (status, quick) = get(&format!("{base}/probe?target=good.test&module=quick")).await;
+    assert_eq!(status, 200);
+    assert!(!quick.contains("mtasts_mx_starttls{"), "{quick}");
+
+    assert_eq!(
+        get(&format!("{base}/probe?target=x.hosted.test")).await.0,
+        403
+    );
+    assert_eq!(get(&format!("{base}/probe?target=bad_name!")).await.0, 400);
+    assert_eq!(get(&format!("{base}/probe")).await.0, 400);
+    assert_eq!(
+        get(&format!("{base}/probe?target=good.test&module=nope"))
+            .await
+            .0,
+        400
+    );
+
+    // The scrape timeout header bounds the probe of a hanging domain.
+    let started = Instant::now();
+    let (status, body) =
+        get_with_timeout_header(&format!("{base}/probe?target=slow.test"), "1.5").await;
+    let elapsed = started.elapsed();
+    assert_eq!(status, 200);
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    let m = parse_exposition(&body);
+    assert_eq!(m[r#"mtasts_probe_success{domain="slow.test"}"#], 0.0);
+    assert!(
+        body.contains(r#"phase="record_lookup",reason="dns-lookup""#),
+        "{body}"
+    );
+
+    // max_concurrent 1: a second probe while one runs gets 503.
+    let slow_url = format!("{base}/probe?target=slow.test");
+    let first = tokio::spawn(async move { get_with_timeout_header(&slow_url, "3").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = get(&format!("{base}/probe?target=good.test")).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(first.await.unwrap().0, 200);
+    assert_eq!(get(&format!("{base}/probe?target=good.test")).await.0, 200);
+}
+
+#[tokio::test]
+async fn probe_allowed_targets_patterns() {
+    let running = start_exporter_in(world(), &["good.test"], |config| {
+        config.probe.allowed_targets = Some(vec!["*.hosted.test".into()]);
+    })
+    .await;
+    let (status, body) = get(&format!("{}/probe?target=x.hosted.test", running.base)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        parse_exposition(&body)[r#"mtasts_probe_success{domain="x.hosted.test"}"#],
+        1.0
+    );
+    assert_eq!(
+        get(&format!("{}/probe?target=good.test", running.base))
+            .await
+            .0,
+        403
+    );
+}
+
+#[tokio::test]
+async fn reload_over_http() {
+    let running = start_exporter_in(world(), &["good.test", "miss.test"], |_| {}).await;
+    let base = &running.base;
+    wait_ready(base).await;
+    let (_, before) = get(&format!("{base}/metrics")).await;
+    assert!(before.contains(r#"domain="miss.test""#));
+
+    // Remove miss.test, add plain.test; good.test unchanged.
+    std::fs::write(
+        &running.config_path,
+        running.world.config_yaml(&["good.test", "plain.test"]),
+    )
+    .unwrap();
+    let (status, body) = post(&format!("{base}/-/reload")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("1 added, 1 removed, 0 changed"), "{body}");
+    wait_ready(base).await;
+    let mut m = parse_exposition(&get(&format!("{base}/metrics")).await.1);
+    for _ in 0..100 {
+        if m.contains_key(r#"mtasts_probe_success{domain="plain.test"}"#) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        m = parse_exposition(&get(&format!("{base}/metrics")).await.1);
+    }
+    let text = get(&format!("{base}/metrics")).await.1;
+    assert!(
+        !text.contains(r#"domain="miss.test""#),
+        "removed domain's series remain"
+    );
+    assert!(m.contains_key(r#"mtasts_probe_success{domain="plain.test"}"#));
+    // The unchanged domain was not restarted: no new probe, no reset, no false alarm.
+    assert_eq!(m[r#"mtasts_probes_total{domain="good.test"}"#], 1.0);
+    assert_eq!(m[r#"mtasts_policy_id_stale{domain="good.test"}"#], 0.0);
+    assert_eq!(m[r#"mtasts_policy_changes_total{domain="good.test"}"#], 0.0);
+    assert_eq!(m["mtasts_config_last_reload_successful"], 1.0);
+    assert_eq!(m["mtasts_domains_configured"], 2.0);
+
+    // A broken config is rejected; the running one stays.
+    std::fs::write(
+        &running.config_path,
+        "domains: [\"not a domain\"]\nintervall: 5m\n",
+    )
+    .unwrap();
+    let (status, body) = post(&format!("{base}/-/reload")).await;
+    assert_eq!(status, 500);
+    assert!(
+        body.contains("config.yml") && body.contains("intervall"),
+        "{body}"
+    );
+    let m = parse_exposition(&get(&format!("{base}/metrics")).await.1);
+    assert_eq!(m["mtasts_config_last_reload_successful"], 0.0);
+    assert_eq!(m["mtasts_domains_configured"], 2.0);
+    assert!(m.contains_key(r#"mtasts_probe_success{domain="good.test"}"#));
+    assert_eq!(get(&format!("{base}/-/reload")).await.0, 405);
+}
+
+#[tokio::test]
+async fn shards_split_the_domains() {
+    let names: Vec<String> = (0..40).map(|i| format!("d{i}.test")).collect();
+    let mut seen = std::collections::BTreeMap::new();
+    for index in 0..3 {
+        let mut yaml = format!("shard: {{index: {index}, count: 3}}\ndomains:\n");
+        for name in &names {
+            yaml.push_str(&format!("  - {name}\n"));
+        }
+        let config = Config::parse(&yaml).unwrap();
+        assert_eq!(config.shard, Some(Shard { index, count: 3 }));
+        for domain in config.scheduled_domains() {
+            assert!(
+                seen.insert(domain.name.clone(), index).is_none(),
+                "{} in two shards",
+                domain.name
+            );
+        }
+    }
+    assert_eq!(seen.len(), names.len(), "every domain in a shard");
+}
+
+// --- The binary: SIGHUP, SIGTERM. ---
+
+struct Exporter {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn_exporter(config: &std::path::Path) -> Exporter {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_mtasts-exporter"))
+        .arg("--config.file")
+        .arg(config)
+        .arg("--web.listen-address")
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Exporter {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+async fn wait_up(base: &str) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    for _ in 0..200 {
+        if let Ok(response) = client.get(format!("{base}/-/ready")).send().await {
+            if response.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("exporter did not come up");
+}
+
+#[tokio::test]
+async fn sighup_reloads_and_sigterm_stops_gracefully() {
+    let world = world().start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yml");
+    let mut yaml = world.config_yaml(&["good.test"]);
+    yaml.push_str("probe:\n  allowed_targets: [\"*.test\"]\n");
+    std::fs::write(&path, &yaml).unwrap();
+    let mut exporter = spawn_exporter(&path);
+    wait_up(&exporter.base).await;
+
+    std::fs::write(
+        &path,
+        yaml.replace("  - good.test\n", "  - good.test\n  - miss.test\n"),
+    )
+    .unwrap();
+    signal(&exporter.child, "HUP");
+    let mut reloaded = false;
+    for _ in 0..100 {
+        let (_, body) = get(&format!("{}/metrics", exporter.base)).await;
+        if body.contains(r#"mtasts_probe_success{domain="miss.test"}"#) {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reloaded, "SIGHUP did not load the new domain");
+
+    // A slow /probe is in flight when SIGTERM arrives: it is answered, then
+    // the process exits 0.
+    let slow = format!("{}/probe?target=slow.test", exporter.base);
+    let in_flight = tokio::spawn(async move { get_with_timeout_header(&slow, "2").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&exporter.child, "TERM");
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let started = Instant::now();
+    let code = loop {
+        if let Some(status) = exporter.child.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(code, Some(0));
+}

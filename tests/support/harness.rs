@@ -1,0 +1,95 @@
+//! Running the exporter in-process against a fake world, and talking to it
+//! over HTTP: shared by the integration tests.
+
+use super::{World, WorldSpec};
+use mtasts_exporter::app::App;
+use mtasts_exporter::config::Config;
+use mtasts_exporter::server::{self, AppState};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Parses the text exposition into `series → value` (series as written:
+/// the prometheus crate sorts labels by name).
+pub fn parse_exposition(text: &str) -> HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+pub async fn get(url: &str) -> (u16, String) {
+    // A plain reqwest client (rustls without a built-in provider) needs one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+pub struct Running {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The fake world.
+    pub world: World,
+    /// The config file reloads re-read.
+    pub config_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    /// Send to stop the server.
+    pub shutdown: tokio::sync::oneshot::Sender<()>,
+    /// The server task.
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts the exporter (as `main` does, through `App`) on a fresh world;
+/// `adjust` edits the config it starts with.
+pub async fn start_exporter_in(
+    spec: WorldSpec,
+    domains: &[&str],
+    adjust: impl FnOnce(&mut Config),
+) -> Running {
+    let world = spec.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("config.yml");
+    std::fs::write(&config_path, world.config_yaml(domains)).unwrap();
+    let mut config = world.config(domains);
+    adjust(&mut config);
+    let app = App::start(&config_path, config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = Arc::new(AppState {
+        app,
+        telemetry_path: "/metrics".into(),
+    });
+    let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(server::run(listener, state, async move {
+        let _ = rx.await;
+    }));
+    Running {
+        base,
+        world,
+        config_path,
+        _dir: dir,
+        shutdown,
+        server,
+    }
+}
+
+pub async fn wait_ready(base: &str) {
+    for _ in 0..200 {
+        if get(&format!("{base}/-/ready")).await.0 == 200 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("exporter never became ready");
+}
