@@ -84,8 +84,11 @@ curl -sf "http://127.0.0.1:$exporter_port/metrics" >"$work/metrics.txt"
 problems=$(promtool check metrics <"$work/metrics.txt" 2>&1) || { echo "$problems"; exit 1; }
 if [ -n "$problems" ]; then echo "$problems"; exit 1; fi
 
-echo "== promtool check rules / test rules"
+echo "== promtool check rules / test rules / the example configs"
 promtool check rules config/alerts.yml
+for example in config/prometheus.yml config/prometheus-sharded.yml config/prometheus-probe.yml; do
+  (cd config && promtool check config --syntax-only "$(basename "$example")")
+done
 promtool test rules config/alerts_test.yml
 
 echo "== every dashboard panel query returns data; expected alerts are active"

@@ -14,3 +14,4 @@ pub mod probe;
 pub mod report;
 pub mod scheduler;
 pub mod server;
+pub mod web_config;

@@ -6,6 +6,7 @@ use mtasts_exporter::check::{self, OutputFormat, EXIT_FAILED, EXIT_USAGE};
 use mtasts_exporter::config::Config;
 use mtasts_exporter::probe::Prober;
 use mtasts_exporter::server::{self, AppState};
+use mtasts_exporter::web_config::WebConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -27,6 +28,9 @@ struct Cli {
     /// Address to serve metrics on.
     #[arg(long = "web.listen-address", default_value = DEFAULT_LISTEN_ADDRESS)]
     listen_address: String,
+    /// Web configuration (TLS, basic auth) in the exporter-toolkit format.
+    #[arg(long = "web.config.file")]
+    web_config_file: Option<PathBuf>,
     /// Path under which metrics are served.
     #[arg(long = "web.telemetry-path", default_value = "/metrics")]
     telemetry_path: String,
@@ -179,6 +183,16 @@ async fn serve(cli: &Cli) -> i32 {
             return EXIT_USAGE;
         }
     };
+    let web = match &cli.web_config_file {
+        Some(path) => match WebConfig::load(path) {
+            Ok(web) => web,
+            Err(error) => {
+                eprintln!("{error}");
+                return EXIT_USAGE;
+            }
+        },
+        None => WebConfig::default(),
+    };
     let listener = match tokio::net::TcpListener::bind(&cli.listen_address).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -216,6 +230,7 @@ async fn serve(cli: &Cli) -> i32 {
     let state = Arc::new(AppState {
         app,
         telemetry_path: cli.telemetry_path.clone(),
+        web,
     });
     let result = server::run(listener, state, shutdown_signal()).await;
     hangup.abort();

@@ -5,6 +5,7 @@
 use crate::app::App;
 use crate::config::{normalize_domain, DomainConfig};
 use crate::metrics::{Metrics, RegistryKind};
+use crate::web_config::WebConfig;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -24,7 +25,12 @@ pub struct AppState {
     pub app: App,
     /// Where metrics are served (`--web.telemetry-path`).
     pub telemetry_path: String,
+    /// TLS and basic authentication (`--web.config.file`).
+    pub web: WebConfig,
 }
+
+/// How long a client has to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Seconds taken off Prometheus's scrape timeout so the answer arrives in
 /// time (as blackbox_exporter's `timeout_offset`).
@@ -39,6 +45,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
+    let tls = state.web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -57,13 +64,37 @@ pub async fn run(
                     let state = state.clone();
                     async move { Ok::<_, std::convert::Infallible>(handle(&state, request).await) }
                 });
-                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(%error, "connection ended with an error");
+                match &tls {
+                    None => {
+                        let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                        let connection = graceful.watch(connection);
+                        tokio::spawn(async move {
+                            if let Err(error) = connection.await {
+                                tracing::debug!(%error, "connection ended with an error");
+                            }
+                        });
                     }
-                });
+                    Some(acceptor) => {
+                        let acceptor = acceptor.clone();
+                        let builder = builder.clone();
+                        let watcher = graceful.watcher();
+                        tokio::spawn(async move {
+                            // A client that does not speak TLS (or stalls) is dropped.
+                            let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                                Ok(Ok(stream)) => stream,
+                                Ok(Err(error)) => {
+                                    tracing::debug!(%error, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => return,
+                            };
+                            let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                            if let Err(error) = watcher.watch(connection).await {
+                                tracing::debug!(%error, "connection ended with an error");
+                            }
+                        });
+                    }
+                }
             }
             () = &mut shutdown => break,
         }
@@ -89,6 +120,26 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
 }
 
 async fn handle(state: &AppState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    if !state.web.users.is_empty() {
+        let authorization = request
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let web = state.web.clone();
+        // bcrypt is slow on purpose: keep it off the async threads.
+        let allowed = tokio::task::spawn_blocking(move || web.authorized(authorization.as_deref()))
+            .await
+            .unwrap_or(false);
+        if !allowed {
+            let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+            response.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                hyper::header::HeaderValue::from_static("Basic realm=\"mtasts-exporter\""),
+            );
+            return response;
+        }
+    }
     let path = request.uri().path().to_string();
     if path == "/-/reload" {
         if request.method() != Method::POST && request.method() != Method::PUT {
@@ -269,7 +320,7 @@ fn landing_page(state: &AppState) -> String {
         total,
         pending
     );
-    html.push_str("<table>\n<tr><th>Domain</th><th>Status</th><th>Mode</th><th>Failures</th><th>Warnings</th><th>Probe duration (s)</th></tr>\n");
+    html.push_str("<table>\n<tr><th>Domain</th><th>Status</th><th>Mode</th><th>Failures</th><th>Warnings</th><th>Earliest certificate expiry</th><th>Probe duration (s)</th></tr>\n");
     for report in reports {
         let status = if report.success {
             "<span class=\"ok\">ok</span>"
@@ -287,14 +338,19 @@ fn landing_page(state: &AppState) -> String {
             .map(|f| format!("{} ({})", f.reason.as_str(), f.result_type.as_str()))
             .collect();
         let warnings: Vec<&str> = report.warnings.iter().map(|w| w.as_str()).collect();
+        let expiry = report
+            .earliest_cert_expiry()
+            .map(|t| format!("{:.0} days", (t as f64 - report.timestamp) / 86400.0))
+            .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td></tr>",
             escape(&report.domain),
             status,
             mode,
             escape(&failures.join(", ")),
             escape(&warnings.join(", ")),
+            expiry,
             report.duration_seconds
         );
     }

@@ -346,3 +346,103 @@ async fn sighup_reloads_and_sigterm_stops_gracefully() {
     };
     assert_eq!(code, Some(0));
 }
+
+#[tokio::test]
+async fn web_config_tls_and_basic_auth() {
+    let world = world().start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = world.ca.issue_pem(&["127.0.0.1"]);
+    std::fs::write(dir.path().join("server.crt"), cert).unwrap();
+    std::fs::write(dir.path().join("server.key"), key).unwrap();
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  prometheus: \"{hash}\"\n",
+            dir.path().join("server.crt").display(),
+            dir.path().join("server.key").display()
+        ),
+    )
+    .unwrap();
+    let config = dir.path().join("config.yml");
+    std::fs::write(&config, world.config_yaml(&["good.test"])).unwrap();
+    let port = free_port();
+    let _exporter = Exporter {
+        child: Command::new(env!("CARGO_BIN_EXE_mtasts-exporter"))
+            .arg("--config.file")
+            .arg(&config)
+            .arg("--web.config.file")
+            .arg(&web)
+            .arg("--web.listen-address")
+            .arg(format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+        base: String::new(),
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .tls_certs_only([reqwest::Certificate::from_pem(world.ca.pem.as_bytes()).unwrap()])
+        .build()
+        .unwrap();
+    let url = format!("https://127.0.0.1:{port}/metrics");
+    let mut status = None;
+    for _ in 0..100 {
+        if let Ok(response) = client
+            .get(&url)
+            .basic_auth("prometheus", Some("s3cret"))
+            .send()
+            .await
+        {
+            status = Some(response.status().as_u16());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, Some(200));
+    let wrong = client
+        .get(&url)
+        .basic_auth("prometheus", Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    let anonymous = client.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    assert!(anonymous.headers().get("www-authenticate").is_some());
+    let unknown_user = client
+        .get(&url)
+        .basic_auth("mallory", Some("s3cret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown_user.status().as_u16(), 401);
+    // Plain HTTP to the TLS port gets no answer.
+    let plain = reqwest::Client::builder().no_proxy().build().unwrap();
+    assert!(plain
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .is_err());
+
+    // A web config with an unsupported key is refused at start-up.
+    std::fs::write(&web, "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAndVerifyClientCert\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mtasts-exporter"))
+        .arg("--config.file")
+        .arg(&config)
+        .arg("--web.config.file")
+        .arg(&web)
+        .arg("--web.listen-address")
+        .arg("127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("web.yml") && stderr.contains("client_auth_type"),
+        "{stderr}"
+    );
+}

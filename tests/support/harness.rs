@@ -5,6 +5,7 @@ use super::{World, WorldSpec};
 use mtasts_exporter::app::App;
 use mtasts_exporter::config::Config;
 use mtasts_exporter::server::{self, AppState};
+use mtasts_exporter::web_config::WebConfig;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,6 +70,7 @@ pub async fn start_exporter_in(
     let state = Arc::new(AppState {
         app,
         telemetry_path: "/metrics".into(),
+        web: WebConfig::default(),
     });
     let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(server::run(listener, state, async move {

@@ -76,6 +76,19 @@ impl TestCa {
         }
     }
 
+    /// Issues a certificate for `names` (DNS names or IP addresses) and
+    /// returns it and its key in PEM, for servers outside this module.
+    pub fn issue_pem(&self, names: &[&str]) -> (String, String) {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names).expect("params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "mtasts-exporter test server");
+        let key = KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &self.issuer).expect("cert");
+        (cert.pem(), key.serialize_pem())
+    }
+
     /// Issues a certificate of `kind` for `host`.
     pub fn certified_key(&self, host: &str, kind: CertKind) -> Arc<CertifiedKey> {
         let now = time::OffsetDateTime::now_utc();
