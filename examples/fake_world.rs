@@ -7,6 +7,10 @@
 //! cargo run --example fake_world -- /tmp/world.yml
 //! cargo run -- --config.file /tmp/world.yml --web.listen-address 127.0.0.1:10461
 //! ```
+//!
+//! `fake_world --bench N [--smtp K] OUT.yml` makes a benchmark world instead:
+//! N healthy domains `dI.bench.test` (record, policy, MX, TLSRPT), the first K
+//! of them with an MX host of their own that speaks STARTTLS.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -34,13 +38,98 @@ const DOMAINS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Command line: `[--bench N [--smtp K]] CONFIG_OUT.yml`.
+struct Args {
+    bench: Option<usize>,
+    smtp: usize,
+    config_path: String,
+}
+
+fn parse_args() -> Option<Args> {
+    let mut args = std::env::args().skip(1);
+    let mut parsed = Args {
+        bench: None,
+        smtp: 0,
+        config_path: String::new(),
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--bench" => parsed.bench = Some(args.next()?.parse().ok()?),
+            "--smtp" => parsed.smtp = args.next()?.parse().ok()?,
+            path => parsed.config_path = path.to_string(),
+        }
+    }
+    (!parsed.config_path.is_empty()).then_some(parsed)
+}
+
+/// The benchmark world: `n` healthy domains sharing one MX host, the first
+/// `smtp` with a STARTTLS MX host of their own.
+fn bench_world(n: usize, smtp: usize) -> WorldSpec {
+    let mut spec = WorldSpec::new();
+    spec.a("mx.bench.test");
+    for i in 0..n {
+        let domain = format!("d{i}.bench.test");
+        let mx = if i < smtp { format!("mx.{domain}") } else { "mx.bench.test".to_string() };
+        spec.txt(&format!("_mta-sts.{domain}"), "v=STSv1; id=20240101")
+            .a(&format!("mta-sts.{domain}"))
+            .policy_host(&format!("mta-sts.{domain}"), PolicyHost::ok(&policy_text("enforce", &[&mx], 1_209_600)))
+            .mx(&domain, 10, &mx)
+            .txt(&format!("_smtp._tls.{domain}"), "v=TLSRPTv1; rua=mailto:tlsrpt@bench.test");
+        if i < smtp {
+            spec.smtp_host(&mx, SmtpBehavior::Tls(CertKind::Valid));
+        }
+    }
+    spec
+}
+
+/// The exporter config for the benchmark world: STARTTLS only where a
+/// server listens.
+fn bench_config(world: &support::World, n: usize, smtp: usize, ca_path: &str) -> String {
+    let mut yaml = format!(
+        "interval: 1h\ntimeout: 30s\ncheck_starttls: false\nconcurrency: 256\nresolver:\n  nameservers: [\"{}\"]\n  timeout: 5s\ntls:\n  ca_file: {ca_path}\nports:\n  https: {}\n  smtp: {}\nsmtp:\n  helo_name: bench.test\n  timeout: 10s\ndomains:\n",
+        world.dns_addr,
+        world.https_addr.port(),
+        world.smtp_port
+    );
+    for i in 0..n {
+        if i < smtp {
+            yaml.push_str(&format!("  - name: d{i}.bench.test\n    check_starttls: true\n"));
+        } else {
+            yaml.push_str(&format!("  - d{i}.bench.test\n"));
+        }
+    }
+    yaml
+}
+
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let Some(config_path) = std::env::args().nth(1) else {
-        eprintln!("usage: fake_world CONFIG_OUT.yml");
+    let Some(args) = parse_args() else {
+        eprintln!("usage: fake_world [--bench N [--smtp K]] CONFIG_OUT.yml");
         std::process::exit(2);
     };
+    let config_path = args.config_path.clone();
+    if let Some(n) = args.bench {
+        let started = std::time::Instant::now();
+        let world = bench_world(n, args.smtp).start().await;
+        let ca_copy = format!("{config_path}.ca.pem");
+        let written = std::fs::write(&ca_copy, &world.ca.pem)
+            .and_then(|()| std::fs::write(format!("{config_path}.tmp"), bench_config(&world, n, args.smtp, &ca_copy)))
+            .and_then(|()| std::fs::rename(format!("{config_path}.tmp"), &config_path));
+        if let Err(error) = written {
+            eprintln!("cannot write {config_path}: {error}");
+            std::process::exit(1);
+        }
+        println!(
+            "bench world: {n} domains ({} with STARTTLS) ready in {:.1}s; DNS {} HTTPS {}",
+            args.smtp,
+            started.elapsed().as_secs_f64(),
+            world.dns_addr,
+            world.https_addr
+        );
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    }
     let mut spec = WorldSpec::new();
     spec.mta_sts_domain(
         "good.test",

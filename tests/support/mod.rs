@@ -34,8 +34,17 @@ pub const ZONE: &str = "test.";
 /// The test certificate authority.
 pub struct TestCa {
     issuer: Issuer<'static, KeyPair>,
+    /// One key for every leaf certificate (generating a key per host would
+    /// dominate the start of a 100,000-domain world).
+    leaf_key: KeyPair,
     /// The CA certificate in PEM, for `tls.ca_file`.
     pub pem: String,
+}
+
+impl std::fmt::Debug for TestCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TestCa")
+    }
 }
 
 /// Which certificate a policy or MX host presents.
@@ -73,6 +82,7 @@ impl TestCa {
         TestCa {
             pem: cert.pem(),
             issuer: Issuer::new(params, key),
+            leaf_key: KeyPair::generate().expect("leaf key"),
         }
     }
 
@@ -118,10 +128,10 @@ impl TestCa {
         };
         params.not_before = not_before;
         params.not_after = not_after;
-        let key = KeyPair::generate().expect("leaf key");
+        let key = &self.leaf_key;
         let cert = match kind {
-            CertKind::SelfSigned => params.self_signed(&key),
-            _ => params.signed_by(&key, &self.issuer),
+            CertKind::SelfSigned => params.self_signed(key),
+            _ => params.signed_by(key, &self.issuer),
         }
         .expect("leaf cert");
         let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
@@ -525,6 +535,30 @@ async fn start_dns(
     (addr, task)
 }
 
+/// Issues each policy host's certificate on its first handshake (by SNI),
+/// of the kind its answer asks for, and keeps it.
+#[derive(Debug)]
+struct LazyCerts {
+    ca: Arc<TestCa>,
+    hosts: Arc<Mutex<HashMap<String, PolicyHost>>>,
+    issued: Mutex<HashMap<(String, u8), Arc<CertifiedKey>>>,
+}
+
+impl ResolvesServerCert for LazyCerts {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let host = hello.server_name()?.to_string();
+        let kind = self.hosts.lock().expect("hosts lock").get(&host)?.cert;
+        let key = (host, kind as u8);
+        let mut issued = self.issued.lock().expect("issued lock");
+        Some(
+            issued
+                .entry(key.clone())
+                .or_insert_with(|| self.ca.certified_key(&key.0, kind))
+                .clone(),
+        )
+    }
+}
+
 /// Picks each host's certificate by SNI, with an optional fallback.
 #[derive(Debug)]
 struct SniCerts(
@@ -542,20 +576,21 @@ impl ResolvesServerCert for SniCerts {
 }
 
 async fn start_https(
-    ca: &TestCa,
+    ca: &Arc<TestCa>,
     hosts: Arc<Mutex<HashMap<String, PolicyHost>>>,
 ) -> (SocketAddr, JoinHandle<()>) {
-    let mut certs = HashMap::new();
-    for (host, answer) in hosts.lock().expect("hosts lock").iter() {
-        certs.insert(host.clone(), ca.certified_key(host, answer.cert));
-    }
+    let certs = LazyCerts {
+        ca: ca.clone(),
+        hosts: hosts.clone(),
+        issued: Mutex::new(HashMap::new()),
+    };
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .expect("TLS versions")
     .with_no_client_auth()
-    .with_cert_resolver(Arc::new(SniCerts(certs, None)));
+    .with_cert_resolver(Arc::new(certs));
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTPS");
     let addr = listener.local_addr().expect("HTTPS addr");
