@@ -57,7 +57,12 @@ fn cpu_seconds(pid: &str) -> f64 {
     // 14th and 15th fields of the whole line.
     let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // SAFETY-free: the clock tick is 100 Hz on Linux x86_64/aarch64 (USER_HZ).
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -67,7 +72,14 @@ fn status_kib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix(field)?.trim().trim_end_matches("kB").trim().parse().ok())
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or(0.0)
 }
 
@@ -89,10 +101,14 @@ impl Drop for Killed {
 }
 
 fn start_world(dir: &Path, args: &Args) -> Result<(Killed, PathBuf), String> {
+    // (The world's pid is the child's id.)
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let world_exe = exe.with_file_name("fake_world");
     if !world_exe.exists() {
-        return Err(format!("{} missing: run `cargo build --release --examples`", world_exe.display()));
+        return Err(format!(
+            "{} missing: run `cargo build --release --examples`",
+            world_exe.display()
+        ));
     }
     let config = dir.join("bench.yml");
     let child = Command::new(&world_exe)
@@ -120,7 +136,9 @@ fn main() {
     let args = match parse_args() {
         Ok(args) => args,
         Err(error) => {
-            eprintln!("{error}\nusage: bench [--domains N] [--concurrency C] [--smtp K] [--blackbox]");
+            eprintln!(
+                "{error}\nusage: bench [--domains N] [--concurrency C] [--smtp K] [--blackbox]"
+            );
             std::process::exit(2);
         }
     };
@@ -147,8 +165,10 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let me = std::process::id().to_string();
+    let world_pid = world.0.id().to_string();
     runtime.block_on(async {
         let rss_before = status_kib("VmRSS:");
+        let world_cpu_before = cpu_seconds(&world_pid);
         let cpu_before = cpu_seconds(&me);
         let started = Instant::now();
         let app = App::start(&config_path, config.clone()).expect("app");
@@ -157,6 +177,7 @@ fn main() {
         }
         let wall = started.elapsed().as_secs_f64();
         let cpu = cpu_seconds(&me) - cpu_before;
+        let world_cpu = cpu_seconds(&world_pid) - world_cpu_before;
         let rss_after = status_kib("VmRSS:");
         let peak = status_kib("VmHWM:");
 
@@ -192,6 +213,7 @@ fn main() {
         println!("| domains probed per second | {:.0} |", n / wall);
         println!("| CPU seconds per domain probe | {:.6} |", cpu / n);
         println!("| CPU seconds for the round | {cpu:.2} |");
+        println!("| the world's CPU seconds meanwhile | {world_cpu:.2} |");
         println!("| failed probes | {failed} |");
         println!("| RSS after the round | {:.1} MiB |", rss_after / 1024.0);
         println!("| peak RSS | {:.1} MiB |", peak / 1024.0);
@@ -207,6 +229,21 @@ fn main() {
                 percentile(&times, 0.99) * 1000.0
             );
         }
+        // A second round on a warm world (its certificates issued), through
+        // the same probe code, at the same concurrency.
+        let prober = app.reloader.current().prober.clone();
+        let cpu_before = cpu_seconds(&me);
+        let world_cpu_before = cpu_seconds(&world_pid);
+        let started = Instant::now();
+        let second = mtasts_exporter::check::run_checks(&prober, &config.domains, args.concurrency).await;
+        let wall2 = started.elapsed().as_secs_f64();
+        let cpu2 = cpu_seconds(&me) - cpu_before;
+        let world_cpu2 = cpu_seconds(&world_pid) - world_cpu_before;
+        println!(
+            "| second round, warm world (wall / ours CPU / world CPU) | {wall2:.2} s / {cpu2:.2} s / {world_cpu2:.2} s ({:.0} domains/s, {} failed) |",
+            n / wall2,
+            second.iter().filter(|r| !r.success).count()
+        );
         if args.blackbox {
             blackbox(&config, &args, wall, cpu).await;
         }
@@ -222,7 +259,13 @@ fn main() {
 /// the same work per probe, not per-domain names.
 async fn blackbox(config: &Config, args: &Args, our_wall: f64, our_cpu: f64) {
     let binary = "prometheus-blackbox-exporter";
-    if Command::new("sh").arg("-c").arg(format!("command -v {binary}")).output().map(|o| !o.status.success()).unwrap_or(true) {
+    if Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {binary}"))
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
         eprintln!("{binary} not installed (apt-get install prometheus-blackbox-exporter): comparison skipped");
         return;
     }
@@ -231,14 +274,17 @@ async fn blackbox(config: &Config, args: &Args, our_wall: f64, our_cpu: f64) {
     let dns = config.resolver.nameservers[0];
     let ca = config.ca_file.clone().unwrap_or_default();
     let module = format!(
-        "modules:\n  dns_txt:\n    prober: dns\n    timeout: 10s\n    dns:\n      transport_protocol: udp\n      preferred_ip_protocol: ip4\n      query_name: _mta-sts.d0.bench.test\n      query_type: TXT\n      valid_rcodes: [NOERROR]\n  http_policy:\n    prober: http\n    timeout: 10s\n    http:\n      method: GET\n      valid_status_codes: [200]\n      no_follow_redirects: true\n      fail_if_not_ssl: true\n      preferred_ip_protocol: ip4\n      tls_config:\n        ca_file: {}\n        server_name: mta-sts.d0.bench.test\n",
+        "modules:\n  dns_txt:\n    prober: dns\n    timeout: 10s\n    dns:\n      transport_protocol: udp\n      preferred_ip_protocol: ip4\n      query_name: _mta-sts.d0.test\n      query_type: TXT\n      valid_rcodes: [NOERROR]\n  http_policy:\n    prober: http\n    timeout: 10s\n    http:\n      method: GET\n      valid_status_codes: [200]\n      no_follow_redirects: true\n      fail_if_not_ssl: true\n      preferred_ip_protocol: ip4\n      tls_config:\n        ca_file: {}\n        server_name: mta-sts.d0.test\n",
         ca.display()
     );
     let module_path = dir.join("blackbox.yml");
     if std::fs::write(&module_path, module).is_err() {
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(19115);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(19115);
     let Ok(child) = Command::new(binary)
         .arg(format!("--config.file={}", module_path.display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
@@ -251,9 +297,17 @@ async fn blackbox(config: &Config, args: &Args, our_wall: f64, our_cpu: f64) {
     };
     let pid = child.id().to_string();
     let _child = Killed(child);
-    let client = reqwest::Client::builder().no_proxy().build().expect("client");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
     for _ in 0..100 {
-        if client.get(format!("http://127.0.0.1:{port}/-/healthy")).send().await.is_ok() {
+        if client
+            .get(format!("http://127.0.0.1:{port}/-/healthy"))
+            .send()
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -293,10 +347,22 @@ async fn blackbox(config: &Config, args: &Args, our_wall: f64, our_cpu: f64) {
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds(&pid) - cpu_before;
     let n = args.domains as f64;
-    println!("\n## blackbox_exporter (dns TXT + http per domain), same world, concurrency {}", args.concurrency);
+    println!(
+        "\n## blackbox_exporter (dns TXT + http per domain), same world, concurrency {}",
+        args.concurrency
+    );
     println!("| measure | blackbox_exporter | mtasts-exporter | ratio (blackbox / ours) |\n|---|---|---|---|");
-    println!("| wall for {} domains | {wall:.2} s | {our_wall:.2} s | {:.2} |", args.domains, wall / our_wall);
-    println!("| CPU seconds per domain | {:.6} | {:.6} | {:.2} |", cpu / n, our_cpu / n, cpu / our_cpu);
+    println!(
+        "| wall for {} domains | {wall:.2} s | {our_wall:.2} s | {:.2} |",
+        args.domains,
+        wall / our_wall
+    );
+    println!(
+        "| CPU seconds per domain | {:.6} | {:.6} | {:.2} |",
+        cpu / n,
+        our_cpu / n,
+        cpu / our_cpu
+    );
     println!("| failed | {failed} | | |");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! `fake_world --bench N [--smtp K] OUT.yml` makes a benchmark world instead:
-//! N healthy domains `dI.bench.test` (record, policy, MX, TLSRPT), the first K
+//! N healthy domains `dI.test` (record, policy, MX, TLSRPT), the first K
 //! of them with an MX host of their own that speaks STARTTLS.
 
 #[path = "../tests/support/mod.rs"]
@@ -68,13 +68,23 @@ fn bench_world(n: usize, smtp: usize) -> WorldSpec {
     let mut spec = WorldSpec::new();
     spec.a("mx.bench.test");
     for i in 0..n {
-        let domain = format!("d{i}.bench.test");
-        let mx = if i < smtp { format!("mx.{domain}") } else { "mx.bench.test".to_string() };
+        let domain = format!("d{i}.test");
+        let mx = if i < smtp {
+            format!("mx.{domain}")
+        } else {
+            "mx.bench.test".to_string()
+        };
         spec.txt(&format!("_mta-sts.{domain}"), "v=STSv1; id=20240101")
             .a(&format!("mta-sts.{domain}"))
-            .policy_host(&format!("mta-sts.{domain}"), PolicyHost::ok(&policy_text("enforce", &[&mx], 1_209_600)))
+            .policy_host(
+                &format!("mta-sts.{domain}"),
+                PolicyHost::ok(&policy_text("enforce", &[&mx], 1_209_600)),
+            )
             .mx(&domain, 10, &mx)
-            .txt(&format!("_smtp._tls.{domain}"), "v=TLSRPTv1; rua=mailto:tlsrpt@bench.test");
+            .txt(
+                &format!("_smtp._tls.{domain}"),
+                "v=TLSRPTv1; rua=mailto:tlsrpt@bench.test",
+            );
         if i < smtp {
             spec.smtp_host(&mx, SmtpBehavior::Tls(CertKind::Valid));
         }
@@ -93,9 +103,9 @@ fn bench_config(world: &support::World, n: usize, smtp: usize, ca_path: &str) ->
     );
     for i in 0..n {
         if i < smtp {
-            yaml.push_str(&format!("  - name: d{i}.bench.test\n    check_starttls: true\n"));
+            yaml.push_str(&format!("  - name: d{i}.test\n    check_starttls: true\n"));
         } else {
-            yaml.push_str(&format!("  - d{i}.bench.test\n"));
+            yaml.push_str(&format!("  - d{i}.test\n"));
         }
     }
     yaml
@@ -114,7 +124,12 @@ async fn main() {
         let world = bench_world(n, args.smtp).start().await;
         let ca_copy = format!("{config_path}.ca.pem");
         let written = std::fs::write(&ca_copy, &world.ca.pem)
-            .and_then(|()| std::fs::write(format!("{config_path}.tmp"), bench_config(&world, n, args.smtp, &ca_copy)))
+            .and_then(|()| {
+                std::fs::write(
+                    format!("{config_path}.tmp"),
+                    bench_config(&world, n, args.smtp, &ca_copy),
+                )
+            })
             .and_then(|()| std::fs::rename(format!("{config_path}.tmp"), &config_path));
         if let Err(error) = written {
             eprintln!("cannot write {config_path}: {error}");

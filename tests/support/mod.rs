@@ -497,35 +497,65 @@ async fn start_dns(
     servfail: &[String],
     blackhole: &[String],
 ) -> (SocketAddr, JoinHandle<()>) {
-    let origin = Name::from_str(ZONE).expect("zone");
-    let mut zone = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
-        origin.clone(),
-        ZoneType::Primary,
-        AxfrPolicy::Deny,
-    );
-    let soa = SOA::new(
-        name("ns.test"),
-        name("hostmaster.test"),
-        1,
-        3600,
-        600,
-        86400,
-        60,
-    );
-    zone.upsert_mut(Record::from_rdata(origin.clone(), 60, RData::SOA(soa)), 1);
+    // One zone per registrable name (`good.test.`), as on the Internet, and
+    // an empty `test.` above them all so unknown names get NXDOMAIN. Small
+    // zones also keep a 100,000-domain world's lookups cheap.
+    let new_zone = |origin: &Name| {
+        let mut zone = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
+            origin.clone(),
+            ZoneType::Primary,
+            AxfrPolicy::Deny,
+        );
+        let soa = SOA::new(
+            name("ns.test"),
+            name("hostmaster.test"),
+            1,
+            3600,
+            600,
+            86400,
+            60,
+        );
+        zone.upsert_mut(Record::from_rdata(origin.clone(), 60, RData::SOA(soa)), 1);
+        zone
+    };
+    let root = Name::from_str(ZONE).expect("zone");
+    let mut zones: HashMap<Name, InMemoryZoneHandler<TokioRuntimeProvider>> = HashMap::new();
+    zones.insert(root.clone(), new_zone(&root));
     for record in records {
-        zone.upsert_mut(record.clone(), 1);
+        let labels = record.name.num_labels();
+        let apex = if labels >= 2 {
+            record.name.trim_to(2)
+        } else {
+            root.clone()
+        };
+        zones
+            .entry(apex.clone())
+            .or_insert_with(|| new_zone(&apex))
+            .upsert_mut(record.clone(), 1);
     }
     let mut catalog = Catalog::new();
-    catalog.upsert(LowerName::new(&origin), vec![Arc::new(zone)]);
+    for (origin, zone) in zones {
+        catalog.upsert(LowerName::new(&origin), vec![Arc::new(zone)]);
+    }
     let handler = FakeDns {
         catalog,
         servfail: servfail.iter().map(|s| LowerName::new(&name(s))).collect(),
         blackhole: blackhole.iter().map(|s| LowerName::new(&name(s))).collect(),
     };
-    let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind DNS UDP");
-    let addr = udp.local_addr().expect("DNS addr");
-    let tcp = TcpListener::bind(addr).await.expect("bind DNS TCP");
+    // UDP and TCP on one port: the port the OS picks for UDP may be taken
+    // for TCP (other tests run in parallel), so try again until both fit.
+    let mut attempts = 0;
+    let (udp, tcp, addr) = loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind DNS UDP");
+        let addr = udp.local_addr().expect("DNS addr");
+        match TcpListener::bind(addr).await {
+            Ok(tcp) => break (udp, tcp, addr),
+            Err(error) => {
+                attempts += 1;
+                assert!(attempts < 50, "cannot bind DNS TCP: {error}");
+            }
+        }
+    };
     let mut server = Server::new(handler);
     server.register_socket(udp);
     server.register_listener(tcp, Duration::from_secs(5), 65535);
