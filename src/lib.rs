@@ -3,6 +3,14 @@
 //!
 //! Data flows one way: [`config`] → [`scheduler`] → [`probe`] →
 //! [`report::ProbeReport`] → [`metrics`] / [`check`] → [`server`].
+//!
+//! Nothing that comes from the network or a file may panic the exporter:
+//! `unwrap`, `expect` and `panic!` are denied outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+#![warn(missing_docs)]
 
 pub mod app;
 pub mod check;

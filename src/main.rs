@@ -1,4 +1,5 @@
 //! mtasts-exporter: flags, subcommands and wiring. The work is in the library.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use clap::{Parser, Subcommand, ValueEnum};
 use mtasts_exporter::app::App;

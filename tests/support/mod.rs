@@ -149,6 +149,8 @@ impl TestCa {
 /// What the policy server answers for one host.
 #[derive(Debug, Clone)]
 pub struct PolicyHost {
+    /// How the server behaves (well, or one of the hostile ways).
+    pub behavior: HttpBehavior,
     /// The certificate presented.
     pub cert: CertKind,
     /// HTTP status.
@@ -159,10 +161,37 @@ pub struct PolicyHost {
     pub body: Vec<u8>,
 }
 
+/// How a policy host's HTTPS server behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpBehavior {
+    /// Answers with the configured status, headers and body.
+    Normal,
+    /// Sends the head and then one body byte every 500 ms (slowloris).
+    Trickle,
+    /// Sends a chunked body that never ends.
+    EndlessBody,
+    /// Sends 1 MiB of headers.
+    HugeHeaders,
+    /// Answers `HTTP/1.0 200` without a length and closes after the body.
+    Http10NoLength,
+    /// Accepts TCP and never speaks (no TLS). Served on an address of its own.
+    SilentTcp,
+    /// Answers the ClientHello with a fatal TLS alert. Served on an address
+    /// of its own.
+    TlsAlert,
+}
+
 impl PolicyHost {
+    /// The same answer, served with a hostile behaviour.
+    pub fn behaving(mut self, behavior: HttpBehavior) -> PolicyHost {
+        self.behavior = behavior;
+        self
+    }
+
     /// A 200 `text/plain` answer with `body`, valid certificate.
     pub fn ok(body: &str) -> PolicyHost {
         PolicyHost {
+            behavior: HttpBehavior::Normal,
             cert: CertKind::Valid,
             status: 200,
             headers: vec![("content-type".into(), "text/plain".into())],
@@ -179,6 +208,7 @@ impl PolicyHost {
     /// An answer with `status` and `headers`, empty body.
     pub fn status(status: u16, headers: &[(&str, &str)]) -> PolicyHost {
         PolicyHost {
+            behavior: HttpBehavior::Normal,
             cert: CertKind::Valid,
             status,
             headers: headers
@@ -360,13 +390,32 @@ impl WorldSpec {
                 ca.clone(),
             )));
         }
-        let dns = start_dns(&records, &self.servfail, &self.blackhole).await;
+        // Policy hosts that misbehave before TLS get an address of their own
+        // (127.0.3.N) on the HTTPS port; the others share 127.0.0.1.
         let hosts = Arc::new(Mutex::new(self.hosts.clone()));
         let (https_addr, https_task) = start_https(&ca, hosts.clone()).await;
+        tasks.push(https_task);
+        let raw_hosts: Vec<(&String, HttpBehavior)> = self
+            .hosts
+            .iter()
+            .filter(|(_, h)| matches!(h.behavior, HttpBehavior::SilentTcp | HttpBehavior::TlsAlert))
+            .map(|(name, h)| (name, h.behavior))
+            .collect();
+        for (index, (host, behavior)) in raw_hosts.into_iter().enumerate() {
+            let ip = Ipv4Addr::new(127, 0, 3, index as u8 + 1);
+            let listener = TcpListener::bind((ip, https_addr.port()))
+                .await
+                .expect("bind raw HTTPS");
+            records.retain(|r| {
+                !(r.name == name(host) && r.record_type() == hickory_proto::rr::RecordType::A)
+            });
+            records.push(Record::from_rdata(name(host), 60, RData::A(ip.into())));
+            tasks.push(tokio::spawn(serve_raw_policy_host(listener, behavior)));
+        }
+        let dns = start_dns(&records, &self.servfail, &self.blackhole).await;
         let ca_file = tempfile::NamedTempFile::new().expect("temp CA file");
         std::fs::write(ca_file.path(), &ca.pem).expect("write CA file");
         tasks.push(dns.1);
-        tasks.push(https_task);
         World {
             dns_addr: dns.0,
             https_addr,
@@ -641,6 +690,17 @@ async fn start_https(
                     .server_name()
                     .unwrap_or_default()
                     .to_string();
+                let behavior = hosts
+                    .lock()
+                    .expect("hosts lock")
+                    .get(&sni)
+                    .map(|h| (h.behavior, h.body.clone()));
+                if let Some((behavior, body)) = behavior {
+                    if behavior != HttpBehavior::Normal {
+                        let _ = hostile_http(tls, behavior, body).await;
+                        return;
+                    }
+                }
                 let service = hyper::service::service_fn(
                     move |request: hyper::Request<hyper::body::Incoming>| {
                         let answer = hosts.lock().expect("hosts lock").get(&sni).cloned();
@@ -670,6 +730,95 @@ async fn start_https(
         }
     });
     (addr, task)
+}
+
+/// Answers one request the hostile way `behavior` says.
+async fn hostile_http<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: S,
+    behavior: HttpBehavior,
+    body: Vec<u8>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut stream = BufReader::new(stream);
+    // Read the request head.
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if stream.read_line(&mut line).await? == 0 || line == "\r\n" || line == "\n" {
+            break;
+        }
+    }
+    match behavior {
+        HttpBehavior::Trickle => {
+            stream
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 500\r\n\r\n",
+                )
+                .await?;
+            loop {
+                stream.write_all(b"x").await?;
+                stream.flush().await?;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        HttpBehavior::EndlessBody => {
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .await?;
+            let chunk = format!("2000\r\n{}\r\n", "x".repeat(0x2000));
+            loop {
+                stream.write_all(chunk.as_bytes()).await?;
+            }
+        }
+        HttpBehavior::HugeHeaders => {
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n")
+                .await?;
+            let header = format!("X-Filler: {}\r\n", "y".repeat(1000));
+            for _ in 0..1024 {
+                stream.write_all(header.as_bytes()).await?;
+            }
+            stream.write_all(b"Content-Length: 0\r\n\r\n").await?;
+        }
+        HttpBehavior::Http10NoLength => {
+            stream
+                .write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+                .await?;
+            stream.write_all(&body).await?;
+            stream.shutdown().await?;
+        }
+        HttpBehavior::Normal | HttpBehavior::SilentTcp | HttpBehavior::TlsAlert => {}
+    }
+    Ok(())
+}
+
+/// Serves a policy host that misbehaves before TLS, on an address of its own.
+async fn serve_raw_policy_host(listener: TcpListener, behavior: HttpBehavior) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        tokio::spawn(async move {
+            match behavior {
+                HttpBehavior::TlsAlert => {
+                    let mut hello = [0u8; 1024];
+                    let _ = stream.read(&mut hello).await;
+                    // TLS record: alert, TLS 1.2, length 2, fatal, handshake_failure.
+                    let _ = stream.write_all(&[21, 3, 3, 0, 2, 2, 40]).await;
+                }
+                _ => {
+                    // Hold the connection, say nothing.
+                    let mut sink = [0u8; 1024];
+                    while let Ok(n) = stream.read(&mut sink).await {
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
 }
 
 /// Serves one fake MX host.

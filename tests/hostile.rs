@@ -1,0 +1,141 @@
+//! Hostile policy servers: each probe ends within its timeout with a
+//! classified failure, and the exporter keeps serving /metrics and probing
+//! the other domains meanwhile.
+
+mod support;
+
+use std::time::{Duration, Instant};
+use support::harness::{get, parse_exposition, start_exporter_in, wait_ready};
+use support::{policy_text, HttpBehavior, PolicyHost, WorldSpec};
+
+/// (domain, behaviour, expected result type and reason; None: passes).
+type Case = (
+    &'static str,
+    HttpBehavior,
+    Option<(&'static str, &'static str)>,
+);
+
+const CASES: &[Case] = &[
+    (
+        "trickle.test",
+        HttpBehavior::Trickle,
+        Some(("sts-policy-fetch-error", "cannot-fetch-policy")),
+    ),
+    (
+        "endless.test",
+        HttpBehavior::EndlessBody,
+        Some(("sts-policy-invalid", "policy-syntax-error")),
+    ),
+    (
+        "headers.test",
+        HttpBehavior::HugeHeaders,
+        Some(("sts-policy-fetch-error", "cannot-fetch-policy")),
+    ),
+    ("http10.test", HttpBehavior::Http10NoLength, None),
+    (
+        "silent.test",
+        HttpBehavior::SilentTcp,
+        Some(("sts-policy-fetch-error", "cannot-fetch-policy")),
+    ),
+    (
+        "alert.test",
+        HttpBehavior::TlsAlert,
+        Some(("sts-policy-fetch-error", "cannot-fetch-policy")),
+    ),
+];
+
+#[tokio::test]
+async fn hostile_policy_servers_are_classified_and_contained() {
+    let mut spec = WorldSpec::new();
+    spec.mta_sts_domain(
+        "good.test",
+        "1",
+        &policy_text("enforce", &["mx1.good.test"], 1_209_600),
+    );
+    for (domain, behavior, _) in CASES {
+        spec.mta_sts_domain(domain, "1", "").policy_host(
+            &format!("mta-sts.{domain}"),
+            PolicyHost::ok(&policy_text(
+                "enforce",
+                &[&format!("mx1.{domain}")],
+                1_209_600,
+            ))
+            .behaving(*behavior),
+        );
+    }
+    // A redirect loop: the policy URL redirects to itself.
+    spec.mta_sts_domain("loop.test", "1", "").policy_host(
+        "mta-sts.loop.test",
+        PolicyHost::status(
+            301,
+            &[(
+                "location",
+                "https://mta-sts.loop.test/.well-known/mta-sts.txt",
+            )],
+        ),
+    );
+    let mut domains: Vec<&str> = CASES.iter().map(|(d, _, _)| *d).collect();
+    domains.push("loop.test");
+    domains.push("good.test");
+    let started = Instant::now();
+    let running = start_exporter_in(spec, &domains, |config| {
+        for domain in &mut config.domains {
+            domain.settings.timeout = Duration::from_secs(3);
+        }
+    })
+    .await;
+
+    // While the hostile probes run, /metrics answers and the healthy domain
+    // has been probed.
+    let mut good_seen = false;
+    for _ in 0..40 {
+        let scrape_started = Instant::now();
+        let (status, body) = get(&format!("{}/metrics", running.base)).await;
+        assert_eq!(status, 200);
+        assert!(
+            scrape_started.elapsed() < Duration::from_secs(1),
+            "a scrape waited on probes"
+        );
+        if body.contains(r#"mtasts_probe_success{domain="good.test"} 1"#) {
+            good_seen = true;
+            assert!(
+                !body.contains(r#"mtasts_probe_success{domain="trickle.test"}"#),
+                "trickle ended too early"
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(good_seen, "the healthy domain waited for hostile ones");
+
+    wait_ready(&running.base).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "probes not bounded by their timeout"
+    );
+    let (_, body) = get(&format!("{}/metrics", running.base)).await;
+    let m = parse_exposition(&body);
+    for (domain, behavior, expected) in CASES.iter().map(|(d, b, e)| (*d, Some(*b), *e)).chain([(
+        "loop.test",
+        None,
+        Some(("sts-policy-fetch-error", "cannot-fetch-policy")),
+    )]) {
+        let success = m[&format!(r#"mtasts_probe_success{{domain="{domain}"}}"#)];
+        match expected {
+            None => assert_eq!(success, 1.0, "{domain} ({behavior:?})"),
+            Some((result_type, reason)) => {
+                assert_eq!(success, 0.0, "{domain}");
+                let series = format!(
+                    r#"mtasts_probe_failed{{domain="{domain}",phase="policy_fetch",reason="{reason}",result_type="{result_type}"}}"#
+                );
+                assert_eq!(
+                    m.get(&series),
+                    Some(&1.0),
+                    "{domain} ({behavior:?}): {series}\n{body}"
+                );
+                let duration = m[&format!(r#"mtasts_probe_duration_seconds{{domain="{domain}"}}"#)];
+                assert!(duration < 5.0, "{domain}: {duration}s");
+            }
+        }
+    }
+}
