@@ -139,3 +139,79 @@ async fn hostile_policy_servers_are_classified_and_contained() {
         }
     }
 }
+
+#[tokio::test]
+async fn hostile_dns_answers_are_bounded_and_classified() {
+    let mut spec = WorldSpec::new();
+    let policy = |d: &str| policy_text("enforce", &[&format!("mx1.{d}")], 1_209_600);
+    // A TXT set near 64 KiB at _mta-sts (forces truncation, then TCP): 200
+    // non-STS records of 250 bytes beside the real one.
+    spec.mta_sts_domain("bigset.test", "1", &policy("bigset.test"));
+    for i in 0..200 {
+        spec.txt(
+            "_mta-sts.bigset.test",
+            &format!("filler-{i:03}-{}", "z".repeat(240)),
+        );
+    }
+    // One TXT record of thousands of character-strings: an STS record whose
+    // id is split over 2,000 strings is not valid (id longer than 32).
+    let mut strings = vec!["v=STSv1; id="];
+    strings.extend(std::iter::repeat_n("a", 2000));
+    spec.txt_strings("_mta-sts.manystrings.test", &strings).mx(
+        "manystrings.test",
+        10,
+        "mx1.manystrings.test",
+    );
+    // Answers with the wrong message ID, and no answer at all.
+    spec.mismatched_id("_mta-sts.spoofed.test")
+        .mx("spoofed.test", 10, "mx1.spoofed.test");
+    spec.blackhole("_mta-sts.silent.test")
+        .mx("silent.test", 10, "mx1.silent.test");
+    let world = spec.start().await;
+    let mut config = world.config(&[
+        "bigset.test",
+        "manystrings.test",
+        "spoofed.test",
+        "silent.test",
+    ]);
+    config.resolver.timeout = std::time::Duration::from_secs(1);
+    for domain in &mut config.domains {
+        domain.settings.timeout = std::time::Duration::from_secs(4);
+        domain.settings.check_starttls = false;
+    }
+    let prober = mtasts_exporter::probe::Prober::new(&config).unwrap();
+    let started = Instant::now();
+    let reports = mtasts_exporter::check::run_checks(&prober, &config.domains, 8).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let bigset = &reports[0];
+    assert!(bigset.success, "{:#?}", bigset.failures);
+    assert!(bigset
+        .warnings
+        .contains(&mtasts_exporter::report::Warning::NonStsTxtAtMtaSts));
+
+    let many = &reports[1];
+    assert_eq!(many.failures[0].reason.as_str(), "record-syntax-error");
+    assert!(many.failures[0].detail.len() <= mtasts_exporter::failure::MAX_DETAIL_LEN);
+
+    for report in &reports[2..] {
+        let failure = &report.failures[0];
+        assert_eq!(
+            (failure.result_type.as_str(), &*failure.reason.as_str()),
+            ("sts-policy-fetch-error", "dns-lookup"),
+            "{}: {}",
+            report.domain,
+            failure.detail
+        );
+        assert!(
+            failure.detail.contains("timed out"),
+            "{}: {}",
+            report.domain,
+            failure.detail
+        );
+    }
+}

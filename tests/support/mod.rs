@@ -261,8 +261,7 @@ pub enum SmtpBehavior {
 pub struct WorldSpec {
     records: Vec<Record>,
     hosts: HashMap<String, PolicyHost>,
-    servfail: Vec<String>,
-    blackhole: Vec<String>,
+    dns_faults: Vec<(String, DnsFault)>,
     smtp: Vec<(String, SmtpBehavior)>,
     unreachable: Vec<String>,
 }
@@ -322,7 +321,8 @@ impl WorldSpec {
 
     /// Every query at or below `owner` gets SERVFAIL.
     pub fn servfail(&mut self, owner: &str) -> &mut Self {
-        self.servfail.push(owner.to_string());
+        self.dns_faults
+            .push((owner.to_string(), DnsFault::ServFail));
         self
     }
 
@@ -339,9 +339,17 @@ impl WorldSpec {
         self
     }
 
+    /// Every query at or below `owner` is answered with another message ID.
+    pub fn mismatched_id(&mut self, owner: &str) -> &mut Self {
+        self.dns_faults
+            .push((owner.to_string(), DnsFault::MismatchedId));
+        self
+    }
+
     /// Every query at or below `owner` goes unanswered.
     pub fn blackhole(&mut self, owner: &str) -> &mut Self {
-        self.blackhole.push(owner.to_string());
+        self.dns_faults
+            .push((owner.to_string(), DnsFault::NoAnswer));
         self
     }
 
@@ -412,7 +420,7 @@ impl WorldSpec {
             records.push(Record::from_rdata(name(host), 60, RData::A(ip.into())));
             tasks.push(tokio::spawn(serve_raw_policy_host(listener, behavior)));
         }
-        let dns = start_dns(&records, &self.servfail, &self.blackhole).await;
+        let dns = start_dns(&records, &self.dns_faults).await;
         let ca_file = tempfile::NamedTempFile::new().expect("temp CA file");
         std::fs::write(ca_file.path(), &ca.pem).expect("write CA file");
         tasks.push(dns.1);
@@ -499,11 +507,22 @@ impl World {
     }
 }
 
-/// The catalog, with SERVFAIL or no answer at all for configured names.
+/// A way the fake DNS server misbehaves for the names at or below one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsFault {
+    /// Answers SERVFAIL.
+    ServFail,
+    /// Never answers.
+    NoAnswer,
+    /// Answers with another message ID than the query's (a spoofing
+    /// attempt's signature): resolvers must drop it.
+    MismatchedId,
+}
+
+/// The catalog, with faults for configured names.
 struct FakeDns {
     catalog: Catalog,
-    servfail: Vec<LowerName>,
-    blackhole: Vec<LowerName>,
+    faults: Vec<(LowerName, DnsFault)>,
 }
 
 #[async_trait::async_trait]
@@ -514,18 +533,22 @@ impl RequestHandler for FakeDns {
         mut response_handle: R,
     ) -> ResponseInfo {
         let query_name = request.queries.queries().first().map(|q| q.name().clone());
-        let under = |names: &[LowerName]| {
-            query_name
-                .as_ref()
-                .is_some_and(|q| names.iter().any(|n| n.zone_of(q)))
-        };
-        if under(&self.blackhole) {
+        let fault = query_name.as_ref().and_then(|q| {
+            self.faults
+                .iter()
+                .find(|(name, _)| name.zone_of(q))
+                .map(|(_, fault)| *fault)
+        });
+        if fault == Some(DnsFault::NoAnswer) {
             return std::future::pending().await;
         }
-        let failing = under(&self.servfail);
-        if failing {
+        if let Some(fault) = fault {
+            let mut metadata = request.metadata;
+            if fault == DnsFault::MismatchedId {
+                metadata.id = metadata.id.wrapping_add(1);
+            }
             let response = MessageResponseBuilder::new(&request.queries, None)
-                .error_msg(&request.metadata, ResponseCode::ServFail);
+                .error_msg(&metadata, ResponseCode::ServFail);
             let header = hickory_proto::op::Header {
                 metadata: request.metadata,
                 counts: Default::default(),
@@ -543,8 +566,7 @@ impl RequestHandler for FakeDns {
 
 async fn start_dns(
     records: &[Record],
-    servfail: &[String],
-    blackhole: &[String],
+    faults: &[(String, DnsFault)],
 ) -> (SocketAddr, JoinHandle<()>) {
     // One zone per registrable name (`good.test.`), as on the Internet, and
     // an empty `test.` above them all so unknown names get NXDOMAIN. Small
@@ -588,8 +610,10 @@ async fn start_dns(
     }
     let handler = FakeDns {
         catalog,
-        servfail: servfail.iter().map(|s| LowerName::new(&name(s))).collect(),
-        blackhole: blackhole.iter().map(|s| LowerName::new(&name(s))).collect(),
+        faults: faults
+            .iter()
+            .map(|(owner, fault)| (LowerName::new(&name(owner)), *fault))
+            .collect(),
     };
     // UDP and TCP on one port: the port the OS picks for UDP may be taken
     // for TCP (other tests run in parallel), so try again until both fit.
