@@ -339,13 +339,6 @@ impl WorldSpec {
         self
     }
 
-    /// Every query at or below `owner` is answered with another message ID.
-    pub fn mismatched_id(&mut self, owner: &str) -> &mut Self {
-        self.dns_faults
-            .push((owner.to_string(), DnsFault::MismatchedId));
-        self
-    }
-
     /// Every query at or below `owner` goes unanswered.
     pub fn blackhole(&mut self, owner: &str) -> &mut Self {
         self.dns_faults
@@ -514,9 +507,6 @@ pub enum DnsFault {
     ServFail,
     /// Never answers.
     NoAnswer,
-    /// Answers with another message ID than the query's (a spoofing
-    /// attempt's signature): resolvers must drop it.
-    MismatchedId,
 }
 
 /// The catalog, with faults for configured names.
@@ -542,13 +532,9 @@ impl RequestHandler for FakeDns {
         if fault == Some(DnsFault::NoAnswer) {
             return std::future::pending().await;
         }
-        if let Some(fault) = fault {
-            let mut metadata = request.metadata;
-            if fault == DnsFault::MismatchedId {
-                metadata.id = metadata.id.wrapping_add(1);
-            }
+        if fault == Some(DnsFault::ServFail) {
             let response = MessageResponseBuilder::new(&request.queries, None)
-                .error_msg(&metadata, ResponseCode::ServFail);
+                .error_msg(&request.metadata, ResponseCode::ServFail);
             let header = hickory_proto::op::Header {
                 metadata: request.metadata,
                 counts: Default::default(),
@@ -991,6 +977,34 @@ async fn smtp_session(
             stream.write_all(b"502 5.5.2 not implemented\r\n").await?;
         }
     }
+}
+
+/// A DNS server on 127.0.0.1 that answers every query with another message
+/// ID than the query's (a spoofing attempt's signature): resolvers must drop
+/// such answers. Returns its address.
+pub async fn spoofing_dns_server() -> (SocketAddr, JoinHandle<()>) {
+    let socket = UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind spoofing DNS");
+    let addr = socket.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let mut buffer = [0u8; 1500];
+        loop {
+            let Ok((len, peer)) = socket.recv_from(&mut buffer).await else {
+                continue;
+            };
+            if len < 12 {
+                continue;
+            }
+            let mut answer = buffer[..len].to_vec();
+            let id = u16::from_be_bytes([answer[0], answer[1]]).wrapping_add(1);
+            answer[..2].copy_from_slice(&id.to_be_bytes());
+            answer[2] |= 0x80; // QR: a response
+            answer[3] = (answer[3] & 0xf0) | 2; // RCODE SERVFAIL
+            let _ = socket.send_to(&answer, peer).await;
+        }
+    });
+    (addr, task)
 }
 
 /// An address nothing listens on (bound then released).
