@@ -525,8 +525,22 @@ impl Config {
         } else {
             let deserializer = serde_yaml::Deserializer::from_str(text);
             serde_path_to_error::deserialize(deserializer).map_err(|e| {
-                let field = e.path().to_string();
-                let field = if field == "." { String::new() } else { field };
+                let mut field = e.path().to_string();
+                if field == "." {
+                    field.clear();
+                }
+                // serde names a repeated key in its message, not its path.
+                let message = e.inner().to_string();
+                if let Some(name) = message
+                    .find("duplicate field `")
+                    .and_then(|at| message[at + 17..].split('`').next())
+                {
+                    field = if field.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{field}.{name}")
+                    };
+                }
                 vec![yaml_issue(field, e.inner())]
             })?
         };
@@ -898,6 +912,49 @@ mod tests {
         }
         // The hash is fixed by definition: known values stay known.
         assert_eq!(domain_hash("example.com"), 0x9591_d642_1994_d599);
+    }
+
+    #[test]
+    fn hostile_config_input() {
+        // Wrong types, huge numbers, negative durations, duplicate keys: an
+        // error naming the field, never a panic.
+        let cases = [
+            ("concurrency: many\n", "concurrency"),
+            ("concurrency: 99999999999999999999999\n", "concurrency"),
+            ("concurrency: -3\n", "concurrency"),
+            ("interval: -5m\n", "interval"),
+            ("interval: 99999999999999999999h\n", "interval"),
+            ("timeout: [1, 2]\n", "timeout"),
+            ("ports:\n  https: 70000\n", "ports.https"),
+            ("domains: example.com\n", "domains"),
+            ("domains:\n  - 42\n", "domains[0]"),
+        ];
+        for (text, field) in cases {
+            let issues = Config::parse(text).expect_err(text);
+            assert_eq!(issues[0].field, field, "{text}: {:?}", issues);
+        }
+        let issues = Config::parse("interval: 1m\ninterval: 2m\n").unwrap_err();
+        assert_eq!(issues[0].field, "interval");
+        assert!(issues[0].problem.contains("duplicate"), "{:?}", issues);
+        assert!(issues[0].problem.contains("line"), "{:?}", issues);
+        let issues = Config::parse("resolver:\n  timeout: 1s\n  timeout: 2s\n").unwrap_err();
+        assert_eq!(issues[0].field, "resolver.timeout");
+        assert!(Config::parse("{{{{").is_err());
+        assert!(Config::parse("- - - -").is_err());
+    }
+
+    #[test]
+    fn a_hundred_thousand_domains() {
+        let mut text = String::from("domains:\n");
+        for i in 0..100_000 {
+            text.push_str(&format!("  - d{i}.example\n"));
+        }
+        let config = Config::parse(&text).unwrap();
+        assert_eq!(config.domains.len(), 100_000);
+        text.push_str("  - d7.example\n");
+        let issues = Config::parse(&text).unwrap_err();
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].field, "domains[100000]");
     }
 
     #[test]
