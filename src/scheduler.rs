@@ -8,6 +8,7 @@ use crate::probe::Prober;
 use crate::report::ProbeReport;
 use rand::Rng;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -53,18 +54,32 @@ impl Readiness {
 /// The latest report of each domain, for the landing page.
 pub type LatestReports = Mutex<HashMap<String, Arc<ProbeReport>>>;
 
+/// What the scheduler runs for a domain: [`Prober`] in the exporter; tests
+/// substitute their own (a probe that panics, say) to exercise the
+/// scheduler's containment.
+pub trait RunProbe: Clone + Send + Sync + 'static {
+    /// Probes one domain.
+    fn run_probe(&self, domain: &DomainConfig) -> impl Future<Output = ProbeReport> + Send;
+}
+
+impl RunProbe for Prober {
+    fn run_probe(&self, domain: &DomainConfig) -> impl Future<Output = ProbeReport> + Send {
+        self.probe(domain)
+    }
+}
+
 /// What every domain task shares. The prober and the probe bound can be
 /// replaced on reload; each probe takes the current ones.
-struct Shared {
-    prober: RwLock<Prober>,
+struct Shared<P> {
+    prober: RwLock<P>,
     metrics: Arc<Metrics>,
     permits: RwLock<Arc<Semaphore>>,
     readiness: Arc<Readiness>,
     latest: Arc<LatestReports>,
 }
 
-impl Shared {
-    fn prober(&self) -> Prober {
+impl<P: RunProbe> Shared<P> {
+    fn prober(&self) -> P {
         self.prober
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -88,8 +103,8 @@ struct DomainTask {
 }
 
 /// The running domain tasks.
-pub struct Scheduler {
-    shared: Arc<Shared>,
+pub struct Scheduler<P: RunProbe = Prober> {
+    shared: Arc<Shared<P>>,
     tasks: HashMap<String, DomainTask>,
 }
 
@@ -104,15 +119,15 @@ pub struct ApplySummary {
     pub changed: Vec<String>,
 }
 
-impl Scheduler {
+impl<P: RunProbe> Scheduler<P> {
     /// A scheduler with at most `concurrency` probes in flight.
     pub fn new(
-        prober: Prober,
+        prober: P,
         metrics: Arc<Metrics>,
         concurrency: usize,
         readiness: Arc<Readiness>,
         latest: Arc<LatestReports>,
-    ) -> Scheduler {
+    ) -> Scheduler<P> {
         Scheduler {
             shared: Arc::new(Shared {
                 prober: RwLock::new(prober),
@@ -181,7 +196,7 @@ impl Scheduler {
 
     /// Replaces the prober and the probe bound (after a reload); running
     /// probes finish with the old ones.
-    pub fn set_prober(&self, prober: Prober, concurrency: usize) {
+    pub fn set_prober(&self, prober: P, concurrency: usize) {
         *self
             .shared
             .prober
@@ -238,7 +253,7 @@ impl Scheduler {
     }
 }
 
-impl Drop for Scheduler {
+impl<P: RunProbe> Drop for Scheduler<P> {
     fn drop(&mut self) {
         for task in self.tasks.values() {
             task.handle.abort();
@@ -246,7 +261,11 @@ impl Drop for Scheduler {
     }
 }
 
-async fn domain_loop(domain: DomainConfig, shared: Arc<Shared>, first_pending: Arc<AtomicBool>) {
+async fn domain_loop<P: RunProbe>(
+    domain: DomainConfig,
+    shared: Arc<Shared<P>>,
+    first_pending: Arc<AtomicBool>,
+) {
     let interval = domain.settings.interval;
     let first_start = Instant::now();
     probe_once(&domain, &shared).await;
@@ -275,7 +294,7 @@ async fn domain_loop(domain: DomainConfig, shared: Arc<Shared>, first_pending: A
 
 /// Runs one probe in its own task (so a panic is contained), within a hard
 /// time limit, and records the result.
-async fn probe_once(domain: &DomainConfig, shared: &Shared) {
+async fn probe_once<P: RunProbe>(domain: &DomainConfig, shared: &Shared<P>) {
     let permits = shared.permits();
     let Ok(_permit) = permits.acquire().await else {
         return;
@@ -283,7 +302,7 @@ async fn probe_once(domain: &DomainConfig, shared: &Shared) {
     shared.metrics.probes_in_flight.inc();
     let prober = shared.prober();
     let task_domain = domain.clone();
-    let mut task = tokio::spawn(async move { prober.probe(&task_domain).await });
+    let mut task = tokio::spawn(async move { prober.run_probe(&task_domain).await });
     let limit = domain.settings.timeout + HARD_LIMIT_GRACE;
     match tokio::time::timeout(limit, &mut task).await {
         Ok(Ok(report)) => {

@@ -396,3 +396,81 @@ fn shipped_config_is_valid() {
     let config = Config::load(&path).unwrap();
     assert!(!config.domains.is_empty());
 }
+
+/// A probe that panics for `boom.test` and reports success for others.
+#[derive(Clone)]
+struct PanickyProbe;
+
+impl mtasts_exporter::scheduler::RunProbe for PanickyProbe {
+    fn run_probe(
+        &self,
+        domain: &mtasts_exporter::config::DomainConfig,
+    ) -> impl std::future::Future<Output = mtasts_exporter::report::ProbeReport> + Send {
+        let name = domain.name.clone();
+        async move {
+            if name == "boom.test" {
+                panic!("probe bug for {name}");
+            }
+            mtasts_exporter::report::ProbeReport {
+                domain: name,
+                success: true,
+                timestamp: 1.0,
+                duration_seconds: 0.001,
+                record: None,
+                policy: None,
+                policy_cert: None,
+                mx_source: None,
+                mx_hosts: None,
+                unused_patterns: Vec::new(),
+                tlsrpt: None,
+                warnings: Vec::new(),
+                failures: Vec::new(),
+                phases: Vec::new(),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_probe_is_counted_and_the_scheduler_goes_on() {
+    use mtasts_exporter::config::{DomainConfig, ProbeSettings};
+    use mtasts_exporter::metrics::{Metrics, RegistryKind};
+    use mtasts_exporter::scheduler::{Readiness, Scheduler};
+    use std::sync::Arc;
+    let metrics = Arc::new(Metrics::new(10, false, RegistryKind::Exporter).unwrap());
+    let readiness = Arc::new(Readiness::default());
+    let mut scheduler = Scheduler::new(
+        PanickyProbe,
+        metrics.clone(),
+        4,
+        readiness.clone(),
+        Arc::default(),
+    );
+    let settings = ProbeSettings {
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_secs(5),
+        check_mx: false,
+        check_starttls: false,
+    };
+    for name in ["boom.test", "fine.test"] {
+        scheduler.start(DomainConfig {
+            name: name.into(),
+            settings: settings.clone(),
+        });
+    }
+    // Three seconds: the first round at once, later ones every second.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    assert!(
+        readiness.is_ready(),
+        "a panicked first probe still counts as done"
+    );
+    let m = parse_exposition(&String::from_utf8(metrics.render()).unwrap());
+    let panics = m["mtasts_probe_panics_total"];
+    assert!(
+        panics >= 2.0,
+        "the panicking domain kept being scheduled: {panics}"
+    );
+    assert!(m[r#"mtasts_probes_total{domain="fine.test"}"#] >= 2.0);
+    assert!(!m.contains_key(r#"mtasts_probe_success{domain="boom.test"}"#));
+    assert_eq!(m["mtasts_probes_in_flight"], 0.0);
+}
