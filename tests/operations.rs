@@ -6,7 +6,7 @@ mod support;
 use mtasts_exporter::config::{Config, Shard};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::harness::{get, parse_exposition, start_exporter_in, wait_ready};
+use support::harness::{get, parse_exposition, request, start_exporter_in, wait_ready};
 use support::{policy_text, WorldSpec};
 
 fn world() -> WorldSpec {
@@ -33,32 +33,16 @@ fn world() -> WorldSpec {
 }
 
 async fn post(url: &str) -> (u16, String) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let response = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .post(url)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap())
+    request(reqwest::Method::POST, url, None).await
 }
 
 async fn get_with_timeout_header(url: &str, seconds: &str) -> (u16, String) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let response = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(url)
-        .header("X-Prometheus-Scrape-Timeout-Seconds", seconds)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap())
+    request(
+        reqwest::Method::GET,
+        url,
+        Some(("X-Prometheus-Scrape-Timeout-Seconds", seconds)),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -283,20 +267,6 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success());
 }
 
-async fn wait_up(base: &str) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    for _ in 0..200 {
-        if let Ok(response) = client.get(format!("{base}/-/ready")).send().await {
-            if response.status() == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("exporter did not come up");
-}
-
 #[tokio::test]
 async fn sighup_reloads_and_sigterm_stops_gracefully() {
     let world = world().start().await;
@@ -306,7 +276,7 @@ async fn sighup_reloads_and_sigterm_stops_gracefully() {
     yaml.push_str("probe:\n  allowed_targets: [\"*.test\"]\n");
     std::fs::write(&path, &yaml).unwrap();
     let mut exporter = spawn_exporter(&path);
-    wait_up(&exporter.base).await;
+    wait_ready(&exporter.base).await;
 
     std::fs::write(
         &path,

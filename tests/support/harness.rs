@@ -22,19 +22,27 @@ pub fn parse_exposition(text: &str) -> HashMap<String, f64> {
         .collect()
 }
 
-pub async fn get(url: &str) -> (u16, String) {
+/// Sends one request (with an optional header) and returns status and body.
+pub async fn request(
+    method: reqwest::Method,
+    url: &str,
+    header: Option<(&str, &str)>,
+) -> (u16, String) {
     // A plain reqwest client (rustls without a built-in provider) needs one.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let response = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(url)
-        .send()
-        .await
-        .unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut builder = client.request(method, url);
+    if let Some((name, value)) = header {
+        builder = builder.header(name, value);
+    }
+    let response = builder.send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.text().await.unwrap())
+}
+
+/// `GET url`.
+pub async fn get(url: &str) -> (u16, String) {
+    request(reqwest::Method::GET, url, None).await
 }
 
 pub struct Running {
@@ -86,10 +94,15 @@ pub async fn start_exporter_in(
     }
 }
 
+/// Waits until `base/-/ready` answers 200 (the server may not listen yet).
 pub async fn wait_ready(base: &str) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
     for _ in 0..200 {
-        if get(&format!("{base}/-/ready")).await.0 == 200 {
-            return;
+        if let Ok(response) = client.get(format!("{base}/-/ready")).send().await {
+            if response.status() == 200 {
+                return;
+            }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
