@@ -6,6 +6,7 @@
 //! target/release/examples/bench --domains 10000 --concurrency 256
 //! target/release/examples/bench --domains 1000 --smtp 100       # with STARTTLS on 100 MX hosts
 //! target/release/examples/bench --domains 10000 --blackbox       # and Debian's blackbox_exporter on the same world
+//! target/release/examples/bench --domains 10000 --hostile 1000   # 1,000 of them with hostile policy servers
 //! ```
 //!
 //! The world runs as a separate process (`fake_world --bench`), so the CPU
@@ -22,6 +23,7 @@ struct Args {
     domains: usize,
     concurrency: usize,
     smtp: usize,
+    hostile: usize,
     blackbox: bool,
 }
 
@@ -30,6 +32,7 @@ fn parse_args() -> Result<Args, String> {
         domains: 1000,
         concurrency: 256,
         smtp: 0,
+        hostile: 0,
         blackbox: false,
     };
     let mut it = std::env::args().skip(1);
@@ -43,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
             "--domains" => args.domains = number("--domains")?,
             "--concurrency" => args.concurrency = number("--concurrency")?,
             "--smtp" => args.smtp = number("--smtp")?,
+            "--hostile" => args.hostile = number("--hostile")?,
             "--blackbox" => args.blackbox = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -116,6 +120,8 @@ fn start_world(dir: &Path, args: &Args) -> Result<(Killed, PathBuf), String> {
         .arg(args.domains.to_string())
         .arg("--smtp")
         .arg(args.smtp.to_string())
+        .arg("--hostile")
+        .arg(args.hostile.to_string())
         .arg(&config)
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
@@ -137,7 +143,7 @@ fn main() {
         Ok(args) => args,
         Err(error) => {
             eprintln!(
-                "{error}\nusage: bench [--domains N] [--concurrency C] [--smtp K] [--blackbox]"
+                "{error}\nusage: bench [--domains N] [--concurrency C] [--smtp K] [--hostile H] [--blackbox]"
             );
             std::process::exit(2);
         }
@@ -214,7 +220,10 @@ fn main() {
         }
 
         let n = args.domains as f64;
-        println!("\n## mtasts-exporter, {} domains, concurrency {}, STARTTLS on {} MX hosts", args.domains, args.concurrency, args.smtp);
+        println!(
+            "\n## mtasts-exporter, {} domains, concurrency {}, STARTTLS on {} MX hosts, {} hostile policy servers",
+            args.domains, args.concurrency, args.smtp, args.hostile
+        );
         println!("| measure | value |\n|---|---|");
         println!("| full round (wall) | {wall:.2} s |");
         println!("| domains probed per second | {:.0} |", n / wall);

@@ -8,14 +8,16 @@
 //! cargo run -- --config.file /tmp/world.yml --web.listen-address 127.0.0.1:10461
 //! ```
 //!
-//! `fake_world --bench N [--smtp K] OUT.yml` makes a benchmark world instead:
+//! `fake_world --bench N [--smtp K] [--hostile H] OUT.yml` makes a benchmark
+//! world instead (the last H domains with hostile policy servers: endless
+//! bodies, 1 MiB of headers, slowloris):
 //! N healthy domains `dI.test` (record, policy, MX, TLSRPT), the first K
 //! of them with an MX host of their own that speaks STARTTLS.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use support::{policy_text, CertKind, PolicyHost, SmtpBehavior, WorldSpec};
+use support::{policy_text, CertKind, HttpBehavior, PolicyHost, SmtpBehavior, WorldSpec};
 
 /// The domains of the world and what is wrong with each.
 const DOMAINS: &[(&str, &str)] = &[
@@ -42,6 +44,7 @@ const DOMAINS: &[(&str, &str)] = &[
 struct Args {
     bench: Option<usize>,
     smtp: usize,
+    hostile: usize,
     config_path: String,
 }
 
@@ -50,12 +53,14 @@ fn parse_args() -> Option<Args> {
     let mut parsed = Args {
         bench: None,
         smtp: 0,
+        hostile: 0,
         config_path: String::new(),
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--bench" => parsed.bench = Some(args.next()?.parse().ok()?),
             "--smtp" => parsed.smtp = args.next()?.parse().ok()?,
+            "--hostile" => parsed.hostile = args.next()?.parse().ok()?,
             path => parsed.config_path = path.to_string(),
         }
     }
@@ -64,7 +69,12 @@ fn parse_args() -> Option<Args> {
 
 /// The benchmark world: `n` healthy domains sharing one MX host, the first
 /// `smtp` with a STARTTLS MX host of their own.
-fn bench_world(n: usize, smtp: usize) -> WorldSpec {
+fn bench_world(n: usize, smtp: usize, hostile: usize) -> WorldSpec {
+    const HOSTILE: [HttpBehavior; 3] = [
+        HttpBehavior::EndlessBody,
+        HttpBehavior::HugeHeaders,
+        HttpBehavior::Trickle,
+    ];
     let mut spec = WorldSpec::new();
     spec.a("mx.bench.test");
     for i in 0..n {
@@ -78,7 +88,13 @@ fn bench_world(n: usize, smtp: usize) -> WorldSpec {
             .a(&format!("mta-sts.{domain}"))
             .policy_host(
                 &format!("mta-sts.{domain}"),
-                PolicyHost::ok(&policy_text("enforce", &[&mx], 1_209_600)),
+                PolicyHost::ok(&policy_text("enforce", &[&mx], 1_209_600)).behaving(
+                    if i + hostile >= n {
+                        HOSTILE[i % 3]
+                    } else {
+                        HttpBehavior::Normal
+                    },
+                ),
             )
             .mx(&domain, 10, &mx)
             .txt(
@@ -94,7 +110,13 @@ fn bench_world(n: usize, smtp: usize) -> WorldSpec {
 
 /// The exporter config for the benchmark world: STARTTLS only where a
 /// server listens.
-fn bench_config(world: &support::World, n: usize, smtp: usize, ca_path: &str) -> String {
+fn bench_config(
+    world: &support::World,
+    n: usize,
+    smtp: usize,
+    hostile: usize,
+    ca_path: &str,
+) -> String {
     let mut yaml = format!(
         "interval: 1h\ntimeout: 30s\ncheck_starttls: false\nconcurrency: 256\nresolver:\n  nameservers: [\"{}\"]\n  timeout: 5s\ntls:\n  ca_file: {ca_path}\nports:\n  https: {}\n  smtp: {}\nsmtp:\n  helo_name: bench.test\n  timeout: 10s\ndomains:\n",
         world.dns_addr,
@@ -102,7 +124,10 @@ fn bench_config(world: &support::World, n: usize, smtp: usize, ca_path: &str) ->
         world.smtp_port
     );
     for i in 0..n {
-        if i < smtp {
+        if i + hostile >= n {
+            // Hostile servers are cut off by a short timeout.
+            yaml.push_str(&format!("  - name: d{i}.test\n    timeout: 5s\n"));
+        } else if i < smtp {
             yaml.push_str(&format!("  - name: d{i}.test\n    check_starttls: true\n"));
         } else {
             yaml.push_str(&format!("  - d{i}.test\n"));
@@ -121,13 +146,13 @@ async fn main() {
     let config_path = args.config_path.clone();
     if let Some(n) = args.bench {
         let started = std::time::Instant::now();
-        let world = bench_world(n, args.smtp).start().await;
+        let world = bench_world(n, args.smtp, args.hostile).start().await;
         let ca_copy = format!("{config_path}.ca.pem");
         let written = std::fs::write(&ca_copy, &world.ca.pem)
             .and_then(|()| {
                 std::fs::write(
                     format!("{config_path}.tmp"),
-                    bench_config(&world, n, args.smtp, &ca_copy),
+                    bench_config(&world, n, args.smtp, args.hostile, &ca_copy),
                 )
             })
             .and_then(|()| std::fs::rename(format!("{config_path}.tmp"), &config_path));
