@@ -340,7 +340,14 @@ fn landing_page(state: &AppState) -> String {
         let warnings: Vec<&str> = report.warnings.iter().map(|w| w.as_str()).collect();
         let expiry = report
             .earliest_cert_expiry()
-            .map(|t| format!("{:.0} days", (t as f64 - report.timestamp) / 86400.0))
+            .map(|t| {
+                let days = (t as f64 - report.timestamp) / 86400.0;
+                if days >= 0.0 {
+                    format!("{days:.0} days")
+                } else {
+                    format!("<span class=\"fail\">expired {:.0} days ago</span>", -days)
+                }
+            })
             .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             html,
