@@ -31,6 +31,22 @@ pub enum CertProblem {
     NotTrusted(String),
 }
 
+/// The rustls error in `error`, looking through nested `io::Error`s, whose
+/// payload `source()` does not show (hyper-util wraps tokio-rustls's
+/// `io::Error(InvalidData, rustls::Error)` in another `io::Error`). Shared by
+/// the policy fetch and the STARTTLS check.
+pub fn find_rustls_error<'a>(
+    mut error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::Error> {
+    for _ in 0..8 {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        error = error.downcast_ref::<std::io::Error>()?.get_ref()?;
+    }
+    None
+}
+
 /// Maps a rustls certificate verdict to what RFC 8460 distinguishes.
 pub fn cert_problem(error: &rustls::CertificateError) -> CertProblem {
     use rustls::CertificateError as E;

@@ -3,7 +3,8 @@
 //! certificate for the policy host, a bounded body and a timeout.
 
 use super::cert::{
-    cert_problem, client_config, describe, CertInfo, CertProblem, RecordingVerifier,
+    cert_problem, client_config, describe, find_rustls_error, CertInfo, CertProblem,
+    RecordingVerifier,
 };
 use super::dns::{Dns, DnsAnswer, DnsFailure};
 use crate::mtasts::policy::{parse_policy, Policy, PolicyError};
@@ -314,17 +315,4 @@ fn classify_reqwest(error: &reqwest::Error) -> PolicyFetchError {
     } else {
         PolicyFetchError::Transfer(detail)
     }
-}
-
-/// The rustls error in `error`, looking through nested `io::Error`s, whose
-/// payload `source()` does not show (hyper-util wraps tokio-rustls's
-/// `io::Error(InvalidData, rustls::Error)` in another `io::Error`).
-fn find_rustls_error<'a>(mut error: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
-    for _ in 0..8 {
-        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        error = error.downcast_ref::<std::io::Error>()?.get_ref()?;
-    }
-    None
 }

@@ -7,7 +7,8 @@
 //! by a timeout, so a hostile server can cost neither memory nor time.
 
 use super::cert::{
-    cert_problem, client_config, describe, CertInfo, CertProblem, RecordingVerifier,
+    cert_problem, client_config, describe, find_rustls_error, CertInfo, CertProblem,
+    RecordingVerifier,
 };
 use super::dns::{Dns, DnsAnswer, DnsFailure};
 use rustls::client::WebPkiServerVerifier;
@@ -368,9 +369,7 @@ async fn connect_any(addresses: &[SocketAddr]) -> Result<TcpStream, StarttlsErro
 
 /// Reads the rustls verdict out of tokio-rustls's `io::Error`.
 fn classify_tls_error(error: &std::io::Error) -> StarttlsError {
-    let tls = error
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    let tls = find_rustls_error(error);
     match tls {
         Some(rustls::Error::InvalidCertificate(cert_error)) => {
             StarttlsError::Certificate(cert_problem(cert_error))
