@@ -270,6 +270,31 @@ pub struct ProbeSettings {
     pub check_starttls: bool,
 }
 
+impl ProbeSettings {
+    /// Overrides the settings given (globals over defaults, a domain's or a
+    /// module's over the globals).
+    fn apply(
+        &mut self,
+        interval: Option<ConfigDuration>,
+        timeout: Option<ConfigDuration>,
+        check_mx: Option<bool>,
+        check_starttls: Option<bool>,
+    ) {
+        if let Some(d) = interval {
+            self.interval = d.0;
+        }
+        if let Some(d) = timeout {
+            self.timeout = d.0;
+        }
+        if let Some(b) = check_mx {
+            self.check_mx = b;
+        }
+        if let Some(b) = check_starttls {
+            self.check_starttls = b;
+        }
+    }
+}
+
 /// How MX hosts are spoken to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmtpConfig {
@@ -552,18 +577,9 @@ impl Config {
         let mut issue =
             |field: String, problem: String| issues.push(ConfigIssue { field, problem });
         let mut config = Config::default();
-        if let Some(d) = raw.interval {
-            config.defaults.interval = d.0;
-        }
-        if let Some(d) = raw.timeout {
-            config.defaults.timeout = d.0;
-        }
-        if let Some(b) = raw.check_mx {
-            config.defaults.check_mx = b;
-        }
-        if let Some(b) = raw.check_starttls {
-            config.defaults.check_starttls = b;
-        }
+        config
+            .defaults
+            .apply(raw.interval, raw.timeout, raw.check_mx, raw.check_starttls);
         if let Some(name) = raw.smtp.helo_name {
             if !is_ascii_domain(&name) {
                 issue(
@@ -660,15 +676,7 @@ impl Config {
         }
         for (name, module) in &raw.modules {
             let mut settings = config.defaults.clone();
-            if let Some(d) = module.timeout {
-                settings.timeout = d.0;
-            }
-            if let Some(b) = module.check_mx {
-                settings.check_mx = b;
-            }
-            if let Some(b) = module.check_starttls {
-                settings.check_starttls = b;
-            }
+            settings.apply(None, module.timeout, module.check_mx, module.check_starttls);
             check_settings(&settings, &format!("modules.{name}."), &mut issue);
             config.modules.insert(name.clone(), settings);
         }
@@ -707,18 +715,7 @@ impl Config {
             }
             let mut settings = config.defaults.clone();
             if let Some(d) = details {
-                if let Some(v) = d.interval {
-                    settings.interval = v.0;
-                }
-                if let Some(v) = d.timeout {
-                    settings.timeout = v.0;
-                }
-                if let Some(v) = d.check_mx {
-                    settings.check_mx = v;
-                }
-                if let Some(v) = d.check_starttls {
-                    settings.check_starttls = v;
-                }
+                settings.apply(d.interval, d.timeout, d.check_mx, d.check_starttls);
                 check_settings(&settings, &format!("{field}."), &mut issue);
             }
             config.domains.push(DomainConfig {
