@@ -297,11 +297,6 @@ impl Metrics {
         })
     }
 
-    /// The `prometheus` registry (histogram, exporter health, process).
-    pub fn registry(&self) -> &Registry {
-        &self.registry
-    }
-
     /// Renders the text exposition format: the registry, then every
     /// per-domain family with its domains' lines, domains in name order.
     pub fn render(&self) -> Vec<u8> {

@@ -246,11 +246,6 @@ impl<P: RunProbe> Scheduler<P> {
         }
         summary
     }
-
-    /// The domains being probed.
-    pub fn domains(&self) -> impl Iterator<Item = &str> {
-        self.tasks.keys().map(String::as_str)
-    }
 }
 
 impl<P: RunProbe> Drop for Scheduler<P> {

@@ -46,13 +46,6 @@ pub enum DnsFailure {
     },
 }
 
-impl DnsFailure {
-    /// Whether the query timed out.
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, DnsFailure::Timeout { .. })
-    }
-}
-
 /// The answer to one query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DnsAnswer<T> {

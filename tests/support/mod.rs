@@ -648,19 +648,13 @@ impl ResolvesServerCert for LazyCerts {
     }
 }
 
-/// Picks each host's certificate by SNI, with an optional fallback.
+/// Presents one certificate whatever the client asks for (an MX host).
 #[derive(Debug)]
-struct SniCerts(
-    HashMap<String, Arc<CertifiedKey>>,
-    Option<Arc<CertifiedKey>>,
-);
+struct OneCert(Arc<CertifiedKey>);
 
-impl ResolvesServerCert for SniCerts {
-    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        hello
-            .server_name()
-            .and_then(|n| self.0.get(n).cloned())
-            .or_else(|| self.1.clone())
+impl ResolvesServerCert for OneCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
     }
 }
 
@@ -841,12 +835,7 @@ async fn serve_smtp(listener: TcpListener, host: String, behavior: SmtpBehavior,
             .with_safe_default_protocol_versions()
             .expect("TLS versions")
             .with_no_client_auth()
-            .with_cert_resolver(Arc::new(SniCerts(
-                [(host.clone(), ca.certified_key(&host, kind))]
-                    .into_iter()
-                    .collect(),
-                Some(ca.certified_key(&host, kind)),
-            )));
+            .with_cert_resolver(Arc::new(OneCert(ca.certified_key(&host, kind))));
             Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
         }
         _ => None,
