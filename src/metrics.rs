@@ -676,6 +676,75 @@ mod tests {
         assert_eq!(names.len(), F::COUNT);
     }
 
+    /// A domain whose 40 MX hosts and 40 unused patterns get new names on
+    /// every probe: the series stay capped at `max_mx_hosts` per family, and
+    /// the series of names no longer reported are gone.
+    #[test]
+    fn mx_churn_cannot_grow_the_series_count() {
+        use crate::report::MxHostReport;
+        let metrics = Metrics::new(5, false, RegistryKind::Exporter).unwrap();
+        let report = |round: usize| ProbeReport {
+            domain: "churn.example".into(),
+            success: false,
+            timestamp: round as f64,
+            duration_seconds: 0.1,
+            record: None,
+            policy: None,
+            policy_cert: None,
+            mx_source: None,
+            mx_hosts: Some(
+                (0..40)
+                    .map(|i| MxHostReport {
+                        host: format!("mx{i}-r{round}.churn.example"),
+                        preference: i,
+                        matches_policy: Some(false),
+                        starttls: Some(true),
+                        tls_version: Some("TLSv1.3".into()),
+                        cert: None,
+                        result_type: None,
+                        reason: None,
+                    })
+                    .collect(),
+            ),
+            unused_patterns: (0..40).map(|i| format!("p{i}-r{round}.example")).collect(),
+            tlsrpt: None,
+            warnings: Vec::new(),
+            failures: Vec::new(),
+            phases: Vec::new(),
+        };
+        let render = || String::from_utf8(metrics.render()).unwrap();
+        let series = |text: &str, family: &str| {
+            text.lines()
+                .filter(|line| line.starts_with(&format!("{family}{{")))
+                .filter(|line| line.contains("churn.example"))
+                .count()
+        };
+        metrics.observe(&report(0));
+        let first = render();
+        for family in [
+            "mtasts_mx_policy_match",
+            "mtasts_mx_starttls",
+            "mtasts_mx_tls_version_info",
+            "mtasts_policy_pattern_unused",
+        ] {
+            assert_eq!(series(&first, family), 5, "{family}\n{first}");
+        }
+        let first_total = first
+            .lines()
+            .filter(|l| l.contains("churn.example"))
+            .count();
+        for round in 1..200 {
+            metrics.observe(&report(round));
+        }
+        let last = render();
+        let last_total = last.lines().filter(|l| l.contains("churn.example")).count();
+        assert_eq!(last_total, first_total, "{last}");
+        assert!(!last.contains("-r0."), "{last}");
+        assert!(last.contains("mx0-r199.churn.example"), "{last}");
+        // By preference: the first five hosts are the ones exported.
+        assert!(!last.contains("mx5-r199"), "{last}");
+    }
+
     #[test]
     fn samples_are_escaped() {
         let mut out = String::new();
