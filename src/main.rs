@@ -179,7 +179,8 @@ async fn serve(cli: &Cli) -> i32 {
     let config = match Config::load(&path) {
         Ok(config) => config,
         Err(error) => {
-            tracing::error!("{error}");
+            // Plain lines, once: `file:line:column: field ...` reads and
+            // links better than the same text escaped in a log record.
             eprintln!("{error}");
             return EXIT_USAGE;
         }

@@ -6,6 +6,7 @@
 //! `basic_auth_users` (bcrypt hashes). Other exporter-toolkit keys are
 //! refused with a clear error rather than silently ignored.
 
+use crate::config::{place_issues, yaml_from_str, ConfigIssue};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,12 +39,12 @@ pub struct WebConfig {
 
 /// Why a web configuration was refused.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {problem}")]
+#[error("{}", issue.render(path))]
 pub struct WebConfigError {
     /// The file.
     pub path: String,
-    /// What is wrong.
-    pub problem: String,
+    /// The field, its line and what is wrong with it.
+    pub issue: ConfigIssue,
 }
 
 impl WebConfig {
@@ -51,32 +52,29 @@ impl WebConfig {
     /// loaded now, so a broken file fails at start-up, not at the first
     /// connection.
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
-        let error = |problem: String| WebConfigError {
-            path: path.display().to_string(),
-            problem,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read: {e}")))?;
-        let raw: RawWebConfig = if text.trim().is_empty() {
-            RawWebConfig {
-                tls_server_config: None,
-                basic_auth_users: BTreeMap::new(),
+        let error = |mut issue: ConfigIssue, text: &str| {
+            place_issues(text, std::slice::from_mut(&mut issue));
+            WebConfigError {
+                path: path.display().to_string(),
+                issue,
             }
-        } else {
-            let deserializer = serde_yaml::Deserializer::from_str(&text);
-            serde_path_to_error::deserialize(deserializer).map_err(|e| {
-                error(format!("field {}: {} (supported: tls_server_config.cert_file, tls_server_config.key_file, basic_auth_users)", e.path(), e.inner()))
-            })?
         };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| error(ConfigIssue::new("", format!("cannot read: {e}")), ""))?;
+        let raw: RawWebConfig = yaml_from_str(&text).map_err(|issue| WebConfigError {
+            path: path.display().to_string(),
+            issue,
+        })?;
         for (user, hash) in &raw.basic_auth_users {
             if !(hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$")) {
-                return Err(error(format!(
-                    "field basic_auth_users.{user}: not a bcrypt hash"
-                )));
+                let issue =
+                    ConfigIssue::new(format!("basic_auth_users.{user}"), "not a bcrypt hash");
+                return Err(error(issue, &text));
             }
         }
         let tls = match raw.tls_server_config {
             Some(tls) => Some(Arc::new(
-                server_tls(&tls.cert_file, &tls.key_file).map_err(error)?,
+                server_tls(&tls.cert_file, &tls.key_file).map_err(|issue| error(issue, &text))?,
             )),
             None => None,
         };
@@ -114,27 +112,42 @@ impl WebConfig {
     }
 }
 
-fn server_tls(cert_file: &Path, key_file: &Path) -> Result<rustls::ServerConfig, String> {
-    let certs_pem =
-        std::fs::read(cert_file).map_err(|e| format!("cert_file {}: {e}", cert_file.display()))?;
+fn server_tls(cert_file: &Path, key_file: &Path) -> Result<rustls::ServerConfig, ConfigIssue> {
+    let cert_issue = |problem: String| {
+        ConfigIssue::new(
+            "tls_server_config.cert_file",
+            format!("{}: {problem}", cert_file.display()),
+        )
+    };
+    let key_issue = |problem: String| {
+        ConfigIssue::new(
+            "tls_server_config.key_file",
+            format!("{}: {problem}", key_file.display()),
+        )
+    };
+    let certs_pem = std::fs::read(cert_file).map_err(|e| cert_issue(e.to_string()))?;
     let certs: Vec<_> = rustls_pemfile::certs(&mut certs_pem.as_slice())
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("cert_file {}: {e}", cert_file.display()))?;
+        .map_err(|e| cert_issue(e.to_string()))?;
     if certs.is_empty() {
-        return Err(format!("cert_file {}: no certificate", cert_file.display()));
+        return Err(cert_issue("no certificate".into()));
     }
-    let key_pem =
-        std::fs::read(key_file).map_err(|e| format!("key_file {}: {e}", key_file.display()))?;
+    let key_pem = std::fs::read(key_file).map_err(|e| key_issue(e.to_string()))?;
     let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| format!("key_file {}: {e}", key_file.display()))?
-        .ok_or_else(|| format!("key_file {}: no private key", key_file.display()))?;
+        .map_err(|e| key_issue(e.to_string()))?
+        .ok_or_else(|| key_issue("no private key".into()))?;
     let mut config =
         rustls::ServerConfig::builder_with_provider(crate::probe::policy_fetch::crypto_provider())
             .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
+            .map_err(|e| ConfigIssue::new("tls_server_config", e.to_string()))?
             .with_no_client_auth()
             .with_single_cert(certs, key)
-            .map_err(|e| format!("certificate and key do not fit: {e}"))?;
+            .map_err(|e| {
+                ConfigIssue::new(
+                    "tls_server_config",
+                    format!("certificate and key do not fit: {e}"),
+                )
+            })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }

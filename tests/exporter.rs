@@ -357,7 +357,7 @@ fn config_errors_exit_2_with_file_and_field() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("bad.yml")
-            && stderr.contains("field interval")
+            && stderr.contains("bad.yml:1:1: field interval:")
             && stderr.contains("invalid duration"),
         "{stderr}"
     );
@@ -375,8 +375,14 @@ fn config_errors_exit_2_with_file_and_field() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("field domains[1]: duplicate"), "{stderr}");
-    assert!(stderr.contains("field domains[2]"), "{stderr}");
+    assert!(
+        stderr.contains("bad.yml:3:5: field domains[1]: duplicate"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("bad.yml:4:5: field domains[2]:"),
+        "{stderr}"
+    );
 
     let out = exporter()
         .arg("--config.file")

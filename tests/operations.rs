@@ -398,21 +398,37 @@ async fn web_config_tls_and_basic_auth() {
         .await
         .is_err());
 
-    // A web config with an unsupported key is refused at start-up.
-    std::fs::write(&web, "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAndVerifyClientCert\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_mtasts-exporter"))
-        .arg("--config.file")
-        .arg(&config)
-        .arg("--web.config.file")
-        .arg(&web)
-        .arg("--web.listen-address")
-        .arg("127.0.0.1:0")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("web.yml") && stderr.contains("client_auth_type"),
-        "{stderr}"
-    );
+    // A broken web config is refused at start-up, with its line: an
+    // unsupported key, a password that is not a bcrypt hash.
+    let refused = |text: &str| {
+        std::fs::write(&web, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_mtasts-exporter"))
+            .arg("--config.file")
+            .arg(&config)
+            .arg("--web.config.file")
+            .arg(&web)
+            .arg("--web.listen-address")
+            .arg("127.0.0.1:0")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for (text, expected) in [
+        (
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAndVerifyClientCert\n",
+            "web.yml:4:3: field tls_server_config.client_auth_type: unknown field",
+        ),
+        (
+            "basic_auth_users:\n  alice: hunter2\n",
+            "web.yml:2:3: field basic_auth_users.alice: not a bcrypt hash",
+        ),
+        (
+            "tls_server_config:\n  cert_file: /nonexistent/cert.pem\n  key_file: /nonexistent/key.pem\n",
+            "web.yml:2:3: field tls_server_config.cert_file: /nonexistent/cert.pem:",
+        ),
+    ] {
+        let stderr = refused(text);
+        assert!(stderr.contains(expected), "{stderr}");
+    }
 }

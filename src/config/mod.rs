@@ -25,14 +25,10 @@ pub const DEFAULT_MAX_MX_HOSTS: usize = 10;
 /// Default bound on one MX host's SMTP STARTTLS exchange.
 pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A configuration error: where it is and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigIssue {
-    /// The field path, e.g. `domains[2].interval`, or empty for the whole file.
-    pub field: String,
-    /// What is wrong with it.
-    pub problem: String,
-}
+pub mod yaml;
+
+pub(crate) use yaml::{from_str as yaml_from_str, place_issues};
+pub use yaml::{ConfigIssue, Position};
 
 /// Why a configuration file was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -56,20 +52,10 @@ pub enum ConfigError {
 }
 
 fn render_issues(path: &Path, issues: &[ConfigIssue]) -> String {
+    let file = path.display().to_string();
     issues
         .iter()
-        .map(|issue| {
-            if issue.field.is_empty() {
-                format!("{}: {}", path.display(), issue.problem)
-            } else {
-                format!(
-                    "{}: field {}: {}",
-                    path.display(),
-                    issue.field,
-                    issue.problem
-                )
-            }
-        })
+        .map(|issue| issue.render(&file))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -542,40 +528,20 @@ impl Config {
         })
     }
 
-    /// Parses and validates configuration text, returning every problem found.
+    /// Parses and validates configuration text, returning every problem found,
+    /// each with the line it is on.
     pub fn parse(text: &str) -> Result<Config, Vec<ConfigIssue>> {
-        // An empty file is an empty mapping: all defaults, no domains.
-        let raw: RawConfig = if text.trim().is_empty() {
-            serde_yaml::from_str("{}").map_err(|e| vec![yaml_issue(String::new(), &e)])?
-        } else {
-            let deserializer = serde_yaml::Deserializer::from_str(text);
-            serde_path_to_error::deserialize(deserializer).map_err(|e| {
-                let mut field = e.path().to_string();
-                if field == "." {
-                    field.clear();
-                }
-                // serde names a repeated key in its message, not its path.
-                let message = e.inner().to_string();
-                if let Some(name) = message
-                    .find("duplicate field `")
-                    .and_then(|at| message[at + 17..].split('`').next())
-                {
-                    field = if field.is_empty() {
-                        name.to_string()
-                    } else {
-                        format!("{field}.{name}")
-                    };
-                }
-                vec![yaml_issue(field, e.inner())]
-            })?
-        };
-        Config::validate(raw)
+        let raw: RawConfig = yaml::from_str(text).map_err(|issue| vec![issue])?;
+        Config::validate(raw).map_err(|mut issues| {
+            yaml::place_issues(text, &mut issues);
+            issues
+        })
     }
 
     fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigIssue>> {
         let mut issues = Vec::new();
         let mut issue =
-            |field: String, problem: String| issues.push(ConfigIssue { field, problem });
+            |field: String, problem: String| issues.push(ConfigIssue::new(field, problem));
         let mut config = Config::default();
         config
             .defaults
@@ -595,7 +561,7 @@ impl Config {
             }
             config.smtp.timeout = d.0;
         }
-        check_settings(&config.defaults, "", &mut issue);
+        check_overrides("", raw.interval, raw.timeout, &mut issue);
         if let Some(n) = raw.concurrency {
             if n == 0 || n > 100_000 {
                 issue("concurrency".into(), "must be from 1 to 100000".into());
@@ -677,7 +643,12 @@ impl Config {
         for (name, module) in &raw.modules {
             let mut settings = config.defaults.clone();
             settings.apply(None, module.timeout, module.check_mx, module.check_starttls);
-            check_settings(&settings, &format!("modules.{name}."), &mut issue);
+            check_overrides(
+                &format!("modules.{name}."),
+                None,
+                module.timeout,
+                &mut issue,
+            );
             config.modules.insert(name.clone(), settings);
         }
         if let Some(shard) = raw.shard {
@@ -716,7 +687,7 @@ impl Config {
             let mut settings = config.defaults.clone();
             if let Some(d) = details {
                 settings.apply(d.interval, d.timeout, d.check_mx, d.check_starttls);
-                check_settings(&settings, &format!("{field}."), &mut issue);
+                check_overrides(&format!("{field}."), d.interval, d.timeout, &mut issue);
             }
             config.domains.push(DomainConfig {
                 name: ascii,
@@ -731,27 +702,20 @@ impl Config {
     }
 }
 
-fn check_settings(settings: &ProbeSettings, prefix: &str, issue: &mut impl FnMut(String, String)) {
-    if settings.interval < Duration::from_secs(1) {
+/// Checks the interval and timeout one level (globals, a module, a domain)
+/// writes; what it inherits was checked where it was written.
+fn check_overrides(
+    prefix: &str,
+    interval: Option<ConfigDuration>,
+    timeout: Option<ConfigDuration>,
+    issue: &mut impl FnMut(String, String),
+) {
+    if interval.is_some_and(|d| d.0 < Duration::from_secs(1)) {
         issue(format!("{prefix}interval"), "must be at least 1s".into());
     }
-    if settings.timeout.is_zero() {
+    if timeout.is_some_and(|d| d.0.is_zero()) {
         issue(format!("{prefix}timeout"), "must be above zero".into());
     }
-}
-
-fn yaml_issue(field: String, error: &serde_yaml::Error) -> ConfigIssue {
-    let mut problem = error.to_string();
-    if let Some(location) = error.location() {
-        if !problem.contains("line") {
-            problem = format!(
-                "{problem} (line {}, column {})",
-                location.line(),
-                location.column()
-            );
-        }
-    }
-    ConfigIssue { field, problem }
 }
 
 #[cfg(test)]
@@ -856,6 +820,38 @@ mod tests {
             ]
         );
         assert!(issues[2].problem.contains("duplicate"));
+        let lines: Vec<Option<usize>> = issues.iter().map(|i| i.position.map(|p| p.line)).collect();
+        assert_eq!(
+            lines,
+            vec![Some(1), Some(3), Some(6), Some(7), Some(8), Some(10)]
+        );
+    }
+
+    #[test]
+    fn an_override_is_checked_where_it_is_written() {
+        // A bad global interval is one problem, on its own line, not one more
+        // for every domain that inherits it.
+        let issues = Config::parse(
+            "interval: 10ms
+modules:
+  quick:
+    check_mx: false
+domains:
+  - name: a.example
+    timeout: 5s
+  - name: b.example
+    interval: 0s
+",
+        )
+        .unwrap_err();
+        let found: Vec<(&str, Option<usize>)> = issues
+            .iter()
+            .map(|i| (i.field.as_str(), i.position.map(|p| p.line)))
+            .collect();
+        assert_eq!(
+            found,
+            vec![("interval", Some(1)), ("domains[1].interval", Some(9))]
+        );
     }
 
     #[test]
@@ -929,11 +925,12 @@ mod tests {
         for (text, field) in cases {
             let issues = Config::parse(text).expect_err(text);
             assert_eq!(issues[0].field, field, "{text}: {:?}", issues);
+            assert!(issues[0].position.is_some(), "{text}: {:?}", issues);
         }
         let issues = Config::parse("interval: 1m\ninterval: 2m\n").unwrap_err();
         assert_eq!(issues[0].field, "interval");
         assert!(issues[0].problem.contains("duplicate"), "{:?}", issues);
-        assert!(issues[0].problem.contains("line"), "{:?}", issues);
+        assert_eq!(issues[0].position, Some(Position { line: 2, column: 1 }));
         let issues = Config::parse("resolver:\n  timeout: 1s\n  timeout: 2s\n").unwrap_err();
         assert_eq!(issues[0].field, "resolver.timeout");
         assert!(Config::parse("{{{{").is_err());
@@ -952,6 +949,7 @@ mod tests {
         let issues = Config::parse(&text).unwrap_err();
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].field, "domains[100000]");
+        assert_eq!(issues[0].position.map(|p| p.line), Some(100_002));
     }
 
     #[test]
