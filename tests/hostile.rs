@@ -219,3 +219,65 @@ async fn hostile_dns_answers_are_bounded_and_classified() {
         );
     }
 }
+
+/// MX answers whose exchange names hold bytes a DNS label may carry but a
+/// host name may not (a quote, a newline, a control byte, an underscore, a
+/// byte above 127): each host is reported in DNS presentation form (printable
+/// ASCII, backslash escapes), fails the policy match and the address lookup,
+/// and every metric line stays printable and parseable.
+#[tokio::test]
+async fn hostile_mx_names_stay_printable_and_fail_the_match() {
+    let mut spec = WorldSpec::new();
+    spec.mta_sts_domain(
+        "weirdmx.test",
+        "1",
+        &policy_text("enforce", &["mx1.weirdmx.test"], 1_209_600),
+    )
+    .mx_raw_labels(
+        "weirdmx.test",
+        20,
+        &[b"a\"b\nc\x01_\xff", b"weirdmx", b"test"],
+    );
+    let running = start_exporter_in(spec, &["weirdmx.test"], |_| {}).await;
+    wait_ready(&running.base).await;
+    let (_, body) = get(&format!("{}/metrics", running.base)).await;
+    for line in body.lines().filter(|line| !line.starts_with('#')) {
+        assert!(
+            line.bytes().all(|b| (0x20..0x7f).contains(&b)),
+            "not printable: {line:?}"
+        );
+    }
+    let m = parse_exposition(&body);
+    // hickory's presentation form `a\"b\012c\001_\377` (its escapes are
+    // octal), escaped again as a label value.
+    let weird = r#"a\\\"b\\012c\\001_\\377.weirdmx.test"#;
+    assert_eq!(
+        m.get(&format!(
+            r#"mtasts_mx_policy_match{{domain="weirdmx.test",mx="{weird}"}}"#
+        )),
+        Some(&0.0),
+        "{body}"
+    );
+    assert_eq!(
+        m.get(r#"mtasts_mx_policy_match{domain="weirdmx.test",mx="mx1.weirdmx.test"}"#),
+        Some(&1.0),
+        "{body}"
+    );
+    assert_eq!(
+        m.get(r#"mtasts_probe_failed{domain="weirdmx.test",phase="mx_lookup",reason="mtasts-policy-mx-mismatch",result_type="validation-failure"}"#),
+        Some(&1.0),
+        "{body}"
+    );
+    // No address can be looked up for such a name: a classified failure,
+    // while the good MX host is still checked.
+    assert_eq!(
+        m.get(r#"mtasts_probe_failed{domain="weirdmx.test",phase="starttls",reason="dns-lookup",result_type="validation-failure"}"#),
+        Some(&1.0),
+        "{body}"
+    );
+    assert_eq!(
+        m.get(r#"mtasts_mx_starttls{domain="weirdmx.test",mx="mx1.weirdmx.test"}"#),
+        Some(&1.0),
+        "{body}"
+    );
+}

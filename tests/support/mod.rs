@@ -297,6 +297,19 @@ impl WorldSpec {
         self
     }
 
+    /// An MX record whose exchange is given as raw labels, for names no
+    /// host-name parser accepts (any byte may sit in a DNS label).
+    pub fn mx_raw_labels(&mut self, owner: &str, preference: u16, labels: &[&[u8]]) -> &mut Self {
+        let exchange = Name::from_labels(labels.iter().map(|l| l.to_vec()))
+            .expect("test labels")
+            .append_domain(&Name::root())
+            .expect("test name");
+        let rdata = RData::MX(MX::new(preference, exchange));
+        self.records
+            .push(Record::from_rdata(name(owner), 60, rdata));
+        self
+    }
+
     /// An A record to 127.0.0.1.
     pub fn a(&mut self, owner: &str) -> &mut Self {
         let rdata = RData::A(Ipv4Addr::LOCALHOST.into());
