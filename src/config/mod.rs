@@ -933,8 +933,18 @@ domains:
         assert_eq!(issues[0].position, Some(Position { line: 2, column: 1 }));
         let issues = Config::parse("resolver:\n  timeout: 1s\n  timeout: 2s\n").unwrap_err();
         assert_eq!(issues[0].field, "resolver.timeout");
-        assert!(Config::parse("{{{{").is_err());
-        assert!(Config::parse("- - - -").is_err());
+        // Syntax errors and a document that is not a mapping: no field, but
+        // still a line.
+        for text in [
+            "{{{{",
+            "- - - -",
+            "interval: 5m\n  timeout: 1s\n",
+            "a: 'unclosed\n",
+        ] {
+            let issues = Config::parse(text).expect_err(text);
+            assert_eq!(issues.len(), 1, "{text}: {issues:?}");
+            assert!(issues[0].position.is_some(), "{text}: {issues:?}");
+        }
     }
 
     #[test]

@@ -71,7 +71,9 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, ConfigIssue> {
     let deserializer = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let mut field = error.path().to_string();
-        if field == "." {
+        // `.` is the document itself; `?` a key that is not a string (a
+        // mapping used as a key): neither names a field.
+        if field == "." || field == "?" {
             field.clear();
         }
         let inner = error.inner();
