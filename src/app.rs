@@ -1,7 +1,7 @@
 //! The running exporter: the loaded configuration, the prober, the
 //! scheduler, and reloading all three (SIGHUP, `POST /-/reload`).
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::metrics::{Metrics, RegistryKind};
 use crate::probe::Prober;
 use crate::scheduler::{ApplySummary, LatestReports, Readiness, Scheduler};
@@ -134,7 +134,10 @@ impl Reloader {
     }
 
     async fn try_reload(&self) -> Result<ApplySummary, String> {
-        let config = Config::load(&self.path).map_err(|e| e.to_string())?;
+        let config = Config::load(&self.path).map_err(|error| {
+            log_config_problems(&error);
+            error.to_string()
+        })?;
         if config.phase_duration_by_domain != self.metrics.phase_by_domain() {
             tracing::warn!(
                 "metrics.phase_duration_by_domain changes the histogram's labels: it takes effect at the next restart"
@@ -148,5 +151,23 @@ impl Reloader {
         let summary = scheduler.apply(&domains);
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = runtime;
         Ok(summary)
+    }
+}
+
+/// Logs each problem of a rejected configuration as a record of its own, with
+/// the file, line, column and field as fields, so a log search finds them
+/// one by one (the rejection record that follows carries them all as text).
+fn log_config_problems(error: &ConfigError) {
+    if let ConfigError::Invalid { path, issues } = error {
+        for issue in issues {
+            tracing::error!(
+                file = %path.display(),
+                line = issue.position.map(|p| p.line),
+                column = issue.position.map(|p| p.column),
+                field = %issue.field,
+                problem = %issue.problem,
+                "configuration problem"
+            );
+        }
     }
 }

@@ -241,7 +241,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn_exporter(config: &std::path::Path) -> Exporter {
+/// Starts the binary; its log (stderr) goes to `log`.
+fn spawn_exporter(config: &std::path::Path, log: &std::path::Path) -> Exporter {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_mtasts-exporter"))
         .arg("--config.file")
@@ -249,7 +250,7 @@ fn spawn_exporter(config: &std::path::Path) -> Exporter {
         .arg("--web.listen-address")
         .arg(format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .unwrap();
     Exporter {
@@ -275,8 +276,35 @@ async fn sighup_reloads_and_sigterm_stops_gracefully() {
     let mut yaml = world.config_yaml(&["good.test"]);
     yaml.push_str("probe:\n  allowed_targets: [\"*.test\"]\n");
     std::fs::write(&path, &yaml).unwrap();
-    let mut exporter = spawn_exporter(&path);
+    let log = dir.path().join("exporter.log");
+    let mut exporter = spawn_exporter(&path, &log);
     wait_ready(&exporter.base).await;
+
+    // A broken file is refused: the running configuration stays, the gauge
+    // says so, and the log has one record per problem with its line.
+    std::fs::write(
+        &path,
+        yaml.replace("  - good.test\n", "  - good.test\n  - GOOD.test\n"),
+    )
+    .unwrap();
+    signal(&exporter.child, "HUP");
+    let mut refused = false;
+    for _ in 0..100 {
+        let (_, body) = get(&format!("{}/metrics", exporter.base)).await;
+        if body.contains("mtasts_config_last_reload_successful 0") {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(refused, "SIGHUP with a broken file was not refused");
+    let duplicate_line = yaml.lines().position(|l| l == "  - good.test").unwrap() + 2;
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let expected = format!(
+        "message=\"configuration problem\" file={} line={duplicate_line} column=5 field=domains[1] problem=\"duplicate domain \\\"good.test\\\"\"",
+        path.display()
+    );
+    assert!(logged.contains(&expected), "{expected}\n{logged}");
 
     std::fs::write(
         &path,
