@@ -475,33 +475,16 @@ impl DomainState {
             &d,
             self.probes_total as f64,
         );
-        for ((phase, result_type, reason), count) in &self.failures_total {
-            let labels = [
-                ("domain", domain),
-                ("phase", phase.as_str()),
-                ("reason", &reason.as_str()),
-                ("result_type", result_type.as_str()),
-            ];
-            sample(
-                &mut l[F::FAILURES_TOTAL],
-                F::FAILURES_TOTAL,
-                &labels,
-                *count as f64,
-            );
+        for (failure, count) in &self.failures_total {
+            failure_sample(l, F::FAILURES_TOTAL, domain, failure, *count as f64);
         }
         let current: BTreeSet<(Phase, ResultType, Reason)> = report
             .failures
             .iter()
             .map(|f| (f.phase, f.result_type, f.reason))
             .collect();
-        for (phase, result_type, reason) in &current {
-            let labels = [
-                ("domain", domain),
-                ("phase", phase.as_str()),
-                ("reason", &reason.as_str()),
-                ("result_type", result_type.as_str()),
-            ];
-            sample(&mut l[F::PROBE_FAILED], F::PROBE_FAILED, &labels, 1.0);
+        for failure in &current {
+            failure_sample(l, F::PROBE_FAILED, domain, failure, 1.0);
         }
         if let Some(record) = &report.record {
             sample(
@@ -653,6 +636,25 @@ impl DomainState {
             );
         }
     }
+}
+
+/// One sample of a failure family (`mtasts_failures_total`,
+/// `mtasts_probe_failed`): the same four labels, in the same order, for both.
+fn failure_sample(
+    lines: &mut [String],
+    family: usize,
+    domain: &str,
+    (phase, result_type, reason): &(Phase, ResultType, Reason),
+    value: f64,
+) {
+    let reason = reason.as_str();
+    let labels = [
+        ("domain", domain),
+        ("phase", phase.as_str()),
+        ("reason", &reason),
+        ("result_type", result_type.as_str()),
+    ];
+    sample(&mut lines[family], family, &labels, value);
 }
 
 #[cfg(test)]

@@ -268,6 +268,26 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success());
 }
 
+/// Writes `text` to the config file, sends SIGHUP, and waits (up to five
+/// seconds) for /metrics to contain `until`.
+async fn rewrite_and_hup(
+    exporter: &Exporter,
+    path: &std::path::Path,
+    text: &str,
+    until: &str,
+) -> bool {
+    std::fs::write(path, text).unwrap();
+    signal(&exporter.child, "HUP");
+    for _ in 0..100 {
+        let (_, body) = get(&format!("{}/metrics", exporter.base)).await;
+        if body.contains(until) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 #[tokio::test]
 async fn sighup_reloads_and_sigterm_stops_gracefully() {
     let world = world().start().await;
@@ -282,21 +302,13 @@ async fn sighup_reloads_and_sigterm_stops_gracefully() {
 
     // A broken file is refused: the running configuration stays, the gauge
     // says so, and the log has one record per problem with its line.
-    std::fs::write(
+    let refused = rewrite_and_hup(
+        &exporter,
         &path,
-        yaml.replace("  - good.test\n", "  - good.test\n  - GOOD.test\n"),
+        &yaml.replace("  - good.test\n", "  - good.test\n  - GOOD.test\n"),
+        "mtasts_config_last_reload_successful 0",
     )
-    .unwrap();
-    signal(&exporter.child, "HUP");
-    let mut refused = false;
-    for _ in 0..100 {
-        let (_, body) = get(&format!("{}/metrics", exporter.base)).await;
-        if body.contains("mtasts_config_last_reload_successful 0") {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    .await;
     assert!(refused, "SIGHUP with a broken file was not refused");
     let duplicate_line = yaml.lines().position(|l| l == "  - good.test").unwrap() + 2;
     let logged = std::fs::read_to_string(&log).unwrap();
@@ -306,21 +318,13 @@ async fn sighup_reloads_and_sigterm_stops_gracefully() {
     );
     assert!(logged.contains(&expected), "{expected}\n{logged}");
 
-    std::fs::write(
+    let reloaded = rewrite_and_hup(
+        &exporter,
         &path,
-        yaml.replace("  - good.test\n", "  - good.test\n  - miss.test\n"),
+        &yaml.replace("  - good.test\n", "  - good.test\n  - miss.test\n"),
+        r#"mtasts_probe_success{domain="miss.test"}"#,
     )
-    .unwrap();
-    signal(&exporter.child, "HUP");
-    let mut reloaded = false;
-    for _ in 0..100 {
-        let (_, body) = get(&format!("{}/metrics", exporter.base)).await;
-        if body.contains(r#"mtasts_probe_success{domain="miss.test"}"#) {
-            reloaded = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    .await;
     assert!(reloaded, "SIGHUP did not load the new domain");
 
     // A slow /probe is in flight when SIGTERM arrives: it is answered, then
