@@ -127,6 +127,16 @@ const CASES: &[Case] = &[
             "tls-remote-handshake-failure",
         )),
     ),
+    (
+        "closeon.test",
+        Some(SmtpBehavior::CloseOnStarttls),
+        Some((ResultType::ValidationFailure, "smtp-protocol-error")),
+    ),
+    (
+        "closeafter.test",
+        Some(SmtpBehavior::CloseAfterStarttls),
+        Some((ResultType::ValidationFailure, "tls-handshake-failure")),
+    ),
 ];
 
 fn exposition(metrics: &Metrics) -> HashMap<String, f64> {
@@ -269,7 +279,9 @@ async fn every_mx_behaviour_is_classified() {
                 | SmtpBehavior::TlsGarbage
                 | SmtpBehavior::StallAfterStarttls
                 | SmtpBehavior::InjectAfterStarttls
-                | SmtpBehavior::AlertAfterStarttls,
+                | SmtpBehavior::AlertAfterStarttls
+                | SmtpBehavior::CloseOnStarttls
+                | SmtpBehavior::CloseAfterStarttls,
             ) => Some(true),
             _ => None,
         };

@@ -254,6 +254,10 @@ pub enum SmtpBehavior {
     /// Says 220 to STARTTLS, then answers the ClientHello with a fatal
     /// handshake_failure alert.
     AlertAfterStarttls,
+    /// Closes the connection on STARTTLS, without a reply.
+    CloseOnStarttls,
+    /// Says 220 to STARTTLS, then closes before the TLS handshake.
+    CloseAfterStarttls,
 }
 
 /// Describes a world before it starts.
@@ -936,6 +940,12 @@ async fn smtp_session(
                     stream
                         .write_all(b"220 2.0.0 go ahead\r\n250 injected\r\n")
                         .await?;
+                }
+                SmtpBehavior::CloseOnStarttls => return Ok(()),
+                SmtpBehavior::CloseAfterStarttls => {
+                    stream.write_all(b"220 2.0.0 go ahead\r\n").await?;
+                    stream.flush().await?;
+                    return Ok(());
                 }
                 SmtpBehavior::AlertAfterStarttls => {
                     stream.write_all(b"220 2.0.0 go ahead\r\n").await?;
