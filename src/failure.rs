@@ -297,7 +297,9 @@ impl Classify for StarttlsError {
     fn classify(&self) -> (ResultType, Reason) {
         use ResultType::{StarttlsNotSupported, ValidationFailure};
         match self {
-            StarttlsError::NoAddress => (ValidationFailure, Reason::NoAddress),
+            StarttlsError::NoAddress | StarttlsError::NotAHostName => {
+                (ValidationFailure, Reason::NoAddress)
+            }
             StarttlsError::AddressLookup(_) => (ValidationFailure, Reason::DnsLookup),
             StarttlsError::ConnectionRefused => (ValidationFailure, Reason::ConnectionRefused),
             StarttlsError::Connect(_) => (ValidationFailure, Reason::ConnectionFailed),

@@ -293,10 +293,11 @@ async fn hostile_mx_names_stay_printable_and_fail_the_match() {
         Some(&1.0),
         "{body}"
     );
-    // No address can be looked up for such a name: a classified failure,
-    // while the good MX host is still checked.
+    // No address can be looked up for a name that is not a host name: the
+    // failure says so without asking DNS, and the good MX host is still
+    // checked.
     assert_eq!(
-        m.get(r#"mtasts_probe_failed{domain="weirdmx.test",phase="starttls",reason="dns-lookup",result_type="validation-failure"}"#),
+        m.get(r#"mtasts_probe_failed{domain="weirdmx.test",phase="starttls",reason="no-address",result_type="validation-failure"}"#),
         Some(&1.0),
         "{body}"
     );

@@ -44,6 +44,10 @@ pub enum StarttlsError {
     /// The host name has no address.
     #[error("MX host has no address")]
     NoAddress,
+    /// The MX name is not a host name (RFC 5321 §2.3.5: letters, digits
+    /// and hyphens), so senders cannot look up an address for it.
+    #[error("MX name is not a valid host name (RFC 5321 §2.3.5): no address can be looked up")]
+    NotAHostName,
     /// The address lookup failed.
     #[error("address lookup failed: {0}")]
     AddressLookup(DnsFailure),
@@ -263,6 +267,9 @@ impl StarttlsChecker {
         offered: &mut Option<bool>,
         stage: &mut &'static str,
     ) -> Result<StarttlsSuccess, StarttlsError> {
+        if !crate::mtasts::domain::is_ascii_domain(host) {
+            return Err(StarttlsError::NotAHostName);
+        }
         let addresses = match self
             .dns
             .addresses(host)
