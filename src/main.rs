@@ -233,6 +233,7 @@ async fn serve(cli: &Cli) -> i32 {
         app,
         telemetry_path: cli.telemetry_path.clone(),
         web,
+        client_timeouts: server::ClientTimeouts::default(),
     });
     let result = server::run(listener, state, shutdown_signal()).await;
     hangup.abort();

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::fmt::Write as _;
@@ -27,10 +27,31 @@ pub struct AppState {
     pub telemetry_path: String,
     /// TLS and basic authentication (`--web.config.file`).
     pub web: WebConfig,
+    /// How long a client may hold a connection without a request.
+    pub client_timeouts: ClientTimeouts,
 }
 
-/// How long a client has to complete the TLS handshake.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bounds on a client that connects and does not get to a request: without
+/// them, idle or trickling connections (slowloris) would each hold a file
+/// descriptor for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientTimeouts {
+    /// To complete the TLS handshake (with `--web.config.file` TLS).
+    pub tls_handshake: Duration,
+    /// To send a request's whole header, counted from when the connection
+    /// starts waiting for it: an idle keep-alive connection is closed after
+    /// this long, and Prometheus opens a new one for its next scrape.
+    pub header_read: Duration,
+}
+
+impl Default for ClientTimeouts {
+    fn default() -> Self {
+        ClientTimeouts {
+            tls_handshake: Duration::from_secs(10),
+            header_read: Duration::from_secs(30),
+        }
+    }
+}
 
 /// Seconds taken off Prometheus's scrape timeout so the answer arrives in
 /// time (as blackbox_exporter's `timeout_offset`).
@@ -44,7 +65,15 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1 only (what Prometheus speaks here): the auto builder would
+    // otherwise first wait, without any bound, for bytes that tell HTTP/1
+    // from HTTP/2, and a silent client would hold its connection for ever.
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.client_timeouts.header_read);
+    let tls_handshake_timeout = state.client_timeouts.tls_handshake;
     let tls = state.web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     tokio::pin!(shutdown);
     loop {
@@ -80,7 +109,7 @@ pub async fn run(
                         let watcher = graceful.watcher();
                         tokio::spawn(async move {
                             // A client that does not speak TLS (or stalls) is dropped.
-                            let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                            let stream = match tokio::time::timeout(tls_handshake_timeout, acceptor.accept(stream)).await {
                                 Ok(Ok(stream)) => stream,
                                 Ok(Err(error)) => {
                                     tracing::debug!(%error, "TLS handshake failed");

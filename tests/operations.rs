@@ -4,9 +4,12 @@
 mod support;
 
 use mtasts_exporter::config::{Config, Shard};
+use mtasts_exporter::server::ClientTimeouts;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::harness::{get, parse_exposition, request, start_exporter_in, wait_ready};
+use support::harness::{
+    get, parse_exposition, request, start_exporter_in, start_exporter_with, wait_ready,
+};
 use support::{policy_text, WorldSpec};
 
 fn world() -> WorldSpec {
@@ -137,6 +140,71 @@ async fn probe_allowed_targets_patterns() {
             .0,
         403
     );
+}
+
+/// Clients that connect and never complete a request (silent, trickling a
+/// header byte by byte, idle after a first request) are cut off after the
+/// header timeout instead of holding a connection for ever; scrapes go on.
+#[tokio::test]
+async fn idle_and_trickling_clients_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    let timeouts = ClientTimeouts {
+        tls_handshake: Duration::from_secs(1),
+        header_read: Duration::from_millis(500),
+    };
+    let running = start_exporter_with(world(), &["good.test"], |_| {}, timeouts).await;
+    wait_ready(&running.base).await;
+    let address = running.base.trim_start_matches("http://").to_string();
+
+    let silent = TcpStream::connect(&address).await.unwrap();
+    let (trickle, mut trickle_writer) = TcpStream::connect(&address).await.unwrap().into_split();
+    let trickler = tokio::spawn(async move {
+        let header = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+        trickle_writer.write_all(header).await?;
+        loop {
+            trickle_writer.write_all(b"a").await?;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), std::io::Error>(())
+    });
+    let mut idle = TcpStream::connect(&address).await.unwrap();
+    idle.write_all(b"GET /-/healthy HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let mut idle_read = Vec::new();
+    for (name, mut stream) in [
+        (
+            "silent",
+            Box::new(silent) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+        ),
+        ("trickling", Box::new(trickle)),
+        ("idle", Box::new(idle)),
+    ] {
+        let mut read = Vec::new();
+        // Closed (EOF or reset) within the bound, whatever was read before.
+        let ended =
+            tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut read)).await;
+        assert!(ended.is_ok(), "{name} connection still open after 5 s");
+        if name == "idle" {
+            idle_read = read;
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        String::from_utf8_lossy(&idle_read).starts_with("HTTP/1.1 200"),
+        "the idle client's first request was answered"
+    );
+    assert!(trickler.await.unwrap().is_err(), "the trickler was cut off");
+    let (status, _) = get(&format!("{}/metrics", running.base)).await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test]

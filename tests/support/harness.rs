@@ -4,7 +4,7 @@
 use super::{World, WorldSpec};
 use mtasts_exporter::app::App;
 use mtasts_exporter::config::Config;
-use mtasts_exporter::server::{self, AppState};
+use mtasts_exporter::server::{self, AppState, ClientTimeouts};
 use mtasts_exporter::web_config::WebConfig;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -66,6 +66,16 @@ pub async fn start_exporter_in(
     domains: &[&str],
     adjust: impl FnOnce(&mut Config),
 ) -> Running {
+    start_exporter_with(spec, domains, adjust, ClientTimeouts::default()).await
+}
+
+/// [`start_exporter_in`] with the HTTP server's client timeouts given.
+pub async fn start_exporter_with(
+    spec: WorldSpec,
+    domains: &[&str],
+    adjust: impl FnOnce(&mut Config),
+    client_timeouts: ClientTimeouts,
+) -> Running {
     let world = spec.start().await;
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("config.yml");
@@ -79,6 +89,7 @@ pub async fn start_exporter_in(
         app,
         telemetry_path: "/metrics".into(),
         web: WebConfig::default(),
+        client_timeouts,
     });
     let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(server::run(listener, state, async move {
