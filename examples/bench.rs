@@ -7,6 +7,7 @@
 //! target/release/examples/bench --domains 1000 --smtp 100       # with STARTTLS on 100 MX hosts
 //! target/release/examples/bench --domains 10000 --blackbox       # and Debian's blackbox_exporter on the same world
 //! target/release/examples/bench --domains 10000 --hostile 1000   # 1,000 of them with hostile policy servers
+//! target/release/examples/bench --domains 10000 --smtp 200 --hostile-smtp 150   # 150 of the 200 MX hosts hostile
 //! ```
 //!
 //! The world runs as a separate process (`fake_world --bench`), so the CPU
@@ -24,6 +25,7 @@ struct Args {
     concurrency: usize,
     smtp: usize,
     hostile: usize,
+    hostile_smtp: usize,
     blackbox: bool,
 }
 
@@ -33,6 +35,7 @@ fn parse_args() -> Result<Args, String> {
         concurrency: 256,
         smtp: 0,
         hostile: 0,
+        hostile_smtp: 0,
         blackbox: false,
     };
     let mut it = std::env::args().skip(1);
@@ -47,6 +50,7 @@ fn parse_args() -> Result<Args, String> {
             "--concurrency" => args.concurrency = number("--concurrency")?,
             "--smtp" => args.smtp = number("--smtp")?,
             "--hostile" => args.hostile = number("--hostile")?,
+            "--hostile-smtp" => args.hostile_smtp = number("--hostile-smtp")?,
             "--blackbox" => args.blackbox = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -122,6 +126,8 @@ fn start_world(dir: &Path, args: &Args) -> Result<(Killed, PathBuf), String> {
         .arg(args.smtp.to_string())
         .arg("--hostile")
         .arg(args.hostile.to_string())
+        .arg("--hostile-smtp")
+        .arg(args.hostile_smtp.to_string())
         .arg(&config)
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
@@ -143,7 +149,7 @@ fn main() {
         Ok(args) => args,
         Err(error) => {
             eprintln!(
-                "{error}\nusage: bench [--domains N] [--concurrency C] [--smtp K] [--hostile H] [--blackbox]"
+                "{error}\nusage: bench [--domains N] [--concurrency C] [--smtp K] [--hostile H] [--hostile-smtp S] [--blackbox]"
             );
             std::process::exit(2);
         }
@@ -221,8 +227,8 @@ fn main() {
 
         let n = args.domains as f64;
         println!(
-            "\n## mtasts-exporter, {} domains, concurrency {}, STARTTLS on {} MX hosts, {} hostile policy servers",
-            args.domains, args.concurrency, args.smtp, args.hostile
+            "\n## mtasts-exporter, {} domains, concurrency {}, STARTTLS on {} MX hosts ({} hostile), {} hostile policy servers",
+            args.domains, args.concurrency, args.smtp, args.hostile_smtp, args.hostile
         );
         println!("| measure | value |\n|---|---|");
         println!("| full round (wall) | {wall:.2} s |");

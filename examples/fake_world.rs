@@ -8,11 +8,13 @@
 //! cargo run -- --config.file /tmp/world.yml --web.listen-address 127.0.0.1:10461
 //! ```
 //!
-//! `fake_world --bench N [--smtp K] [--hostile H] OUT.yml` makes a benchmark
+//! `fake_world --bench N [--smtp K] [--hostile H] [--hostile-smtp S] OUT.yml` makes a benchmark
 //! world instead (the last H domains with hostile policy servers: endless
 //! bodies, 1 MiB of headers, slowloris):
 //! N healthy domains `dI.test` (record, policy, MX, TLSRPT), the first K
-//! of them with an MX host of their own that speaks STARTTLS.
+//! of them with an MX host of their own that speaks STARTTLS (the first S of
+//! those hostile: endless greeting, no banner, stall or garbage after
+//! STARTTLS, close after the 220).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -40,11 +42,12 @@ const DOMAINS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Command line: `[--bench N [--smtp K]] CONFIG_OUT.yml`.
+/// Command line: `[--bench N [--smtp K] [--hostile H] [--hostile-smtp S]] CONFIG_OUT.yml`.
 struct Args {
     bench: Option<usize>,
     smtp: usize,
     hostile: usize,
+    hostile_smtp: usize,
     config_path: String,
 }
 
@@ -54,6 +57,7 @@ fn parse_args() -> Option<Args> {
         bench: None,
         smtp: 0,
         hostile: 0,
+        hostile_smtp: 0,
         config_path: String::new(),
     };
     while let Some(arg) = args.next() {
@@ -61,6 +65,7 @@ fn parse_args() -> Option<Args> {
             "--bench" => parsed.bench = Some(args.next()?.parse().ok()?),
             "--smtp" => parsed.smtp = args.next()?.parse().ok()?,
             "--hostile" => parsed.hostile = args.next()?.parse().ok()?,
+            "--hostile-smtp" => parsed.hostile_smtp = args.next()?.parse().ok()?,
             path => parsed.config_path = path.to_string(),
         }
     }
@@ -69,7 +74,14 @@ fn parse_args() -> Option<Args> {
 
 /// The benchmark world: `n` healthy domains sharing one MX host, the first
 /// `smtp` with a STARTTLS MX host of their own.
-fn bench_world(n: usize, smtp: usize, hostile: usize) -> WorldSpec {
+fn bench_world(n: usize, smtp: usize, hostile: usize, hostile_smtp: usize) -> WorldSpec {
+    const HOSTILE_SMTP: [SmtpBehavior; 5] = [
+        SmtpBehavior::EndlessLines,
+        SmtpBehavior::NoBanner,
+        SmtpBehavior::StallAfterStarttls,
+        SmtpBehavior::TlsGarbage,
+        SmtpBehavior::CloseAfterStarttls,
+    ];
     const HOSTILE: [HttpBehavior; 3] = [
         HttpBehavior::EndlessBody,
         HttpBehavior::HugeHeaders,
@@ -102,7 +114,12 @@ fn bench_world(n: usize, smtp: usize, hostile: usize) -> WorldSpec {
                 "v=TLSRPTv1; rua=mailto:tlsrpt@bench.test",
             );
         if i < smtp {
-            spec.smtp_host(&mx, SmtpBehavior::Tls(CertKind::Valid));
+            let behavior = if i < hostile_smtp {
+                HOSTILE_SMTP[i % HOSTILE_SMTP.len()]
+            } else {
+                SmtpBehavior::Tls(CertKind::Valid)
+            };
+            spec.smtp_host(&mx, behavior);
         }
     }
     spec
@@ -140,13 +157,15 @@ fn bench_config(
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let Some(args) = parse_args() else {
-        eprintln!("usage: fake_world [--bench N [--smtp K]] CONFIG_OUT.yml");
+        eprintln!("usage: fake_world [--bench N [--smtp K] [--hostile H] [--hostile-smtp S]] CONFIG_OUT.yml");
         std::process::exit(2);
     };
     let config_path = args.config_path.clone();
     if let Some(n) = args.bench {
         let started = std::time::Instant::now();
-        let world = bench_world(n, args.smtp, args.hostile).start().await;
+        let world = bench_world(n, args.smtp, args.hostile, args.hostile_smtp)
+            .start()
+            .await;
         let ca_copy = format!("{config_path}.ca.pem");
         let written = std::fs::write(&ca_copy, &world.ca.pem)
             .and_then(|()| {
