@@ -8,6 +8,7 @@
 //! target/release/examples/bench --domains 10000 --blackbox       # and Debian's blackbox_exporter on the same world
 //! target/release/examples/bench --domains 10000 --hostile 1000   # 1,000 of them with hostile policy servers
 //! target/release/examples/bench --domains 10000 --smtp 200 --hostile-smtp 150   # 150 of the 200 MX hosts hostile
+//! target/release/examples/bench --domains 10000 --hostile-dns 1000   # 1,000 _mta-sts answers near 64 KiB
 //! ```
 //!
 //! The world runs as a separate process (`fake_world --bench`), so the CPU
@@ -26,6 +27,7 @@ struct Args {
     smtp: usize,
     hostile: usize,
     hostile_smtp: usize,
+    hostile_dns: usize,
     blackbox: bool,
 }
 
@@ -36,6 +38,7 @@ fn parse_args() -> Result<Args, String> {
         smtp: 0,
         hostile: 0,
         hostile_smtp: 0,
+        hostile_dns: 0,
         blackbox: false,
     };
     let mut it = std::env::args().skip(1);
@@ -51,6 +54,7 @@ fn parse_args() -> Result<Args, String> {
             "--smtp" => args.smtp = number("--smtp")?,
             "--hostile" => args.hostile = number("--hostile")?,
             "--hostile-smtp" => args.hostile_smtp = number("--hostile-smtp")?,
+            "--hostile-dns" => args.hostile_dns = number("--hostile-dns")?,
             "--blackbox" => args.blackbox = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -128,6 +132,8 @@ fn start_world(dir: &Path, args: &Args) -> Result<(Killed, PathBuf), String> {
         .arg(args.hostile.to_string())
         .arg("--hostile-smtp")
         .arg(args.hostile_smtp.to_string())
+        .arg("--hostile-dns")
+        .arg(args.hostile_dns.to_string())
         .arg(&config)
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
@@ -149,7 +155,7 @@ fn main() {
         Ok(args) => args,
         Err(error) => {
             eprintln!(
-                "{error}\nusage: bench [--domains N] [--concurrency C] [--smtp K] [--hostile H] [--hostile-smtp S] [--blackbox]"
+                "{error}\nusage: bench [--domains N] [--concurrency C] [--smtp K] [--hostile H] [--hostile-smtp S] [--hostile-dns D] [--blackbox]"
             );
             std::process::exit(2);
         }
@@ -227,8 +233,8 @@ fn main() {
 
         let n = args.domains as f64;
         println!(
-            "\n## mtasts-exporter, {} domains, concurrency {}, STARTTLS on {} MX hosts ({} hostile), {} hostile policy servers",
-            args.domains, args.concurrency, args.smtp, args.hostile_smtp, args.hostile
+            "\n## mtasts-exporter, {} domains, concurrency {}, STARTTLS on {} MX hosts ({} hostile), {} hostile policy servers, {} near-64-KiB DNS answers",
+            args.domains, args.concurrency, args.smtp, args.hostile_smtp, args.hostile, args.hostile_dns
         );
         println!("| measure | value |\n|---|---|");
         println!("| full round (wall) | {wall:.2} s |");

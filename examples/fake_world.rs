@@ -8,13 +8,14 @@
 //! cargo run -- --config.file /tmp/world.yml --web.listen-address 127.0.0.1:10461
 //! ```
 //!
-//! `fake_world --bench N [--smtp K] [--hostile H] [--hostile-smtp S] OUT.yml` makes a benchmark
+//! `fake_world --bench N [--smtp K] [--hostile H] [--hostile-smtp S] [--hostile-dns D] OUT.yml` makes a benchmark
 //! world instead (the last H domains with hostile policy servers: endless
 //! bodies, 1 MiB of headers, slowloris):
 //! N healthy domains `dI.test` (record, policy, MX, TLSRPT), the first K
 //! of them with an MX host of their own that speaks STARTTLS (the first S of
 //! those hostile: endless greeting, no banner, stall or garbage after
-//! STARTTLS, close after the 220).
+//! STARTTLS, close after the 220), and the D domains before the hostile
+//! ones with `_mta-sts` answers near 64 KiB.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -42,12 +43,13 @@ const DOMAINS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Command line: `[--bench N [--smtp K] [--hostile H] [--hostile-smtp S]] CONFIG_OUT.yml`.
+/// Command line: `[--bench N [--smtp K] [--hostile H] [--hostile-smtp S] [--hostile-dns D]] CONFIG_OUT.yml`.
 struct Args {
     bench: Option<usize>,
     smtp: usize,
     hostile: usize,
     hostile_smtp: usize,
+    hostile_dns: usize,
     config_path: String,
 }
 
@@ -58,6 +60,7 @@ fn parse_args() -> Option<Args> {
         smtp: 0,
         hostile: 0,
         hostile_smtp: 0,
+        hostile_dns: 0,
         config_path: String::new(),
     };
     while let Some(arg) = args.next() {
@@ -66,6 +69,7 @@ fn parse_args() -> Option<Args> {
             "--smtp" => parsed.smtp = args.next()?.parse().ok()?,
             "--hostile" => parsed.hostile = args.next()?.parse().ok()?,
             "--hostile-smtp" => parsed.hostile_smtp = args.next()?.parse().ok()?,
+            "--hostile-dns" => parsed.hostile_dns = args.next()?.parse().ok()?,
             path => parsed.config_path = path.to_string(),
         }
     }
@@ -74,7 +78,13 @@ fn parse_args() -> Option<Args> {
 
 /// The benchmark world: `n` healthy domains sharing one MX host, the first
 /// `smtp` with a STARTTLS MX host of their own.
-fn bench_world(n: usize, smtp: usize, hostile: usize, hostile_smtp: usize) -> WorldSpec {
+fn bench_world(
+    n: usize,
+    smtp: usize,
+    hostile: usize,
+    hostile_smtp: usize,
+    hostile_dns: usize,
+) -> WorldSpec {
     const HOSTILE_SMTP: [SmtpBehavior; 5] = [
         SmtpBehavior::EndlessLines,
         SmtpBehavior::NoBanner,
@@ -113,6 +123,16 @@ fn bench_world(n: usize, smtp: usize, hostile: usize, hostile_smtp: usize) -> Wo
                 &format!("_smtp._tls.{domain}"),
                 "v=TLSRPTv1; rua=mailto:tlsrpt@bench.test",
             );
+        // Just before the hostile policy servers: `_mta-sts` answers near
+        // 64 KiB (200 filler records beside the STS one), over TCP.
+        if i + hostile < n && i + hostile + hostile_dns >= n {
+            for filler in 0..200 {
+                spec.txt(
+                    &format!("_mta-sts.{domain}"),
+                    &format!("filler-{filler:03}-{}", "z".repeat(240)),
+                );
+            }
+        }
         if i < smtp {
             let behavior = if i < hostile_smtp {
                 HOSTILE_SMTP[i % HOSTILE_SMTP.len()]
@@ -157,15 +177,21 @@ fn bench_config(
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let Some(args) = parse_args() else {
-        eprintln!("usage: fake_world [--bench N [--smtp K] [--hostile H] [--hostile-smtp S]] CONFIG_OUT.yml");
+        eprintln!("usage: fake_world [--bench N [--smtp K] [--hostile H] [--hostile-smtp S] [--hostile-dns D]] CONFIG_OUT.yml");
         std::process::exit(2);
     };
     let config_path = args.config_path.clone();
     if let Some(n) = args.bench {
         let started = std::time::Instant::now();
-        let world = bench_world(n, args.smtp, args.hostile, args.hostile_smtp)
-            .start()
-            .await;
+        let world = bench_world(
+            n,
+            args.smtp,
+            args.hostile,
+            args.hostile_smtp,
+            args.hostile_dns,
+        )
+        .start()
+        .await;
         let ca_copy = format!("{config_path}.ca.pem");
         let written = std::fs::write(&ca_copy, &world.ca.pem)
             .and_then(|()| {
