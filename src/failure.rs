@@ -249,7 +249,7 @@ pub trait Classify {
 impl Classify for RecordLookupError {
     fn classify(&self) -> (ResultType, Reason) {
         match self {
-            RecordLookupError::NoRecord => {
+            RecordLookupError::NoRecord { .. } => {
                 (ResultType::NoPolicyFound, Reason::NoMtaStsDnsTxtRecord)
             }
             RecordLookupError::Multiple(_) => (

@@ -214,6 +214,11 @@ async fn hostile_dns_answers_are_bounded_and_classified() {
             failure.detail
         );
         assert!(looped.duration_seconds < 1.0, "{}", looped.duration_seconds);
+        assert!(
+            failure.detail.contains("it is a CNAME to _mta-sts."),
+            "{}",
+            failure.detail
+        );
     }
 
     // A server whose answers carry the wrong message ID: dropped, so the

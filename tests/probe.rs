@@ -230,6 +230,33 @@ async fn cname_record() {
     assert_eq!(report.record.as_ref().unwrap().id, "cname1");
 }
 
+/// `_mta-sts` is an alias whose target has no record (a hosting provider
+/// that dropped it): no policy, and the failure names the target to look at.
+#[tokio::test]
+async fn dangling_cname_record_names_its_target() {
+    let mut spec = WorldSpec::new();
+    spec.cname("_mta-sts.dangle.test", "_mta-sts.Gone-Provider.test")
+        .mx("dangle.test", 10, "mx.dangle.test");
+    let report = single(&mut spec, "dangle.test").await;
+    let failure = &report.failures[0];
+    assert_eq!(
+        (failure.result_type, failure.reason),
+        (ResultType::NoPolicyFound, Reason::NoMtaStsDnsTxtRecord)
+    );
+    assert_eq!(
+        failure.detail,
+        "no v=STSv1 TXT record at _mta-sts (it is a CNAME to _mta-sts.gone-provider.test, which has none)"
+    );
+    // Without an alias the detail stays as it was.
+    let mut plain = WorldSpec::new();
+    plain.mx("plain.test", 10, "mx.plain.test");
+    let report = single(&mut plain, "plain.test").await;
+    assert_eq!(
+        report.failures[0].detail,
+        "no v=STSv1 TXT record at _mta-sts"
+    );
+}
+
 #[tokio::test]
 async fn dns_servfail() {
     let mut spec = WorldSpec::new();

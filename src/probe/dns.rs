@@ -171,6 +171,18 @@ impl Dns {
         })
     }
 
+    /// The target of `name`'s CNAME record, if it is an alias: lower-case,
+    /// without the trailing dot, in DNS presentation form.
+    pub async fn cname(&self, name: &str) -> Result<Option<String>, DnsFailure> {
+        let answer = self.query(name, RecordType::CNAME).await?;
+        Ok(answer.into_records().into_iter().find_map(|r| match r {
+            RData::CNAME(target) => {
+                Some(crate::mtasts::domain::normalize_host(&target.0.to_ascii()))
+            }
+            _ => None,
+        }))
+    }
+
     /// IPv4 and IPv6 addresses of `name`.
     pub async fn addresses(&self, name: &str) -> Result<DnsAnswer<IpAddr>, DnsFailure> {
         let fqdn = fully_qualified(name);
@@ -218,6 +230,7 @@ fn type_name(record_type: RecordType) -> &'static str {
         RecordType::MX => "MX",
         RecordType::A => "A",
         RecordType::AAAA => "AAAA",
+        RecordType::CNAME => "CNAME",
         _ => "other",
     }
 }

@@ -19,8 +19,13 @@ pub struct RecordLookup {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordLookupError {
     /// No `v=STSv1` record: the domain does not do MTA-STS.
-    #[error("no v=STSv1 TXT record at _mta-sts")]
-    NoRecord,
+    #[error("no v=STSv1 TXT record at _mta-sts{}", alias_note(alias_of.as_deref()))]
+    NoRecord {
+        /// Where `_mta-sts.<domain>` points when it is a CNAME: the record
+        /// is missing at that target (a provider that dropped it, a
+        /// dangling or looping alias), which is where to look.
+        alias_of: Option<String>,
+    },
     /// More than one STS record: RFC 8461 §3.1 says senders then assume no
     /// policy is available.
     #[error("{0} v=STSv1 TXT records at _mta-sts, exactly one is allowed")]
@@ -38,13 +43,19 @@ pub enum RecordLookupError {
     Dns(DnsFailure),
 }
 
+fn alias_note(target: Option<&str>) -> String {
+    target
+        .map(|target| format!(" (it is a CNAME to {target}, which has none)"))
+        .unwrap_or_default()
+}
+
 /// Applies the RFC 8461 §3.1 rules to the TXT strings found at
 /// `_mta-sts.<domain>`: records that are not STS candidates are discarded,
 /// exactly one must remain, and it must parse.
 pub fn evaluate_txt(txts: &[String]) -> Result<RecordLookup, RecordLookupError> {
     let candidates: Vec<&String> = txts.iter().filter(|t| is_sts_candidate(t)).collect();
     match candidates.as_slice() {
-        [] => Err(RecordLookupError::NoRecord),
+        [] => Err(RecordLookupError::NoRecord { alias_of: None }),
         [txt] => parse_record(txt)
             .map(|record| RecordLookup {
                 record,
@@ -59,13 +70,18 @@ pub fn evaluate_txt(txts: &[String]) -> Result<RecordLookup, RecordLookupError> 
     }
 }
 
-/// Looks up and evaluates `_mta-sts.<domain>` (CNAMEs followed).
+/// Looks up and evaluates `_mta-sts.<domain>` (CNAMEs followed). When no
+/// record is found, one more query tells whether the name is an alias, so
+/// the failure can name the target where the record is missing.
 pub async fn lookup_record(dns: &Dns, domain: &str) -> Result<RecordLookup, RecordLookupError> {
-    let answer = dns
-        .txt(&format!("_mta-sts.{domain}"))
-        .await
-        .map_err(RecordLookupError::Dns)?;
-    evaluate_txt(&answer.into_records())
+    let name = format!("_mta-sts.{domain}");
+    let answer = dns.txt(&name).await.map_err(RecordLookupError::Dns)?;
+    match evaluate_txt(&answer.into_records()) {
+        Err(RecordLookupError::NoRecord { .. }) => Err(RecordLookupError::NoRecord {
+            alias_of: dns.cname(&name).await.ok().flatten(),
+        }),
+        other => other,
+    }
 }
 
 /// Whether an STS record is (also) published at the domain apex, where it has
@@ -88,11 +104,9 @@ mod tests {
 
     #[test]
     fn outcomes() {
-        assert_eq!(evaluate_txt(&[]), Err(RecordLookupError::NoRecord));
-        assert_eq!(
-            evaluate_txt(&txts(&["v=spf1 -all"])),
-            Err(RecordLookupError::NoRecord)
-        );
+        let none = Err(RecordLookupError::NoRecord { alias_of: None });
+        assert_eq!(evaluate_txt(&[]), none);
+        assert_eq!(evaluate_txt(&txts(&["v=spf1 -all"])), none);
         let ok = evaluate_txt(&txts(&["v=spf1 -all", "v=STSv1; id=1"])).unwrap();
         assert_eq!(ok.record.id, "1");
         assert_eq!(ok.other_txt_count, 1);
