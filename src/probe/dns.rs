@@ -188,13 +188,7 @@ impl Dns {
         let fqdn = fully_qualified(name);
         match self.resolver.lookup_ip(fqdn.as_str()).await {
             Ok(lookup) => Ok(DnsAnswer::Records(lookup.iter().collect())),
-            Err(error) => classify(error, name, "A/AAAA").map(|nx| {
-                if nx {
-                    DnsAnswer::NxDomain
-                } else {
-                    DnsAnswer::Records(Vec::new())
-                }
-            }),
+            Err(error) => classify(error, name, "A/AAAA"),
         }
     }
 
@@ -213,13 +207,7 @@ impl Dns {
                     .map(|r| r.data.clone())
                     .collect(),
             )),
-            Err(error) => classify(error, name, type_name(record_type)).map(|nx| {
-                if nx {
-                    DnsAnswer::NxDomain
-                } else {
-                    DnsAnswer::Records(Vec::new())
-                }
-            }),
+            Err(error) => classify(error, name, type_name(record_type)),
         }
     }
 }
@@ -235,14 +223,18 @@ fn type_name(record_type: RecordType) -> &'static str {
     }
 }
 
-/// `Ok(true)` for NXDOMAIN, `Ok(false)` for "no records of that type",
-/// `Err` for a failure.
-fn classify(error: NetError, name: &str, record_type: &'static str) -> Result<bool, DnsFailure> {
+/// What a resolver error means: NXDOMAIN and "no records of that type" are
+/// answers (the latter an empty one); anything else is a failure.
+fn classify<T>(
+    error: NetError,
+    name: &str,
+    record_type: &'static str,
+) -> Result<DnsAnswer<T>, DnsFailure> {
     if error.is_nx_domain() {
-        return Ok(true);
+        return Ok(DnsAnswer::NxDomain);
     }
     if error.is_no_records_found() {
-        return Ok(false);
+        return Ok(DnsAnswer::Records(Vec::new()));
     }
     let name = name.to_string();
     Err(match error {
