@@ -6,7 +6,7 @@
 //! `basic_auth_users` (bcrypt hashes). Other exporter-toolkit keys are
 //! refused with a clear error rather than silently ignored.
 
-use crate::config::{place_issues, yaml_from_str, ConfigIssue};
+use crate::config::yaml::{self, ConfigIssue};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,7 +53,7 @@ impl WebConfig {
     /// connection.
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
         let error = |mut issue: ConfigIssue, text: &str| {
-            place_issues(text, std::slice::from_mut(&mut issue));
+            yaml::place_issues(text, std::slice::from_mut(&mut issue));
             WebConfigError {
                 path: path.display().to_string(),
                 issue,
@@ -61,7 +61,7 @@ impl WebConfig {
         };
         let text = std::fs::read_to_string(path)
             .map_err(|e| error(ConfigIssue::new("", format!("cannot read: {e}")), ""))?;
-        let raw: RawWebConfig = yaml_from_str(&text).map_err(|issue| WebConfigError {
+        let raw: RawWebConfig = yaml::from_str(&text).map_err(|issue| WebConfigError {
             path: path.display().to_string(),
             issue,
         })?;

@@ -27,7 +27,6 @@ pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub mod yaml;
 
-pub(crate) use yaml::{from_str as yaml_from_str, place_issues};
 pub use yaml::{ConfigIssue, Position};
 
 /// Why a configuration file was rejected.
