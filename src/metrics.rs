@@ -190,9 +190,11 @@ fn escape_into(out: &mut String, value: &str) {
     }
 }
 
-/// Appends one sample: `name{l1="v1",...} value`. Labels in name order (as
-/// the `prometheus` crate writes them).
-fn sample(out: &mut String, family: usize, labels: &[(&str, &str)], value: f64) {
+/// Appends one sample, `name{l1="v1",...} value`, to the text of its
+/// family in `lines` (a domain's text, one entry per family). Labels in name
+/// order (as the `prometheus` crate writes them).
+fn sample(lines: &mut [String], family: usize, labels: &[(&str, &str)], value: f64) {
+    let out = &mut lines[family];
     out.push_str(FAMILIES[family].name);
     out.push('{');
     for (i, (name, value)) in labels.iter().enumerate() {
@@ -351,10 +353,9 @@ impl Metrics {
     pub fn set_interval(&self, domain: &str, interval: std::time::Duration) {
         let mut domains = self.domains.lock().unwrap_or_else(|p| p.into_inner());
         let state = domains.entry(domain.to_string()).or_default();
-        let lines = &mut state.lines[F::PROBE_INTERVAL];
-        lines.clear();
+        state.lines[F::PROBE_INTERVAL].clear();
         sample(
-            lines,
+            &mut state.lines,
             F::PROBE_INTERVAL,
             &[("domain", domain)],
             interval.as_secs_f64(),
@@ -451,30 +452,10 @@ impl DomainState {
             }
         }
         let l = &mut self.lines;
-        sample(
-            &mut l[F::PROBE_SUCCESS],
-            F::PROBE_SUCCESS,
-            &d,
-            flag(report.success),
-        );
-        sample(
-            &mut l[F::PROBE_DURATION],
-            F::PROBE_DURATION,
-            &d,
-            report.duration_seconds,
-        );
-        sample(
-            &mut l[F::PROBE_TIMESTAMP],
-            F::PROBE_TIMESTAMP,
-            &d,
-            report.timestamp,
-        );
-        sample(
-            &mut l[F::PROBES_TOTAL],
-            F::PROBES_TOTAL,
-            &d,
-            self.probes_total as f64,
-        );
+        sample(l, F::PROBE_SUCCESS, &d, flag(report.success));
+        sample(l, F::PROBE_DURATION, &d, report.duration_seconds);
+        sample(l, F::PROBE_TIMESTAMP, &d, report.timestamp);
+        sample(l, F::PROBES_TOTAL, &d, self.probes_total as f64);
         for (failure, count) in &self.failures_total {
             failure_sample(l, F::FAILURES_TOTAL, domain, failure, *count as f64);
         }
@@ -488,7 +469,7 @@ impl DomainState {
         }
         if let Some(record) = &report.record {
             sample(
-                &mut l[F::RECORD_INFO],
+                l,
                 F::RECORD_INFO,
                 &[("domain", domain), ("id", &record.id)],
                 1.0,
@@ -497,62 +478,32 @@ impl DomainState {
         if let Some(policy) = &report.policy {
             for mode in Mode::ALL {
                 let labels = [("domain", domain), ("mode", mode.as_str())];
-                sample(
-                    &mut l[F::POLICY_MODE],
-                    F::POLICY_MODE,
-                    &labels,
-                    flag(mode == policy.mode),
-                );
+                sample(l, F::POLICY_MODE, &labels, flag(mode == policy.mode));
             }
-            sample(
-                &mut l[F::POLICY_MAX_AGE],
-                F::POLICY_MAX_AGE,
-                &d,
-                policy.max_age as f64,
-            );
-            sample(
-                &mut l[F::POLICY_MX_PATTERNS],
-                F::POLICY_MX_PATTERNS,
-                &d,
-                policy.mx.len() as f64,
-            );
+            sample(l, F::POLICY_MAX_AGE, &d, policy.max_age as f64);
+            sample(l, F::POLICY_MX_PATTERNS, &d, policy.mx.len() as f64);
         }
         if let Some(at) = self.policy_fetch_success {
-            sample(
-                &mut l[F::POLICY_FETCH_SUCCESS],
-                F::POLICY_FETCH_SUCCESS,
-                &d,
-                at,
-            );
+            sample(l, F::POLICY_FETCH_SUCCESS, &d, at);
         }
         if let Some(at) = self.policy_expiry {
-            sample(&mut l[F::POLICY_EXPIRY], F::POLICY_EXPIRY, &d, at);
+            sample(l, F::POLICY_EXPIRY, &d, at);
         }
         if let Some(changes) = self.policy_changes_total {
-            sample(
-                &mut l[F::POLICY_ID_STALE],
-                F::POLICY_ID_STALE,
-                &d,
-                flag(self.policy_stale),
-            );
-            sample(
-                &mut l[F::POLICY_CHANGES],
-                F::POLICY_CHANGES,
-                &d,
-                changes as f64,
-            );
+            sample(l, F::POLICY_ID_STALE, &d, flag(self.policy_stale));
+            sample(l, F::POLICY_CHANGES, &d, changes as f64);
         }
         let warnings: BTreeSet<_> = report.warnings.iter().collect();
         for warning in warnings {
             let labels = [("domain", domain), ("warning", warning.as_str())];
-            sample(&mut l[F::WARNING], F::WARNING, &labels, 1.0);
+            sample(l, F::WARNING, &labels, 1.0);
         }
         for pattern in report.unused_patterns.iter().take(max_mx_hosts) {
             let labels = [("domain", domain), ("pattern", pattern.as_str())];
-            sample(&mut l[F::PATTERN_UNUSED], F::PATTERN_UNUSED, &labels, 1.0);
+            sample(l, F::PATTERN_UNUSED, &labels, 1.0);
         }
         if let Some(hosts) = &report.mx_hosts {
-            sample(&mut l[F::MX_HOSTS], F::MX_HOSTS, &d, hosts.len() as f64);
+            sample(l, F::MX_HOSTS, &d, hosts.len() as f64);
             let mut seen = BTreeSet::new();
             for host in hosts.iter().take(max_mx_hosts) {
                 if !seen.insert(host.host.as_str()) {
@@ -560,34 +511,14 @@ impl DomainState {
                 }
                 let labels = [("domain", domain), ("mx", host.host.as_str())];
                 if let Some(matches) = host.matches_policy {
-                    sample(
-                        &mut l[F::MX_POLICY_MATCH],
-                        F::MX_POLICY_MATCH,
-                        &labels,
-                        flag(matches),
-                    );
+                    sample(l, F::MX_POLICY_MATCH, &labels, flag(matches));
                 }
                 if let Some(offered) = host.starttls {
-                    sample(
-                        &mut l[F::MX_STARTTLS],
-                        F::MX_STARTTLS,
-                        &labels,
-                        flag(offered),
-                    );
+                    sample(l, F::MX_STARTTLS, &labels, flag(offered));
                 }
                 if let Some(cert) = &host.cert {
-                    sample(
-                        &mut l[F::MX_CERT_VALID],
-                        F::MX_CERT_VALID,
-                        &labels,
-                        flag(cert.valid),
-                    );
-                    sample(
-                        &mut l[F::MX_CERT_EXPIRY],
-                        F::MX_CERT_EXPIRY,
-                        &labels,
-                        cert.not_after as f64,
-                    );
+                    sample(l, F::MX_CERT_VALID, &labels, flag(cert.valid));
+                    sample(l, F::MX_CERT_EXPIRY, &labels, cert.not_after as f64);
                 }
                 if let Some(version) = &host.tls_version {
                     let labels = [
@@ -595,45 +526,20 @@ impl DomainState {
                         ("mx", host.host.as_str()),
                         ("version", version.as_str()),
                     ];
-                    sample(&mut l[F::MX_TLS_VERSION], F::MX_TLS_VERSION, &labels, 1.0);
+                    sample(l, F::MX_TLS_VERSION, &labels, 1.0);
                 }
             }
         }
         if let Some(cert) = &report.policy_cert {
-            sample(
-                &mut l[F::POLICY_CERT_VALID],
-                F::POLICY_CERT_VALID,
-                &d,
-                flag(cert.valid),
-            );
-            sample(
-                &mut l[F::POLICY_CERT_EXPIRY],
-                F::POLICY_CERT_EXPIRY,
-                &d,
-                cert.not_after as f64,
-            );
+            sample(l, F::POLICY_CERT_VALID, &d, flag(cert.valid));
+            sample(l, F::POLICY_CERT_EXPIRY, &d, cert.not_after as f64);
         }
         if let Some(earliest) = report.earliest_cert_expiry() {
-            sample(
-                &mut l[F::CERT_EARLIEST_EXPIRY],
-                F::CERT_EARLIEST_EXPIRY,
-                &d,
-                earliest as f64,
-            );
+            sample(l, F::CERT_EARLIEST_EXPIRY, &d, earliest as f64);
         }
         if let Some(status) = &report.tlsrpt {
-            sample(
-                &mut l[F::TLSRPT_PRESENT],
-                F::TLSRPT_PRESENT,
-                &d,
-                flag(status.present),
-            );
-            sample(
-                &mut l[F::TLSRPT_VALID],
-                F::TLSRPT_VALID,
-                &d,
-                flag(status.valid),
-            );
+            sample(l, F::TLSRPT_PRESENT, &d, flag(status.present));
+            sample(l, F::TLSRPT_VALID, &d, flag(status.valid));
         }
     }
 }
@@ -654,7 +560,7 @@ fn failure_sample(
         ("reason", &reason),
         ("result_type", result_type.as_str()),
     ];
-    sample(&mut lines[family], family, &labels, value);
+    sample(lines, family, &labels, value);
 }
 
 #[cfg(test)]
@@ -749,18 +655,20 @@ mod tests {
 
     #[test]
     fn samples_are_escaped() {
-        let mut out = String::new();
-        sample(&mut out, F::RECORD_INFO, &[("domain", "a\"b\\c\nd")], 1.0);
-        assert_eq!(out, "mtasts_record_info{domain=\"a\\\"b\\\\c\\nd\"} 1\n");
-        out.clear();
+        let mut lines: [String; F::COUNT] = Default::default();
+        sample(&mut lines, F::RECORD_INFO, &[("domain", "a\"b\\c\nd")], 1.0);
+        assert_eq!(
+            lines[F::RECORD_INFO],
+            "mtasts_record_info{domain=\"a\\\"b\\\\c\\nd\"} 1\n"
+        );
         sample(
-            &mut out,
+            &mut lines,
             F::PROBE_TIMESTAMP,
             &[("domain", "a")],
             1_795_899_555.25,
         );
         assert_eq!(
-            out,
+            lines[F::PROBE_TIMESTAMP],
             "mtasts_probe_timestamp_seconds{domain=\"a\"} 1795899555.25\n"
         );
     }
