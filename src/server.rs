@@ -138,14 +138,23 @@ pub async fn run(
     Ok(())
 }
 
-fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+/// A response with a body of the given media type.
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+        hyper::header::HeaderValue::from_static(content_type),
     );
     response
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    respond(status, "text/plain; charset=utf-8", body)
 }
 
 async fn handle(state: &AppState, request: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -210,26 +219,17 @@ async fn handle(state: &AppState, request: Request<Incoming>) -> Response<Full<B
                 )
             }
         }
-        "/" => {
-            let mut response = Response::new(Full::new(Bytes::from(landing_page(state))));
-            response.headers_mut().insert(
-                hyper::header::CONTENT_TYPE,
-                hyper::header::HeaderValue::from_static("text/html; charset=utf-8"),
-            );
-            response
-        }
+        "/" => respond(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            landing_page(state),
+        ),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
 
 fn metrics_response(body: Vec<u8>) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    if let Ok(value) = hyper::header::HeaderValue::from_str(prometheus::TEXT_FORMAT) {
-        response
-            .headers_mut()
-            .insert(hyper::header::CONTENT_TYPE, value);
-    }
-    response
+    respond(StatusCode::OK, prometheus::TEXT_FORMAT, body)
 }
 
 /// `GET /probe?target=DOMAIN[&module=NAME]`: one fresh probe, answered with
