@@ -95,7 +95,7 @@ pub fn render_json(reports: &[ProbeReport]) -> String {
 
 /// One line about a certificate: validity, names, issuer, notAfter and the
 /// days left at `now` (Unix seconds).
-fn describe_cert(cert: &crate::probe::cert::CertInfo, now: f64) -> String {
+fn describe_cert(cert: &crate::report::CertInfo, now: f64) -> String {
     let days_left = (cert.not_after as f64 - now) / 86400.0;
     let remaining = if days_left >= 0.0 {
         format!("{days_left:.0} days left")
@@ -180,9 +180,9 @@ fn render_one(out: &mut String, report: &ProbeReport) {
             let _ = writeln!(out, "  MX        null MX (the domain accepts no mail)");
         }
         Some(hosts) => {
-            let implicit = report.mx_source == Some(crate::probe::mx_lookup::MxSource::Implicit);
-            let mode_none =
-                report.policy.as_ref().map(|p| p.mode) == Some(crate::mtasts::policy::Mode::None);
+            let implicit = report.mx_source == Some(crate::rfc::rfc5321::MxSource::Implicit);
+            let mode_none = report.policy.as_ref().map(|p| p.mode)
+                == Some(crate::rfc::rfc8461::policy::Mode::None);
             for (i, host) in hosts.iter().enumerate() {
                 let label = if i == 0 { "MX" } else { "" };
                 let matched = match host.matches_policy {
@@ -198,7 +198,7 @@ fn render_one(out: &mut String, report: &ProbeReport) {
                     host.host,
                     if implicit { " (implicit MX)" } else { "" }
                 );
-                let starttls = match (host.starttls, &host.tls_version) {
+                let starttls = match (host.starttls_offered, &host.tls_version) {
                     (_, Some(version)) => format!("STARTTLS ok, {version}"),
                     (Some(true), None) => "STARTTLS offered".to_string(),
                     (Some(false), None) => "STARTTLS NOT offered".to_string(),

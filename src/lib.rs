@@ -1,8 +1,11 @@
 //! mtasts-exporter: watches the MTA-STS (RFC 8461) set-up of mail domains and
 //! exports what it finds to Prometheus.
 //!
-//! Data flows one way: [`config`] → [`scheduler`] → [`probe`] →
-//! [`report::ProbeReport`] → [`metrics`] / [`check`] → [`server`].
+//! Layers import only downward, and data flows one way:
+//! [`rfc`] (pure rules) ← [`taxonomy`] and [`report`] (plain data) ←
+//! [`probe`] (per-phase judges, then the network phases) ← [`scheduler`] and
+//! [`check`] ← [`metrics`] and [`server`]. README "Architecture" has the
+//! picture.
 //!
 //! Nothing that comes from the network or a file may panic the exporter:
 //! `unwrap`, `expect` and `panic!` are denied outside tests.
@@ -15,11 +18,12 @@
 pub mod app;
 pub mod check;
 pub mod config;
-pub mod failure;
 pub mod metrics;
-pub mod mtasts;
 pub mod probe;
 pub mod report;
+pub mod rfc;
 pub mod scheduler;
 pub mod server;
+pub mod taxonomy;
+pub mod tls;
 pub mod web_config;

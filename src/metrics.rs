@@ -18,9 +18,9 @@
 //! crate's `gather` copies every label of every series on each scrape, which
 //! cost 0.3 s at 10,000 domains and 6 s at 100,000 (README "Performance").
 
-use crate::failure::{Phase, Reason, ResultType};
-use crate::mtasts::policy::Mode;
 use crate::report::{PolicyReport, ProbeReport};
+use crate::rfc::rfc8461::policy::Mode;
+use crate::taxonomy::{Phase, Reason, ResultType};
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntGauge, Opts, Registry,
     TextEncoder,
@@ -513,7 +513,7 @@ impl DomainState {
                 if let Some(matches) = host.matches_policy {
                     sample(l, F::MX_POLICY_MATCH, &labels, flag(matches));
                 }
-                if let Some(offered) = host.starttls {
+                if let Some(offered) = host.starttls_offered {
                     sample(l, F::MX_STARTTLS, &labels, flag(offered));
                 }
                 if let Some(cert) = &host.cert {
@@ -606,7 +606,7 @@ mod tests {
                         host: format!("mx{i}-r{round}.churn.example"),
                         preference: i,
                         matches_policy: Some(false),
-                        starttls: Some(true),
+                        starttls_offered: Some(true),
                         tls_version: Some("TLSv1.3".into()),
                         cert: None,
                         result_type: None,

@@ -1,21 +1,12 @@
 //! `ProbeReport`: the plain-data result of probing one domain, consumed by
-//! the metrics, the `check` output and its JSON contract.
+//! the metrics, the `check` output and its JSON contract. Plain data: it
+//! names only the RFC and taxonomy layers below it.
 
-use crate::failure::{Failure, Phase, Reason, ResultType};
-use crate::mtasts::policy::Mode;
-use crate::probe::cert::CertInfo;
-use crate::probe::mx_lookup::MxSource;
-use crate::probe::tlsrpt_lookup::TlsRptStatus;
+use crate::rfc::rfc5321::MxSource;
+use crate::rfc::rfc8460::TlsRptStatus;
+use crate::rfc::rfc8461::policy::Mode;
+use crate::taxonomy::{CertProblem, Failure, Phase, Reason, ResultType};
 use serde::Serialize;
-
-/// A policy larger than this is flagged (`policy-large`): real policies are a
-/// few hundred bytes, and some senders cap what they read well below 64 KiB.
-pub const POLICY_LARGE_BYTES: usize = 4096;
-/// `max_age` below this is short in any mode (one day).
-pub const MAX_AGE_SHORT_SECONDS: u64 = 86_400;
-/// `max_age` below this is short in mode `enforce` (two weeks, RFC 8461 §3.2
-/// suggests weeks or more).
-pub const MAX_AGE_SHORT_ENFORCE_SECONDS: u64 = 1_209_600;
 
 /// Things RFC 8461 allows but strict senders or checkers trip over. A closed
 /// set: exported as `mtasts_policy_warning{warning}`.
@@ -32,7 +23,8 @@ pub enum Warning {
     StsRecordAtApex,
     /// `_mta-sts.<domain>` holds other TXT records (SPF, verification tokens).
     NonStsTxtAtMtaSts,
-    /// The policy is larger than [`POLICY_LARGE_BYTES`].
+    /// The policy is larger than
+    /// [`POLICY_LARGE_BYTES`](crate::rfc::rfc8461::advice::POLICY_LARGE_BYTES).
     PolicyLarge,
     /// No TLSRPT record at `_smtp._tls.<domain>` (RFC 8460): failures go
     /// unreported.
@@ -71,6 +63,24 @@ impl Warning {
     }
 }
 
+/// A presented leaf certificate, described.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CertInfo {
+    /// Whether it passed verification for the host it was presented for.
+    pub valid: bool,
+    /// notBefore, Unix seconds.
+    pub not_before: i64,
+    /// notAfter, Unix seconds.
+    pub not_after: i64,
+    /// DNS subject alternative names (at most 20), or the subject CN when
+    /// there are none.
+    pub names: Vec<String>,
+    /// The issuer's distinguished name.
+    pub issuer: String,
+    /// Why it is not valid, when it is not.
+    pub problem: Option<CertProblem>,
+}
+
 /// The STS TXT record found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordReport {
@@ -105,8 +115,9 @@ pub struct MxHostReport {
     /// Whether a policy pattern covers it; `null` when there is no policy.
     pub matches_policy: Option<bool>,
     /// Whether it offers STARTTLS; `null` when not checked or the exchange
-    /// did not get to the EHLO reply.
-    pub starttls: Option<bool>,
+    /// did not get to the EHLO reply. (`starttls` in JSON.)
+    #[serde(rename = "starttls")]
+    pub starttls_offered: Option<bool>,
     /// The negotiated TLS version, e.g. `TLSv1.3`; `null` without a
     /// completed handshake.
     pub tls_version: Option<String>,

@@ -136,18 +136,17 @@ fn server_tls(cert_file: &Path, key_file: &Path) -> Result<rustls::ServerConfig,
     let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
         .map_err(|e| key_issue(e.to_string()))?
         .ok_or_else(|| key_issue("no private key".into()))?;
-    let mut config =
-        rustls::ServerConfig::builder_with_provider(crate::probe::policy_fetch::crypto_provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ConfigIssue::new("tls_server_config", e.to_string()))?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .map_err(|e| {
-                ConfigIssue::new(
-                    "tls_server_config",
-                    format!("certificate and key do not fit: {e}"),
-                )
-            })?;
+    let mut config = rustls::ServerConfig::builder_with_provider(crate::tls::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConfigIssue::new("tls_server_config", e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            ConfigIssue::new(
+                "tls_server_config",
+                format!("certificate and key do not fit: {e}"),
+            )
+        })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }

@@ -202,7 +202,7 @@ async fn hostile_dns_answers_are_bounded_and_classified() {
 
     let many = &reports[1];
     assert_eq!(many.failures[0].reason.as_str(), "record-syntax-error");
-    assert!(many.failures[0].detail.len() <= mtasts_exporter::failure::MAX_DETAIL_LEN);
+    assert!(many.failures[0].detail.len() <= mtasts_exporter::taxonomy::MAX_DETAIL_LEN);
 
     for looped in &reports[3..5] {
         let failure = &looped.failures[0];

@@ -4,10 +4,10 @@
 mod support;
 
 use mtasts_exporter::config::Config;
-use mtasts_exporter::failure::{Phase, Reason, ResultType};
-use mtasts_exporter::mtasts::policy::Mode;
 use mtasts_exporter::probe::Prober;
 use mtasts_exporter::report::{ProbeReport, Warning};
+use mtasts_exporter::rfc::rfc8461::policy::Mode;
+use mtasts_exporter::taxonomy::{Phase, Reason, ResultType};
 use support::{policy_text, CertKind, PolicyHost, WorldSpec};
 
 async fn probe(config: &Config, domain: &str) -> ProbeReport {
@@ -73,7 +73,7 @@ async fn good_enforce() {
     assert!(policy_cert.valid);
     assert_eq!(policy_cert.names, vec!["mta-sts.good.test"]);
     assert!(policy_cert.issuer.contains("mtasts-exporter test CA"));
-    assert_eq!(hosts[0].starttls, Some(true));
+    assert_eq!(hosts[0].starttls_offered, Some(true));
     assert_eq!(hosts[0].tls_version.as_deref(), Some("TLSv1.3"));
     assert!(hosts[0].cert.as_ref().unwrap().valid);
     assert_eq!(hosts[0].result_type, None);
@@ -504,7 +504,7 @@ async fn implicit_mx() {
     assert!(report.success, "{report:#?}");
     assert_eq!(
         report.mx_source,
-        Some(mtasts_exporter::probe::mx_lookup::MxSource::Implicit)
+        Some(mtasts_exporter::rfc::rfc5321::MxSource::Implicit)
     );
     assert_eq!(report.mx_hosts.as_ref().unwrap()[0].host, "implicit.test");
 }

@@ -2,10 +2,10 @@
 //! policy parses back to the same value.
 
 use mtasts_exporter::config::Config;
-use mtasts_exporter::mtasts::mx::MxPattern;
-use mtasts_exporter::mtasts::policy::{parse_policy, Mode, Policy};
-use mtasts_exporter::mtasts::record::parse_record;
-use mtasts_exporter::mtasts::tlsrpt::parse_tlsrpt;
+use mtasts_exporter::rfc::rfc8460::record::parse_tlsrpt;
+use mtasts_exporter::rfc::rfc8461::mx::MxPattern;
+use mtasts_exporter::rfc::rfc8461::policy::{parse_policy, Mode, Policy};
+use mtasts_exporter::rfc::rfc8461::record::parse_record;
 use proptest::prelude::*;
 
 fn label() -> impl Strategy<Value = String> {

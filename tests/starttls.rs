@@ -5,10 +5,10 @@ mod support;
 
 use mtasts_exporter::check;
 use mtasts_exporter::config::Config;
-use mtasts_exporter::failure::{Phase, Reason, ResultType};
 use mtasts_exporter::metrics::Metrics;
 use mtasts_exporter::probe::Prober;
 use mtasts_exporter::report::ProbeReport;
+use mtasts_exporter::taxonomy::{Phase, Reason, ResultType};
 use std::collections::HashMap;
 use std::time::Duration;
 use support::{policy_text, CertKind, PolicyHost, SmtpBehavior, WorldSpec};
@@ -195,7 +195,7 @@ async fn every_mx_behaviour_is_classified() {
         match expected {
             None => {
                 assert!(report.success, "{domain}: {:#?}", report.failures);
-                assert_eq!(host.starttls, Some(true));
+                assert_eq!(host.starttls_offered, Some(true));
                 assert_eq!(host_json["starttls"], true);
                 assert_eq!(host_json["tls_version"], "TLSv1.3");
                 assert_eq!(host_json["cert"]["valid"], true);
@@ -285,7 +285,7 @@ async fn every_mx_behaviour_is_classified() {
             ) => Some(true),
             _ => None,
         };
-        assert_eq!(host.starttls, offered, "{domain}");
+        assert_eq!(host.starttls_offered, offered, "{domain}");
         match offered {
             Some(o) => assert_eq!(m[&series("mtasts_mx_starttls")], if o { 1.0 } else { 0.0 }),
             None => assert!(!m.contains_key(&series("mtasts_mx_starttls")), "{domain}"),
@@ -370,7 +370,7 @@ async fn mode_none_and_uncovered_hosts_report_but_do_not_fail() {
     );
     let hosts = extra.mx_hosts.as_ref().unwrap();
     assert_eq!(hosts[1].matches_policy, Some(false));
-    assert_eq!(hosts[1].starttls, Some(false));
+    assert_eq!(hosts[1].starttls_offered, Some(false));
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! panics, and a covered host is one some pattern matches.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use mtasts_exporter::mtasts::mx::{MxCoverage, MxPattern};
+use mtasts_exporter::rfc::rfc8461::mx::{MxCoverage, MxPattern};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

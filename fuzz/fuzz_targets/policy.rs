@@ -2,7 +2,7 @@
 //! what it accepts renders to text that parses back to the same policy.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use mtasts_exporter::mtasts::policy::parse_policy;
+use mtasts_exporter::rfc::rfc8461::policy::parse_policy;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(policy) = parse_policy(data) {

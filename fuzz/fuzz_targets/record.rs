@@ -2,10 +2,10 @@
 //! the record-set rules on arbitrary text: never panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use mtasts_exporter::mtasts::record::{is_sts_candidate, parse_record};
-use mtasts_exporter::mtasts::tlsrpt::parse_tlsrpt;
-use mtasts_exporter::probe::record_lookup::evaluate_txt;
-use mtasts_exporter::probe::tlsrpt_lookup::evaluate_tlsrpt;
+use mtasts_exporter::rfc::rfc8461::record::{is_sts_candidate, parse_record};
+use mtasts_exporter::rfc::rfc8460::record::parse_tlsrpt;
+use mtasts_exporter::rfc::rfc8461::record_set::evaluate_txt;
+use mtasts_exporter::rfc::rfc8460::record_set::evaluate_tlsrpt;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -3,7 +3,7 @@
 //! Every error names the file, the field and the problem; validation reports
 //! all problems it finds at once, not only the first.
 
-use crate::mtasts::domain::is_ascii_domain;
+use crate::rfc::domain::is_ascii_domain;
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::fmt;

@@ -2,34 +2,17 @@
 //! verifier that records the chain whatever its verdict (so an expired or
 //! untrusted certificate can still be described and its expiry exported).
 
+use crate::report::CertInfo;
+use crate::taxonomy::CertProblem;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
-use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Subject names kept per certificate (a CDN certificate may list hundreds).
 const MAX_NAMES: usize = 20;
-
-/// What is wrong with a certificate (the RFC 8460 §4.3.2.1 distinctions).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CertProblem {
-    /// Past its notAfter.
-    #[error("certificate expired")]
-    Expired,
-    /// Before its notBefore.
-    #[error("certificate not yet valid")]
-    NotYetValid,
-    /// Not valid for the host name.
-    #[error("certificate not valid for the host name")]
-    HostMismatch,
-    /// Chain does not lead to a trusted root, or is otherwise unusable.
-    #[error("certificate not trusted: {0}")]
-    NotTrusted(String),
-}
 
 /// The rustls error in `error`, looking through nested `io::Error`s, whose
 /// payload `source()` does not show (hyper-util wraps tokio-rustls's
@@ -59,24 +42,6 @@ pub fn cert_problem(error: &rustls::CertificateError) -> CertProblem {
         E::Revoked => CertProblem::NotTrusted("revoked".into()),
         other => CertProblem::NotTrusted(format!("{other:?}").chars().take(100).collect()),
     }
-}
-
-/// A presented leaf certificate, described.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CertInfo {
-    /// Whether it passed verification for the host it was presented for.
-    pub valid: bool,
-    /// notBefore, Unix seconds.
-    pub not_before: i64,
-    /// notAfter, Unix seconds.
-    pub not_after: i64,
-    /// DNS subject alternative names (at most 20), or the subject CN when
-    /// there are none.
-    pub names: Vec<String>,
-    /// The issuer's distinguished name.
-    pub issuer: String,
-    /// Why it is not valid, when it is not.
-    pub problem: Option<CertProblem>,
 }
 
 /// Describes a DER certificate; `None` when it does not parse.

@@ -2,7 +2,9 @@
 //! probe needs and failures told apart (RFC 8461 §3.1: "no record" is not a
 //! DNS failure).
 
+use super::outcome::DnsFailure;
 use crate::config::ResolverConfig;
+use crate::rfc::rfc5321::MxRecord;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig as HickoryConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::NetError;
@@ -10,41 +12,6 @@ use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::TokioResolver;
 use std::net::IpAddr;
-
-/// A DNS query that got no usable answer. "The name exists but has no
-/// records of that type" and "the name does not exist" are not failures:
-/// queries return them as empty answers or [`DnsAnswer::NxDomain`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DnsFailure {
-    /// No answer within the resolver timeout.
-    #[error("DNS query for {name} {record_type} timed out")]
-    Timeout {
-        /// The queried name.
-        name: String,
-        /// The queried type.
-        record_type: &'static str,
-    },
-    /// An error response code (SERVFAIL, REFUSED ...).
-    #[error("DNS query for {name} {record_type} failed: {code}")]
-    ResponseCode {
-        /// The queried name.
-        name: String,
-        /// The queried type.
-        record_type: &'static str,
-        /// The response code, e.g. `SERVFAIL`.
-        code: String,
-    },
-    /// Any other resolver error (network, malformed answer).
-    #[error("DNS query for {name} {record_type} failed: {message}")]
-    Other {
-        /// The queried name.
-        name: String,
-        /// The queried type.
-        record_type: &'static str,
-        /// The resolver's message.
-        message: String,
-    },
-}
 
 /// The answer to one query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,15 +30,6 @@ impl<T> DnsAnswer<T> {
             DnsAnswer::NxDomain => Vec::new(),
         }
     }
-}
-
-/// One MX record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MxRecord {
-    /// The preference (lower is tried first).
-    pub preference: u16,
-    /// The exchange host, lower-case, without trailing dot.
-    pub host: String,
 }
 
 /// A DNS client for probes: the configured name servers (or the system's),
@@ -159,7 +117,7 @@ impl Dns {
                     .filter_map(|r| match r {
                         RData::MX(mx) => Some(MxRecord {
                             preference: mx.preference,
-                            host: crate::mtasts::domain::normalize_host(&mx.exchange.to_ascii()),
+                            host: crate::rfc::domain::normalize_host(&mx.exchange.to_ascii()),
                         }),
                         _ => None,
                     })
@@ -176,9 +134,7 @@ impl Dns {
     pub async fn cname(&self, name: &str) -> Result<Option<String>, DnsFailure> {
         let answer = self.query(name, RecordType::CNAME).await?;
         Ok(answer.into_records().into_iter().find_map(|r| match r {
-            RData::CNAME(target) => {
-                Some(crate::mtasts::domain::normalize_host(&target.0.to_ascii()))
-            }
+            RData::CNAME(target) => Some(crate::rfc::domain::normalize_host(&target.0.to_ascii())),
             _ => None,
         }))
     }
@@ -188,7 +144,7 @@ impl Dns {
         let fqdn = fully_qualified(name);
         match self.resolver.lookup_ip(fqdn.as_str()).await {
             Ok(lookup) => Ok(DnsAnswer::Records(lookup.iter().collect())),
-            Err(error) => classify(error, name, "A/AAAA"),
+            Err(error) => answer_from_error(error, name, "A/AAAA"),
         }
     }
 
@@ -207,7 +163,7 @@ impl Dns {
                     .map(|r| r.data.clone())
                     .collect(),
             )),
-            Err(error) => classify(error, name, type_name(record_type)),
+            Err(error) => answer_from_error(error, name, type_name(record_type)),
         }
     }
 }
@@ -225,7 +181,7 @@ fn type_name(record_type: RecordType) -> &'static str {
 
 /// What a resolver error means: NXDOMAIN and "no records of that type" are
 /// answers (the latter an empty one); anything else is a failure.
-fn classify<T>(
+fn answer_from_error<T>(
     error: NetError,
     name: &str,
     record_type: &'static str,

@@ -1,32 +1,32 @@
-//! The network phases of a probe, one module each. They return data and
-//! typed errors; they never touch metrics. [`Prober::probe`] runs them for one
-//! domain and assembles the [`ProbeReport`].
+//! Probing one domain. The network phases, one module each, return plain
+//! data and typed errors ([`outcome`]); they never touch metrics.
+//! [`Prober::probe`] runs them concurrently for one domain and hands what
+//! they found to [`judge`], which is pure; [`classify`] is the one place
+//! their errors become RFC 8460 result types and reason codes.
 
 pub mod cert;
+pub mod classify;
 pub mod dns;
+pub mod judge;
 pub mod mx_lookup;
+pub mod outcome;
 pub mod policy_fetch;
 pub mod record_lookup;
 pub mod starttls;
 pub mod tlsrpt_lookup;
 
 use crate::config::{Config, DomainConfig};
-use crate::failure::{Classify, Failure, Phase, Reason, ResultType};
-use crate::mtasts::policy::Mode;
-use crate::mtasts::MxCoverage;
-use crate::report::{
-    MxHostReport, PhaseTiming, PolicyReport, ProbeReport, RecordReport, Warning,
-    MAX_AGE_SHORT_ENFORCE_SECONDS, MAX_AGE_SHORT_SECONDS, POLICY_LARGE_BYTES,
-};
-use dns::{Dns, DnsFailure};
-use mx_lookup::MxSet;
-use policy_fetch::{FetchOutcome, PolicyFetcher};
-use record_lookup::{RecordLookup, RecordLookupError};
-use starttls::{SmtpSettings, StarttlsCheck, StarttlsChecker};
+use crate::report::ProbeReport;
+use crate::rfc::rfc5321::MxSet;
+use crate::tls;
+use dns::Dns;
+use judge::ProbeClock;
+use outcome::{DnsFailure, Outcomes, RecordLookupError, StarttlsCheck};
+use policy_fetch::PolicyFetcher;
+use starttls::{SmtpSettings, StarttlsChecker};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tlsrpt_lookup::TlsRptStatus;
 use tokio::sync::Semaphore;
 
 /// Why the prober could not be built from a valid config.
@@ -41,6 +41,9 @@ pub enum SetupError {
     /// Certificate verifier set-up.
     #[error(transparent)]
     Verifier(#[from] cert::VerifierError),
+    /// Trust store set-up (`tls.ca_file`).
+    #[error(transparent)]
+    TrustStore(#[from] tls::TrustStoreError),
 }
 
 /// Runs probes: one resolver, one HTTPS client and one STARTTLS checker
@@ -71,12 +74,12 @@ impl Prober {
     pub fn new(config: &Config) -> Result<Prober, SetupError> {
         let dns = Dns::new(&config.resolver)?;
         let extra_roots = match &config.ca_file {
-            Some(path) => policy_fetch::load_ca_file(path)?,
+            Some(path) => tls::load_ca_file(path)?,
             None => Vec::new(),
         };
-        let roots = Arc::new(policy_fetch::root_store(&extra_roots)?);
+        let roots = Arc::new(tls::root_store(&extra_roots)?);
         let fetcher = PolicyFetcher::new(dns.clone(), roots.clone(), config.ports.https)?;
-        let provider = policy_fetch::crypto_provider();
+        let provider = tls::crypto_provider();
         let verifier = cert::webpki_verifier(roots, provider.clone())?;
         let starttls = StarttlsChecker::new(
             dns.clone(),
@@ -159,21 +162,20 @@ impl Prober {
         let ((record, record_time, at_apex, policy), (mx, starttls), tlsrpt) =
             tokio::join!(record_and_policy, mx, tlsrpt);
 
-        let mut report = assemble(
-            name,
-            Outcomes {
-                record,
-                record_time,
-                at_apex,
-                policy,
-                mx,
-                starttls,
-                tlsrpt,
-            },
-        );
-        report.timestamp = timestamp;
-        report.duration_seconds = started.elapsed().as_secs_f64();
-        report
+        let outcomes = Outcomes {
+            record,
+            record_time,
+            at_apex,
+            policy,
+            mx,
+            starttls,
+            tlsrpt,
+        };
+        let clock = ProbeClock {
+            started_at: timestamp,
+            duration: started.elapsed(),
+        };
+        judge::judge(name, clock, outcomes)
     }
 
     /// Checks STARTTLS on the first `max_mx_hosts` MX hosts concurrently.
@@ -196,248 +198,11 @@ impl Prober {
         futures_util::future::join_all(checks).await
     }
 }
+
+/// The failure of a DNS query cut off by the probe's deadline.
 fn timeout_failure(name: &str, record_type: &'static str) -> DnsFailure {
     DnsFailure::Timeout {
         name: name.to_string(),
         record_type,
-    }
-}
-
-/// What the phases returned, before they are judged.
-pub struct Outcomes {
-    /// The record lookup.
-    pub record: Result<RecordLookup, RecordLookupError>,
-    /// Its duration.
-    pub record_time: Duration,
-    /// Whether an STS record sits at the apex too.
-    pub at_apex: bool,
-    /// The policy fetch and its duration; `None` when it did not run.
-    pub policy: Option<(FetchOutcome, Duration)>,
-    /// The MX lookup and its duration; `None` when MX checking is off.
-    pub mx: Option<(Result<MxSet, DnsFailure>, Duration)>,
-    /// The STARTTLS check of each MX host checked, in MX order.
-    pub starttls: Vec<(StarttlsCheck, Duration)>,
-    /// The TLSRPT lookup and its duration.
-    pub tlsrpt: (Result<TlsRptStatus, DnsFailure>, Duration),
-}
-
-/// Judges what the phases found: failures, warnings, the verdict (see
-/// `failure-taxonomy.md`, "How the verdict of a domain is formed").
-pub fn assemble(domain: &str, outcomes: Outcomes) -> ProbeReport {
-    let mut failures: Vec<Failure> = Vec::new();
-    let mut warnings: Vec<Warning> = Vec::new();
-    let mut phases = Vec::new();
-
-    phases.push(PhaseTiming {
-        phase: Phase::RecordLookup,
-        duration_seconds: outcomes.record_time.as_secs_f64(),
-        ok: outcomes.record.is_ok(),
-    });
-    if outcomes.at_apex {
-        warnings.push(Warning::StsRecordAtApex);
-    }
-    let record = match outcomes.record {
-        Ok(lookup) => {
-            if lookup.other_txt_count > 0 {
-                warnings.push(Warning::NonStsTxtAtMtaSts);
-            }
-            Some(RecordReport {
-                id: lookup.record.id,
-                txt: lookup.txt,
-            })
-        }
-        Err(error) => {
-            failures.push(error.to_failure(Phase::RecordLookup));
-            None
-        }
-    };
-
-    let mut fetched = None;
-    let mut policy_cert = None;
-    if let Some((outcome, time)) = outcomes.policy {
-        phases.push(PhaseTiming {
-            phase: Phase::PolicyFetch,
-            duration_seconds: time.as_secs_f64(),
-            ok: outcome.result.is_ok(),
-        });
-        policy_cert = outcome.cert;
-        match outcome.result {
-            Ok(policy) => fetched = Some(policy),
-            Err(error) => failures.push(error.to_failure(Phase::PolicyFetch)),
-        }
-    }
-    if let Some(f) = &fetched {
-        let media_type = f
-            .content_type
-            .as_deref()
-            .and_then(|ct| ct.split(';').next())
-            .map(|t| t.trim().to_ascii_lowercase());
-        if media_type.as_deref() != Some("text/plain") {
-            warnings.push(Warning::ContentTypeNotTextPlain);
-        }
-        let short = if f.policy.mode == Mode::Enforce {
-            MAX_AGE_SHORT_ENFORCE_SECONDS
-        } else {
-            MAX_AGE_SHORT_SECONDS
-        };
-        if f.policy.max_age < short {
-            warnings.push(Warning::MaxAgeShort);
-        }
-        if f.text.len() > POLICY_LARGE_BYTES {
-            warnings.push(Warning::PolicyLarge);
-        }
-    }
-
-    let mut mx_source = None;
-    let mut mx_hosts = None;
-    let mut unused_patterns = Vec::new();
-    let mut mx_ok = true;
-    if let Some((result, time)) = outcomes.mx {
-        phases.push(PhaseTiming {
-            phase: Phase::MxLookup,
-            duration_seconds: time.as_secs_f64(),
-            ok: result.is_ok(),
-        });
-        match result {
-            Ok(set) => {
-                mx_source = Some(set.source);
-                let names: Vec<String> = set.hosts.iter().map(|r| r.host.clone()).collect();
-                let coverage = fetched
-                    .as_ref()
-                    .map(|f| MxCoverage::compare(&names, &f.policy.mx));
-                let hosts = set
-                    .hosts
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| MxHostReport {
-                        host: r.host.clone(),
-                        preference: r.preference,
-                        matches_policy: coverage.as_ref().map(|c| c.hosts[i].1),
-                        starttls: None,
-                        tls_version: None,
-                        cert: None,
-                        result_type: None,
-                        reason: None,
-                    })
-                    .collect::<Vec<_>>();
-                if let (Some(coverage), Some(f)) = (&coverage, &fetched) {
-                    unused_patterns = coverage
-                        .unused_patterns
-                        .iter()
-                        .map(|p| p.to_string())
-                        .collect();
-                    if !unused_patterns.is_empty() {
-                        warnings.push(Warning::PolicyPatternUnused);
-                    }
-                    // RFC 8461 §4.1 / §5: in enforce mode senders refuse an MX
-                    // the policy does not list; testing mode reports it. In
-                    // mode none nothing is applied: shown, not failed.
-                    if f.policy.mode != Mode::None {
-                        for host in coverage.uncovered() {
-                            mx_ok = false;
-                            failures.push(Failure::new(
-                                Phase::MxLookup,
-                                ResultType::ValidationFailure,
-                                Reason::MtastsPolicyMxMismatch,
-                                format!("MX host {host} is not covered by any policy mx pattern"),
-                            ));
-                        }
-                    }
-                }
-                mx_hosts = Some(hosts);
-            }
-            Err(error) => {
-                mx_ok = false;
-                failures.push(error.to_failure(Phase::MxLookup));
-            }
-        }
-    }
-
-    // STARTTLS: every checked host is reported, whatever the mode; only in
-    // mode enforce or testing does a failure fail the domain (senders apply
-    // nothing in mode none). Hosts the policy does not cover already fail
-    // the domain as mtasts-policy-mx-mismatch.
-    let applies = fetched
-        .as_ref()
-        .is_some_and(|f| f.policy.mode != Mode::None);
-    for (check, time) in outcomes.starttls {
-        phases.push(PhaseTiming {
-            phase: Phase::Starttls,
-            duration_seconds: time.as_secs_f64(),
-            ok: check.result.is_ok(),
-        });
-        let host = mx_hosts
-            .as_mut()
-            .and_then(|hosts| hosts.iter_mut().find(|h| h.host == check.host));
-        let failure = check.result.as_ref().err().map(|error| {
-            let (result_type, reason) = error.classify();
-            Failure::new(
-                Phase::Starttls,
-                result_type,
-                reason,
-                format!("{}: {error}", check.host),
-            )
-        });
-        if let Some(host) = host {
-            host.starttls = check.offered;
-            host.tls_version = check
-                .result
-                .as_ref()
-                .ok()
-                .map(|s| s.tls_version.to_string());
-            host.cert = check.cert;
-            host.result_type = failure.as_ref().map(|f| f.result_type);
-            host.reason = failure.as_ref().map(|f| f.reason);
-        }
-        if let Some(failure) = failure {
-            if applies {
-                mx_ok = false;
-            }
-            failures.push(failure);
-        }
-    }
-
-    let (tlsrpt_result, tlsrpt_time) = outcomes.tlsrpt;
-    phases.push(PhaseTiming {
-        phase: Phase::TlsrptLookup,
-        duration_seconds: tlsrpt_time.as_secs_f64(),
-        ok: tlsrpt_result.is_ok(),
-    });
-    let tlsrpt = tlsrpt_result.ok();
-    if let Some(status) = &tlsrpt {
-        if !status.present {
-            warnings.push(Warning::TlsrptRecordMissing);
-        } else if !status.valid {
-            warnings.push(Warning::TlsrptRecordInvalid);
-        }
-    }
-
-    let policy_mode = fetched.as_ref().map(|f| f.policy.mode);
-    let success =
-        record.is_some() && fetched.is_some() && (policy_mode == Some(Mode::None) || mx_ok);
-    let policy = fetched.map(|f| PolicyReport {
-        mode: f.policy.mode,
-        max_age: f.policy.max_age,
-        mx: f.policy.mx.iter().map(|p| p.to_string()).collect(),
-        text: f.text,
-        content_type: f.content_type,
-    });
-    warnings.sort();
-    warnings.dedup();
-    ProbeReport {
-        domain: domain.to_string(),
-        success,
-        timestamp: 0.0,
-        duration_seconds: 0.0,
-        record,
-        policy,
-        policy_cert,
-        mx_source,
-        mx_hosts,
-        unused_patterns,
-        tlsrpt,
-        warnings,
-        failures,
-        phases,
     }
 }

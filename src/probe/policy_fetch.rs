@@ -2,132 +2,25 @@
 //! (RFC 8461 §3.3): no redirects, status 200 only, a WebPKI-valid
 //! certificate for the policy host, a bounded body and a timeout.
 
-use super::cert::{
-    cert_problem, client_config, describe, find_rustls_error, CertInfo, CertProblem,
-    RecordingVerifier,
-};
-use super::dns::{Dns, DnsAnswer, DnsFailure};
-use crate::mtasts::policy::{parse_policy, Policy, PolicyError};
+use super::cert::{cert_problem, client_config, describe, find_rustls_error, RecordingVerifier};
+use super::dns::{Dns, DnsAnswer};
+use super::outcome::{DnsFailure, FetchOutcome, FetchedPolicy, PolicyFetchError};
+use crate::rfc::rfc8461::policy::{parse_policy, MAX_POLICY_BYTES};
+use crate::tls::crypto_provider;
 use std::error::Error as StdError;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// RFC 8461 §3.3: senders may limit the policy body; the reference client
-/// (and this exporter) reads at most 64 KiB.
-pub const MAX_POLICY_BYTES: usize = 64 * 1024;
-
-/// A successfully fetched and parsed policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FetchedPolicy {
-    /// The parsed policy.
-    pub policy: Policy,
-    /// The body as served.
-    pub text: String,
-    /// The `Content-Type` header, if any.
-    pub content_type: Option<String>,
-}
-
-/// Why no valid policy was fetched.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PolicyFetchError {
-    /// `mta-sts.<domain>` has no address in DNS (NXDOMAIN or no A/AAAA).
-    #[error("policy host does not exist in DNS")]
-    HostNotFound,
-    /// The address lookup of the policy host failed.
-    #[error("policy host lookup failed: {0}")]
-    HostLookup(DnsFailure),
-    /// HTTP 404.
-    #[error("HTTP 404: no policy served")]
-    NotFound,
-    /// A 3xx answer: RFC 8461 §3.3 forbids following redirects.
-    #[error("HTTP {status} redirect{}, not followed (RFC 8461 §3.3)", location.as_ref().map(|l| format!(" to {l}")).unwrap_or_default())]
-    Redirect {
-        /// The status code.
-        status: u16,
-        /// The `Location` header (capped), if any.
-        location: Option<String>,
-    },
-    /// Any other status than 200.
-    #[error("HTTP {0}, only 200 is accepted")]
-    Status(u16),
-    /// No complete answer within the time left.
-    #[error("timed out")]
-    Timeout,
-    /// TCP connection or TLS handshake failed for another reason than the
-    /// certificate.
-    #[error("connection failed: {0}")]
-    Connect(String),
-    /// The transfer broke off.
-    #[error("transfer failed: {0}")]
-    Transfer(String),
-    /// The certificate is invalid.
-    #[error("{0}")]
-    Certificate(CertProblem),
-    /// The body is larger than 64 KiB.
-    #[error("policy larger than {MAX_POLICY_BYTES} bytes")]
-    TooLarge,
-    /// The body does not parse.
-    #[error("policy syntax error: {0}")]
-    Syntax(PolicyError),
-}
 
 /// Why the HTTP client could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum FetcherSetupError {
-    /// The CA file could not be read or holds no certificate.
-    #[error("tls.ca_file {path}: {problem}")]
-    CaFile {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        problem: String,
-    },
     /// rustls or reqwest refused the set-up.
     #[error("cannot set up the HTTPS client: {0}")]
     Client(String),
     /// The certificate verifier could not be built.
     #[error(transparent)]
     Verifier(#[from] super::cert::VerifierError),
-}
-
-/// Loads the extra trust roots: every certificate in a PEM file.
-pub fn load_ca_file(
-    path: &Path,
-) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, FetcherSetupError> {
-    let ca_error = |problem: String| FetcherSetupError::CaFile {
-        path: path.display().to_string(),
-        problem,
-    };
-    let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
-        .collect::<Result<_, _>>()
-        .map_err(|e| ca_error(format!("invalid PEM: {e}")))?;
-    if certs.is_empty() {
-        return Err(ca_error("no CERTIFICATE block found".into()));
-    }
-    Ok(certs)
-}
-
-/// The trust store: Mozilla's WebPKI roots plus the configured extra roots.
-pub fn root_store(
-    extra: &[rustls::pki_types::CertificateDer<'static>],
-) -> Result<rustls::RootCertStore, FetcherSetupError> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    for cert in extra {
-        roots
-            .add(cert.clone())
-            .map_err(|e| FetcherSetupError::Client(format!("extra root rejected: {e}")))?;
-    }
-    Ok(roots)
-}
-
-/// The `ring` crypto provider, named explicitly: several providers may be
-/// compiled in (see `crate-pitfalls.md`), so no process default is relied on.
-pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// A name the reqwest resolver fails with when the policy host has no
@@ -165,16 +58,6 @@ pub struct PolicyFetcher {
     client: reqwest::Client,
     verifier: Arc<RecordingVerifier>,
     port: u16,
-}
-
-/// The result of a fetch and the policy host's certificate, when the TLS
-/// handshake got that far (also when the certificate was refused).
-#[derive(Debug, Clone)]
-pub struct FetchOutcome {
-    /// The policy, or why there is none.
-    pub result: Result<FetchedPolicy, PolicyFetchError>,
-    /// The leaf certificate presented by `mta-sts.<domain>`.
-    pub cert: Option<CertInfo>,
 }
 
 impl PolicyFetcher {
@@ -239,7 +122,7 @@ impl PolicyFetcher {
             .get(self.policy_url(domain))
             .send()
             .await
-            .map_err(|e| classify_reqwest(&e))?;
+            .map_err(|e| fetch_error(&e))?;
         let status = response.status().as_u16();
         if response.status().is_redirection() {
             let location = response.headers().get(reqwest::header::LOCATION).map(|v| {
@@ -271,7 +154,7 @@ impl PolicyFetcher {
             return Err(PolicyFetchError::TooLarge);
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| classify_reqwest(&e))? {
+        while let Some(chunk) = response.chunk().await.map_err(|e| fetch_error(&e))? {
             if body.len() + chunk.len() > MAX_POLICY_BYTES {
                 return Err(PolicyFetchError::TooLarge);
             }
@@ -289,7 +172,7 @@ impl PolicyFetcher {
 /// Finds what went wrong in reqwest's error chain: our resolver's errors, a
 /// rustls certificate verdict, a timeout, or else a connection/transfer
 /// failure with the chain's text as detail.
-fn classify_reqwest(error: &reqwest::Error) -> PolicyFetchError {
+fn fetch_error(error: &reqwest::Error) -> PolicyFetchError {
     let mut current: Option<&(dyn StdError + 'static)> = Some(error);
     let mut messages = Vec::new();
     while let Some(e) = current {

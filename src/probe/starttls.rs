@@ -6,11 +6,9 @@
 //! Every read is bounded (line length, line count) and the whole exchange
 //! by a timeout, so a hostile server can cost neither memory nor time.
 
-use super::cert::{
-    cert_problem, client_config, describe, find_rustls_error, CertInfo, CertProblem,
-    RecordingVerifier,
-};
-use super::dns::{Dns, DnsAnswer, DnsFailure};
+use super::cert::{cert_problem, client_config, describe, find_rustls_error, RecordingVerifier};
+use super::dns::{Dns, DnsAnswer};
+use super::outcome::{StarttlsCheck, StarttlsError, StarttlsSuccess};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::ServerName;
 use std::net::SocketAddr;
@@ -36,81 +34,6 @@ pub struct SmtpSettings {
     pub timeout: Duration,
     /// Port to connect to (25 unless overridden).
     pub port: u16,
-}
-
-/// Why an MX host fails the STARTTLS check.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StarttlsError {
-    /// The host name has no address.
-    #[error("MX host has no address")]
-    NoAddress,
-    /// The MX name is not a host name (RFC 5321 §2.3.5: letters, digits
-    /// and hyphens), so senders cannot look up an address for it.
-    #[error("MX name is not a valid host name (RFC 5321 §2.3.5): no address can be looked up")]
-    NotAHostName,
-    /// The address lookup failed.
-    #[error("address lookup failed: {0}")]
-    AddressLookup(DnsFailure),
-    /// Every address refused the connection.
-    #[error("connection refused")]
-    ConnectionRefused,
-    /// The connection failed otherwise (unreachable network ...).
-    #[error("connection failed: {0}")]
-    Connect(String),
-    /// No complete exchange within the timeout.
-    #[error("timed out {0}")]
-    Timeout(&'static str),
-    /// No 220 greeting.
-    #[error("bad greeting: {0}")]
-    Greeting(String),
-    /// EHLO was not accepted.
-    #[error("EHLO rejected: {0}")]
-    Ehlo(String),
-    /// STARTTLS is not in the EHLO reply.
-    #[error("STARTTLS not offered in the EHLO reply")]
-    NotOffered,
-    /// STARTTLS was answered with another code than 220.
-    #[error("STARTTLS refused with reply code {code}: {text}")]
-    Refused {
-        /// The 3-digit reply code.
-        code: u16,
-        /// The reply text (capped).
-        text: String,
-    },
-    /// The server broke the protocol: over-long or malformed lines, data
-    /// sent ahead of the TLS handshake.
-    #[error("SMTP protocol error: {0}")]
-    Protocol(String),
-    /// The server sent a TLS alert during the handshake.
-    #[error("TLS alert from the server: {}", alert_name(*.0))]
-    TlsAlert(rustls::AlertDescription),
-    /// The certificate is not valid for the host.
-    #[error("{0}")]
-    Certificate(CertProblem),
-    /// The TLS handshake failed otherwise.
-    #[error("TLS handshake failed: {0}")]
-    Tls(String),
-}
-
-/// A successful check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StarttlsSuccess {
-    /// The negotiated protocol, e.g. `TLSv1.3`.
-    pub tls_version: &'static str,
-}
-
-/// What the check of one MX host found.
-#[derive(Debug, Clone)]
-pub struct StarttlsCheck {
-    /// The host checked.
-    pub host: String,
-    /// The outcome.
-    pub result: Result<StarttlsSuccess, StarttlsError>,
-    /// Whether the server offered STARTTLS (`None` when the exchange did not
-    /// get that far).
-    pub offered: Option<bool>,
-    /// The leaf certificate it presented, also when it was refused.
-    pub cert: Option<CertInfo>,
 }
 
 /// A line-oriented reader over the plain TCP connection, bounded.
@@ -267,7 +190,7 @@ impl StarttlsChecker {
         offered: &mut Option<bool>,
         stage: &mut &'static str,
     ) -> Result<StarttlsSuccess, StarttlsError> {
-        if !crate::mtasts::domain::is_ascii_domain(host) {
+        if !crate::rfc::domain::is_ascii_domain(host) {
             return Err(StarttlsError::NotAHostName);
         }
         let addresses = match self
@@ -340,7 +263,7 @@ impl StarttlsChecker {
         let mut tls = connector
             .connect(server_name, smtp.stream)
             .await
-            .map_err(|e| classify_tls_error(&e))?;
+            .map_err(|e| handshake_error(&e))?;
         let tls_version = match tls.get_ref().1.protocol_version() {
             Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
             Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
@@ -375,7 +298,7 @@ async fn connect_any(addresses: &[SocketAddr]) -> Result<TcpStream, StarttlsErro
 }
 
 /// Reads the rustls verdict out of tokio-rustls's `io::Error`.
-fn classify_tls_error(error: &std::io::Error) -> StarttlsError {
+fn handshake_error(error: &std::io::Error) -> StarttlsError {
     let tls = find_rustls_error(error);
     match tls {
         Some(rustls::Error::InvalidCertificate(cert_error)) => {
@@ -387,50 +310,5 @@ fn classify_tls_error(error: &std::io::Error) -> StarttlsError {
             StarttlsError::Tls("connection closed during the handshake".into())
         }
         None => StarttlsError::Tls(cap(&error.to_string())),
-    }
-}
-
-/// A TLS alert's name in kebab case (`handshake-failure`), or
-/// `unknown-<n>`: a closed set of at most 256 values.
-pub fn alert_name(alert: rustls::AlertDescription) -> String {
-    let debug = format!("{alert:?}");
-    // rustls prints unknown values as `Unknown(200)` or
-    // `AlertDescription(0xc8)` depending on the version: both become
-    // `unknown-<decimal>`.
-    if debug.starts_with("Unknown") || debug.starts_with("AlertDescription") {
-        return format!("unknown-{}", u8::from(alert));
-    }
-    let mut name = String::new();
-    for (i, c) in debug.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                name.push('-');
-            }
-            name.push(c.to_ascii_lowercase());
-        } else if c.is_ascii_alphanumeric() {
-            name.push(c);
-        }
-    }
-    name
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn alert_names() {
-        assert_eq!(
-            alert_name(rustls::AlertDescription::HandshakeFailure),
-            "handshake-failure"
-        );
-        assert_eq!(
-            alert_name(rustls::AlertDescription::InternalError),
-            "internal-error"
-        );
-        assert_eq!(
-            alert_name(rustls::AlertDescription::Unknown(200)),
-            "unknown-200"
-        );
     }
 }

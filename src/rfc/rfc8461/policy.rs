@@ -1,9 +1,13 @@
 //! The policy served at `https://mta-sts.<domain>/.well-known/mta-sts.txt`
 //! (RFC 8461 §3.2).
 
-use super::domain::is_ascii_domain;
-use super::is_ext_name;
 use super::mx::MxPattern;
+use crate::rfc::abnf::is_ext_name;
+use crate::rfc::domain::is_ascii_domain;
+
+/// RFC 8461 §3.3: senders may limit the policy body; the reference client
+/// (and this exporter) reads at most 64 KiB.
+pub const MAX_POLICY_BYTES: usize = 64 * 1024;
 
 /// The largest `max_age` RFC 8461 §3.2 allows: one year, 31557600 seconds.
 pub const MAX_AGE_LIMIT: u64 = 31_557_600;

@@ -1,29 +1,14 @@
-//! RFC 8461 (MTA-STS) and RFC 8460 (TLSRPT) parsing and MX matching.
-//!
-//! Pure functions, no I/O: the probe feeds them what DNS and HTTPS returned.
-//! Every parser follows the ABNF of its RFC; where the prose and the ABNF
-//! differ, a comment at the place says which one is followed and why.
-
-pub mod domain;
-pub mod mx;
-pub mod policy;
-pub mod record;
-pub mod tlsrpt;
-
-pub use mx::{MxCoverage, MxPattern};
-pub use policy::{Mode, Policy, PolicyError};
-pub use record::{RecordError, StsRecord};
-pub use tlsrpt::{TlsRptError, TlsRptRecord};
+//! ABNF building blocks shared by the RFC 8461 and RFC 8460 record grammars.
 
 /// `WSP = SP / HTAB` (RFC 5234 appendix B.1).
-pub(crate) fn is_wsp(c: char) -> bool {
+pub fn is_wsp(c: char) -> bool {
     c == ' ' || c == '\t'
 }
 
 /// `ext-name = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".")`, shared by
 /// RFC 8461 §3.1 (`sts-ext-name`), §3.2 (`sts-policy-ext-name`) and RFC 8460 §3
 /// (`tlsrpt-ext-name`).
-pub(crate) fn is_ext_name(name: &str) -> bool {
+pub fn is_ext_name(name: &str) -> bool {
     let mut chars = name.chars();
     match chars.next() {
         Some(c) if c.is_ascii_alphanumeric() => {}
@@ -34,7 +19,7 @@ pub(crate) fn is_ext_name(name: &str) -> bool {
 
 /// `ext-value = 1*(%x21-3A / %x3C / %x3E-7E)`: printable ASCII except `;`, `=`
 /// and space (RFC 8461 §3.1 `sts-ext-value`, RFC 8460 §3 `tlsrpt-ext-value`).
-pub(crate) fn is_record_ext_value(value: &str) -> bool {
+pub fn is_record_ext_value(value: &str) -> bool {
     !value.is_empty()
         && value
             .bytes()
@@ -45,7 +30,7 @@ pub(crate) fn is_record_ext_value(value: &str) -> bool {
 /// into its fields (RFC 8461 §3.1 `sts-sep`, RFC 8460 §3 `field-delim`).
 /// A single trailing separator is allowed; an empty field anywhere else is
 /// returned as `""` so the caller rejects it.
-pub(crate) fn split_record_fields(text: &str) -> Vec<&str> {
+pub fn split_record_fields(text: &str) -> Vec<&str> {
     let mut fields: Vec<&str> = text.split(';').map(|f| f.trim_matches(is_wsp)).collect();
     // `[sts-sep]`: one trailing separator (with optional WSP) is allowed.
     if fields.len() > 1 && fields.last() == Some(&"") {

@@ -1,6 +1,6 @@
 //! The `_mta-sts.<domain>` TXT record (RFC 8461 §3.1).
 
-use super::{is_ext_name, is_record_ext_value, split_record_fields};
+use crate::rfc::abnf::{is_ext_name, is_record_ext_value, split_record_fields};
 
 /// A parsed MTA-STS TXT record, e.g. `v=STSv1; id=20160831085700Z`
 /// (RFC 8461 §3.1).

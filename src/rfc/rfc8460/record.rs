@@ -1,6 +1,6 @@
 //! The `_smtp._tls.<domain>` TLSRPT record (RFC 8460 §3).
 
-use super::{is_ext_name, is_record_ext_value, is_wsp, split_record_fields};
+use crate::rfc::abnf::{is_ext_name, is_record_ext_value, is_wsp, split_record_fields};
 
 /// A parsed TLSRPT record, e.g. `v=TLSRPTv1; rua=mailto:tlsrpt@example.com`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! MX host patterns and the two-way comparison of a policy with DNS
 //! (RFC 8461 §4.1).
 
-use super::domain::normalize_host;
+use crate::rfc::domain::normalize_host;
 use std::fmt;
 
 /// One `mx:` entry of a policy: a host name, or `*.` and a parent name

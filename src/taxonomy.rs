@@ -1,15 +1,14 @@
-//! The one place where errors become RFC 8460 result types and reason codes.
+//! The failure taxonomy: the one closed vocabulary in which the exporter
+//! says what went wrong (metrics labels, `check`, alerts, docs), after
+//! `shared/notes/failure-taxonomy.md`.
 //!
-//! Words follow `shared/notes/failure-taxonomy.md`: result types are RFC 8460
-//! §4.3 strings exactly; reason codes follow the reference client's
-//! `TLSReportFailureReason` and extend it. Both are closed enums, so a metric
-//! label never carries free text from the network.
+//! Plain data: result types are RFC 8460 §4.3 strings exactly
+//! ([`ResultType`], defined with the RFC's rules); reason codes follow the
+//! reference client's `TLSReportFailureReason` and extend it. Both are closed
+//! enums, so a metric label never carries free text from the network. Which
+//! error becomes which pair is decided in one place, `probe::classify`.
 
-use crate::probe::cert::CertProblem;
-use crate::probe::dns::DnsFailure;
-use crate::probe::policy_fetch::PolicyFetchError;
-use crate::probe::record_lookup::RecordLookupError;
-use crate::probe::starttls::StarttlsError;
+pub use crate::rfc::rfc8460::ResultType;
 use serde::{Serialize, Serializer};
 use std::borrow::Cow;
 
@@ -47,48 +46,6 @@ impl Phase {
             Phase::MxLookup => "mx_lookup",
             Phase::TlsrptLookup => "tlsrpt_lookup",
             Phase::Starttls => "starttls",
-        }
-    }
-}
-
-/// RFC 8460 §4.3 result types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ResultType {
-    /// RFC 8460 §4.3.1 policy type `no-policy-found`: the domain publishes no
-    /// MTA-STS record.
-    NoPolicyFound,
-    /// §4.3.2.2 `sts-policy-fetch-error`.
-    StsPolicyFetchError,
-    /// §4.3.2.2 `sts-policy-invalid`.
-    StsPolicyInvalid,
-    /// §4.3.2.2 `sts-webpki-invalid`.
-    StsWebpkiInvalid,
-    /// §4.3.2.3 `validation-failure`.
-    ValidationFailure,
-    /// §4.3.2.1 `starttls-not-supported`.
-    StarttlsNotSupported,
-    /// §4.3.2.1 `certificate-host-mismatch`.
-    CertificateHostMismatch,
-    /// §4.3.2.1 `certificate-expired`.
-    CertificateExpired,
-    /// §4.3.2.1 `certificate-not-trusted`.
-    CertificateNotTrusted,
-}
-
-impl ResultType {
-    /// The RFC 8460 string.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResultType::NoPolicyFound => "no-policy-found",
-            ResultType::StsPolicyFetchError => "sts-policy-fetch-error",
-            ResultType::StsPolicyInvalid => "sts-policy-invalid",
-            ResultType::StsWebpkiInvalid => "sts-webpki-invalid",
-            ResultType::ValidationFailure => "validation-failure",
-            ResultType::StarttlsNotSupported => "starttls-not-supported",
-            ResultType::CertificateHostMismatch => "certificate-host-mismatch",
-            ResultType::CertificateExpired => "certificate-expired",
-            ResultType::CertificateNotTrusted => "certificate-not-trusted",
         }
     }
 }
@@ -181,13 +138,52 @@ impl Reason {
                 return Cow::Owned(format!("smtp-starttls-reply-code-{code}"));
             }
             Reason::TlsRemoteAlert(alert) => {
-                return Cow::Owned(format!(
-                    "tls-remote-{}",
-                    crate::probe::starttls::alert_name(rustls::AlertDescription::from(*alert))
-                ));
+                return Cow::Owned(format!("tls-remote-{}", tls_alert_name(*alert)));
             }
         })
     }
+}
+
+/// A TLS alert's name (from its wire value, RFC 8446 §6) in kebab case (`handshake-failure`), or
+/// `unknown-<n>`: a closed set of at most 256 values.
+pub fn tls_alert_name(alert: u8) -> String {
+    let debug = format!("{:?}", rustls::AlertDescription::from(alert));
+    // rustls prints unknown values as `Unknown(200)` or
+    // `AlertDescription(0xc8)` depending on the version: both become
+    // `unknown-<decimal>`.
+    if debug.starts_with("Unknown") || debug.starts_with("AlertDescription") {
+        return format!("unknown-{alert}");
+    }
+    let mut name = String::new();
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                name.push('-');
+            }
+            name.push(c.to_ascii_lowercase());
+        } else if c.is_ascii_alphanumeric() {
+            name.push(c);
+        }
+    }
+    name
+}
+
+/// What is wrong with a certificate (the RFC 8460 §4.3.2.1 distinctions).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CertProblem {
+    /// Past its notAfter.
+    #[error("certificate expired")]
+    Expired,
+    /// Before its notBefore.
+    #[error("certificate not yet valid")]
+    NotYetValid,
+    /// Not valid for the host name.
+    #[error("certificate not valid for the host name")]
+    HostMismatch,
+    /// Chain does not lead to a trusted root, or is otherwise unusable.
+    #[error("certificate not trusted: {0}")]
+    NotTrusted(String),
 }
 
 /// Longest `detail` kept: it is free text for people (logs, `check`), never a
@@ -232,109 +228,35 @@ impl Failure {
 }
 
 /// A classification: what RFC 8460 and the taxonomy call an error.
-pub trait Classify {
+pub trait Classified {
     /// The result type and reason code.
-    fn classify(&self) -> (ResultType, Reason);
+    fn classification(&self) -> (ResultType, Reason);
 
     /// The failure this error is in `phase`.
     fn to_failure(&self, phase: Phase) -> Failure
     where
         Self: std::fmt::Display,
     {
-        let (result_type, reason) = self.classify();
+        let (result_type, reason) = self.classification();
         Failure::new(phase, result_type, reason, self.to_string())
     }
 }
 
-impl Classify for RecordLookupError {
-    fn classify(&self) -> (ResultType, Reason) {
-        match self {
-            RecordLookupError::NoRecord { .. } => {
-                (ResultType::NoPolicyFound, Reason::NoMtaStsDnsTxtRecord)
-            }
-            RecordLookupError::Multiple(_) => (
-                ResultType::StsPolicyFetchError,
-                Reason::MultipleMtaStsRecords,
-            ),
-            RecordLookupError::Syntax { .. } => {
-                (ResultType::StsPolicyFetchError, Reason::RecordSyntaxError)
-            }
-            RecordLookupError::Dns(_) => (ResultType::StsPolicyFetchError, Reason::DnsLookup),
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Classify for PolicyFetchError {
-    fn classify(&self) -> (ResultType, Reason) {
-        match self {
-            PolicyFetchError::HostNotFound | PolicyFetchError::NotFound => {
-                (ResultType::StsPolicyFetchError, Reason::NoPolicyServed)
-            }
-            PolicyFetchError::HostLookup(_)
-            | PolicyFetchError::Status(_)
-            | PolicyFetchError::Redirect { .. }
-            | PolicyFetchError::Timeout
-            | PolicyFetchError::Connect(_)
-            | PolicyFetchError::Transfer(_) => {
-                (ResultType::StsPolicyFetchError, Reason::CannotFetchPolicy)
-            }
-            PolicyFetchError::Certificate(problem) => (
-                ResultType::StsWebpkiInvalid,
-                match problem {
-                    CertProblem::Expired | CertProblem::NotYetValid => Reason::CertificateExpired,
-                    CertProblem::HostMismatch => Reason::CertificateHostMismatch,
-                    CertProblem::NotTrusted(_) => Reason::CertificateNotTrusted,
-                },
-            ),
-            PolicyFetchError::TooLarge | PolicyFetchError::Syntax(_) => {
-                (ResultType::StsPolicyInvalid, Reason::PolicySyntaxError)
-            }
-        }
-    }
-}
-
-impl Classify for StarttlsError {
-    fn classify(&self) -> (ResultType, Reason) {
-        use ResultType::{StarttlsNotSupported, ValidationFailure};
-        match self {
-            StarttlsError::NoAddress | StarttlsError::NotAHostName => {
-                (ValidationFailure, Reason::NoAddress)
-            }
-            StarttlsError::AddressLookup(_) => (ValidationFailure, Reason::DnsLookup),
-            StarttlsError::ConnectionRefused => (ValidationFailure, Reason::ConnectionRefused),
-            StarttlsError::Connect(_) => (ValidationFailure, Reason::ConnectionFailed),
-            StarttlsError::Timeout(_) => (ValidationFailure, Reason::Timeout),
-            StarttlsError::Greeting(_) => (ValidationFailure, Reason::SmtpGreeting),
-            StarttlsError::Ehlo(_) => (ValidationFailure, Reason::SmtpEhloFailed),
-            StarttlsError::Protocol(_) => (ValidationFailure, Reason::SmtpProtocolError),
-            StarttlsError::NotOffered => (StarttlsNotSupported, Reason::StarttlsNotOffered),
-            StarttlsError::Refused { code, .. } => {
-                (StarttlsNotSupported, Reason::SmtpStarttlsReplyCode(*code))
-            }
-            StarttlsError::TlsAlert(alert) => {
-                (ValidationFailure, Reason::TlsRemoteAlert(u8::from(*alert)))
-            }
-            StarttlsError::Tls(_) => (ValidationFailure, Reason::TlsHandshakeFailure),
-            StarttlsError::Certificate(problem) => match problem {
-                CertProblem::Expired | CertProblem::NotYetValid => {
-                    (ResultType::CertificateExpired, Reason::CertificateExpired)
-                }
-                CertProblem::HostMismatch => (
-                    ResultType::CertificateHostMismatch,
-                    Reason::CertificateHostMismatch,
-                ),
-                CertProblem::NotTrusted(_) => (
-                    ResultType::CertificateNotTrusted,
-                    Reason::CertificateNotTrusted,
-                ),
-            },
-        }
-    }
-}
-
-/// An MX lookup that failed in DNS (not "no MX": that is the implicit MX).
-impl Classify for DnsFailure {
-    fn classify(&self) -> (ResultType, Reason) {
-        (ResultType::ValidationFailure, Reason::DnsLookup)
+    #[test]
+    fn alert_names() {
+        let name = |alert: rustls::AlertDescription| tls_alert_name(u8::from(alert));
+        assert_eq!(
+            name(rustls::AlertDescription::HandshakeFailure),
+            "handshake-failure"
+        );
+        assert_eq!(
+            name(rustls::AlertDescription::InternalError),
+            "internal-error"
+        );
+        assert_eq!(name(rustls::AlertDescription::Unknown(200)), "unknown-200");
     }
 }

@@ -1,0 +1,201 @@
+//! Judging: what the phases found ([`Outcomes`]) becomes a [`ProbeReport`]:
+//! failures, warnings and the verdict, after
+//! `shared/notes/failure-taxonomy.md`. Pure: one function per phase, then
+//! [`verdict`]; nothing here reaches the network, so each is unit-tested with
+//! hand-built outcomes.
+
+mod mx;
+mod policy;
+mod record;
+mod starttls;
+mod tlsrpt;
+
+use super::outcome::Outcomes;
+use crate::report::{PhaseTiming, PolicyReport, ProbeReport, Warning};
+use crate::rfc::rfc8461::mode::domain_passes;
+use crate::rfc::rfc8461::policy::Mode;
+use crate::taxonomy::{Failure, Phase};
+use std::time::Duration;
+
+/// What the per-phase judges add up, in the order the phases are judged.
+#[derive(Debug, Default)]
+struct Findings {
+    failures: Vec<Failure>,
+    warnings: Vec<Warning>,
+    phases: Vec<PhaseTiming>,
+}
+
+impl Findings {
+    /// Notes how long `phase` took and whether it produced what it was after.
+    fn timing(&mut self, phase: Phase, time: Duration, ok: bool) {
+        self.phases.push(PhaseTiming {
+            phase,
+            duration_seconds: time.as_secs_f64(),
+            ok,
+        });
+    }
+}
+
+/// When a probe ran: its start (Unix seconds) and how long it took.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProbeClock {
+    /// When the probe started, Unix seconds.
+    pub started_at: f64,
+    /// How long the whole probe took.
+    pub duration: Duration,
+}
+
+/// Judges every phase of one probe of `domain` and forms the verdict.
+pub fn judge(domain: &str, clock: ProbeClock, outcomes: Outcomes) -> ProbeReport {
+    let mut findings = Findings::default();
+    let record = record::judge(
+        outcomes.record,
+        outcomes.record_time,
+        outcomes.at_apex,
+        &mut findings,
+    );
+    let (fetched, policy_cert) = policy::judge(outcomes.policy, &mut findings);
+    let policy = fetched.as_ref().map(|f| &f.policy);
+    let mut mx = mx::judge(outcomes.mx, policy, &mut findings);
+    let policy_mode = policy.map(|p| p.mode);
+    let starttls_pass = starttls::judge(
+        outcomes.starttls,
+        mx.hosts.as_mut(),
+        policy_mode,
+        &mut findings,
+    );
+    let tlsrpt = tlsrpt::judge(outcomes.tlsrpt, &mut findings);
+
+    let success = verdict(
+        record.is_some(),
+        policy_mode,
+        mx.hosts_pass && starttls_pass,
+    );
+    let Findings {
+        failures,
+        mut warnings,
+        phases,
+    } = findings;
+    warnings.sort();
+    warnings.dedup();
+    ProbeReport {
+        domain: domain.to_string(),
+        success,
+        timestamp: clock.started_at,
+        duration_seconds: clock.duration.as_secs_f64(),
+        record,
+        policy: fetched.map(|f| PolicyReport {
+            mode: f.policy.mode,
+            max_age: f.policy.max_age,
+            mx: f.policy.mx.iter().map(|p| p.to_string()).collect(),
+            text: f.text,
+            content_type: f.content_type,
+        }),
+        policy_cert,
+        mx_source: mx.source,
+        mx_hosts: mx.hosts,
+        unused_patterns: mx.unused_patterns,
+        tlsrpt,
+        warnings,
+        failures,
+        phases,
+    }
+}
+
+/// The verdict (failure-taxonomy.md, "How the verdict of a domain is
+/// formed"): a valid record and policy and, in mode `enforce` or `testing`,
+/// every MX host covered and passing STARTTLS. A domain without MTA-STS is
+/// no success: it is configured to be watched.
+pub fn verdict(record_valid: bool, policy_mode: Option<Mode>, mx_hosts_pass: bool) -> bool {
+    domain_passes(record_valid, policy_mode, mx_hosts_pass)
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures;
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+    use crate::taxonomy::Reason;
+
+    #[test]
+    fn a_healthy_domain_passes_with_every_phase_timed_in_order() {
+        let report = judge("example.com", clock(), healthy_outcomes());
+        assert!(report.success, "{:?}", report.failures);
+        assert_eq!(report.timestamp, 1_000.0);
+        assert_eq!(report.duration_seconds, 2.0);
+        let phases: Vec<_> = report.phases.iter().map(|p| p.phase).collect();
+        assert_eq!(
+            phases,
+            [
+                Phase::RecordLookup,
+                Phase::PolicyFetch,
+                Phase::MxLookup,
+                Phase::Starttls,
+                Phase::TlsrptLookup
+            ]
+        );
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        let host = &report.mx_hosts.as_ref().unwrap()[0];
+        assert_eq!(host.starttls_offered, Some(true));
+        assert_eq!(host.tls_version.as_deref(), Some("TLSv1.3"));
+    }
+
+    #[test]
+    fn a_failed_starttls_fails_enforce_and_testing_but_not_none() {
+        for (mode, passes) in [
+            (Mode::Enforce, false),
+            (Mode::Testing, false),
+            (Mode::None, true),
+        ] {
+            let mut outcomes = healthy_outcomes();
+            set_mode(&mut outcomes, mode);
+            outcomes.starttls = vec![starttls_not_offered("mx.example.com")];
+            let report = judge("example.com", clock(), outcomes);
+            assert_eq!(report.success, passes, "{mode:?}");
+            // Seen in every mode.
+            assert_eq!(report.failures.len(), 1, "{mode:?}");
+            assert_eq!(report.failures[0].reason, Reason::StarttlsNotOffered);
+        }
+    }
+
+    #[test]
+    fn an_uncovered_mx_host_fails_enforce_but_not_none() {
+        for (mode, passes, failures) in [(Mode::Enforce, false, 1), (Mode::None, true, 0)] {
+            let mut outcomes = healthy_outcomes();
+            set_mode(&mut outcomes, mode);
+            outcomes.mx = Some((Ok(mx_set(&["other.example.net"])), ms(1)));
+            outcomes.starttls = Vec::new();
+            let report = judge("example.com", clock(), outcomes);
+            assert_eq!(report.success, passes, "{mode:?}");
+            assert_eq!(report.failures.len(), failures, "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn no_record_is_no_success_and_hides_no_other_phase() {
+        let mut outcomes = healthy_outcomes();
+        outcomes.record = Err(no_record());
+        outcomes.policy = None;
+        let report = judge("example.com", clock(), outcomes);
+        assert!(!report.success);
+        assert_eq!(report.failures[0].reason, Reason::NoMtaStsDnsTxtRecord);
+        // The MX and TLSRPT phases are still reported.
+        assert!(report.mx_hosts.is_some());
+        assert!(report.tlsrpt.is_some());
+        assert!(report.policy.is_none());
+    }
+
+    #[test]
+    fn warnings_are_sorted_and_unique() {
+        let mut outcomes = healthy_outcomes();
+        outcomes.at_apex = true;
+        outcomes.tlsrpt.0 = Ok(crate::rfc::rfc8460::record_set::evaluate_tlsrpt(&[]));
+        let report = judge("example.com", clock(), outcomes);
+        assert_eq!(
+            report.warnings,
+            [Warning::StsRecordAtApex, Warning::TlsrptRecordMissing]
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! The RFC rules, pure: no I/O, no types from any other layer. The probe
+//! feeds them what DNS and HTTPS returned; the fuzz targets call them
+//! directly.
+//!
+//! Every parser follows the ABNF of its RFC; where the prose and the ABNF
+//! differ, a comment at the place says which one is followed and why.
+//!
+//! - [`rfc8461`]: MTA-STS: the `_mta-sts` record and the record set, the
+//!   policy, MX pattern matching, modes and the hygiene thresholds.
+//! - [`rfc8460`]: SMTP TLS Reporting: the `_smtp._tls` record and record
+//!   set, and the report's result types.
+//! - [`rfc5321`]: the MX host list senders use (implicit MX, and RFC 7505's
+//!   null MX).
+//! - [`domain`]: host name syntax shared by all of them.
+
+pub mod abnf;
+pub mod domain;
+pub mod rfc5321;
+pub mod rfc8460;
+pub mod rfc8461;

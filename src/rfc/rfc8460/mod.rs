@@ -1,0 +1,9 @@
+//! RFC 8460, SMTP TLS Reporting (TLSRPT).
+
+pub mod record;
+pub mod record_set;
+pub mod result_type;
+
+pub use record::{TlsRptError, TlsRptRecord};
+pub use record_set::TlsRptStatus;
+pub use result_type::ResultType;

@@ -1,0 +1,46 @@
+//! The result types of an RFC 8460 §4.3 report: why a sending MTA could not
+//! deliver over a secure channel. The exact strings senders put in reports.
+
+use serde::Serialize;
+
+/// RFC 8460 §4.3 result types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResultType {
+    /// RFC 8460 §4.3.1 policy type `no-policy-found`: the domain publishes no
+    /// MTA-STS record.
+    NoPolicyFound,
+    /// §4.3.2.2 `sts-policy-fetch-error`.
+    StsPolicyFetchError,
+    /// §4.3.2.2 `sts-policy-invalid`.
+    StsPolicyInvalid,
+    /// §4.3.2.2 `sts-webpki-invalid`.
+    StsWebpkiInvalid,
+    /// §4.3.2.3 `validation-failure`.
+    ValidationFailure,
+    /// §4.3.2.1 `starttls-not-supported`.
+    StarttlsNotSupported,
+    /// §4.3.2.1 `certificate-host-mismatch`.
+    CertificateHostMismatch,
+    /// §4.3.2.1 `certificate-expired`.
+    CertificateExpired,
+    /// §4.3.2.1 `certificate-not-trusted`.
+    CertificateNotTrusted,
+}
+
+impl ResultType {
+    /// The RFC 8460 string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResultType::NoPolicyFound => "no-policy-found",
+            ResultType::StsPolicyFetchError => "sts-policy-fetch-error",
+            ResultType::StsPolicyInvalid => "sts-policy-invalid",
+            ResultType::StsWebpkiInvalid => "sts-webpki-invalid",
+            ResultType::ValidationFailure => "validation-failure",
+            ResultType::StarttlsNotSupported => "starttls-not-supported",
+            ResultType::CertificateHostMismatch => "certificate-host-mismatch",
+            ResultType::CertificateExpired => "certificate-expired",
+            ResultType::CertificateNotTrusted => "certificate-not-trusted",
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! TLS set-up shared by every TLS client and server of the exporter: the
+//! crypto provider and the trust store (Mozilla's WebPKI roots, RFC 8461
+//! §3.3, plus the configured extra roots).
+
+use std::path::Path;
+use std::sync::Arc;
+
+/// Why the trust store could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustStoreError {
+    /// The CA file could not be read or holds no certificate.
+    #[error("tls.ca_file {path}: {problem}")]
+    CaFile {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// rustls refused an extra root.
+    #[error("cannot set up the HTTPS client: extra root rejected: {0}")]
+    ExtraRoot(String),
+}
+
+/// The `ring` crypto provider, named explicitly: several providers may be
+/// compiled in (see `crate-pitfalls.md`), so no process default is relied on.
+pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Loads the extra trust roots: every certificate in a PEM file.
+pub fn load_ca_file(
+    path: &Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, TrustStoreError> {
+    let ca_error = |problem: String| TrustStoreError::CaFile {
+        path: path.display().to_string(),
+        problem,
+    };
+    let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+        .collect::<Result<_, _>>()
+        .map_err(|e| ca_error(format!("invalid PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(ca_error("no CERTIFICATE block found".into()));
+    }
+    Ok(certs)
+}
+
+/// The trust store: Mozilla's WebPKI roots plus the configured extra roots.
+pub fn root_store(
+    extra: &[rustls::pki_types::CertificateDer<'static>],
+) -> Result<rustls::RootCertStore, TrustStoreError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in extra {
+        roots
+            .add(cert.clone())
+            .map_err(|e| TrustStoreError::ExtraRoot(e.to_string()))?;
+    }
+    Ok(roots)
+}
