@@ -2,10 +2,12 @@
 //! bind 127.0.0.1:0): `/metrics` (the telemetry path), `/probe`,
 //! `/-/reload`, `/-/healthy`, `/-/ready` and the landing page `/`.
 //!
-//! [`run`] accepts connections; `routes` is the routing table, one module
-//! per endpoint behind it; `auth` checks basic authentication first.
+//! [`run`] accepts connections, `connection` serves each within its
+//! bounds, `auth` checks basic authentication, and `routes`, the routing
+//! table, hands the request to the module of its endpoint.
 
 mod auth;
+mod connection;
 mod health;
 mod landing;
 mod metrics;
@@ -16,8 +18,7 @@ mod routes;
 
 use crate::app::App;
 use crate::web_config::WebConfig;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use connection::Connections;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::sync::Arc;
@@ -66,66 +67,18 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
-    // HTTP/1 only (what Prometheus speaks here): the auto builder would
-    // otherwise first wait, without any bound, for bytes that tell HTTP/1
-    // from HTTP/2, and a silent client would hold its connection for ever.
-    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(state.client_timeouts.header_read);
-    let tls_handshake_timeout = state.client_timeouts.tls_handshake;
-    let tls = state.web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let connections = Connections::new(&state);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _) = match accepted {
-                    Ok(connection) => connection,
-                    Err(error) => {
-                        // Out of file descriptors and the like: wait, go on.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let state = state.clone();
-                let service = hyper::service::service_fn(move |request| {
-                    let state = state.clone();
-                    async move { Ok::<_, std::convert::Infallible>(routes::handle(&state, request).await) }
-                });
-                match &tls {
-                    None => {
-                        let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                        let connection = graceful.watch(connection);
-                        tokio::spawn(async move {
-                            if let Err(error) = connection.await {
-                                tracing::debug!(%error, "connection ended with an error");
-                            }
-                        });
-                    }
-                    Some(acceptor) => {
-                        let acceptor = acceptor.clone();
-                        let builder = builder.clone();
-                        let watcher = graceful.watcher();
-                        tokio::spawn(async move {
-                            // A client that does not speak TLS (or stalls) is dropped.
-                            let stream = match tokio::time::timeout(tls_handshake_timeout, acceptor.accept(stream)).await {
-                                Ok(Ok(stream)) => stream,
-                                Ok(Err(error)) => {
-                                    tracing::debug!(%error, "TLS handshake failed");
-                                    return;
-                                }
-                                Err(_) => return,
-                            };
-                            let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                            if let Err(error) = watcher.watch(connection).await {
-                                tracing::debug!(%error, "connection ended with an error");
-                            }
-                        });
-                    }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => connections.spawn(stream, state.clone(), graceful.watcher()),
+                Err(error) => {
+                    // Out of file descriptors and the like: wait, go on.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-            }
+            },
             () = &mut shutdown => break,
         }
     }
