@@ -23,7 +23,7 @@ pub(super) async fn handle(state: &AppState, request: Request<Incoming>) -> Http
         ("GET" | "HEAD", "/probe") => probe::probe(state, &request).await,
         ("GET" | "HEAD", "/-/healthy") => health::healthy(),
         ("GET" | "HEAD", "/-/ready") => health::ready(state),
-        ("GET" | "HEAD", "/") => landing::landing(state),
+        ("GET" | "HEAD", "/") => landing::page(state),
         ("GET" | "HEAD", _) => text(StatusCode::NOT_FOUND, "not found\n"),
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
     }
