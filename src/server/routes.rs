@@ -11,7 +11,8 @@ use hyper::{Request, StatusCode};
 /// Order matters: the first arm that fits wins. The telemetry path is
 /// configurable, so it is a guard; it cannot shadow `/-/reload`, which is
 /// matched first. A path known for another method answers 405, an unknown
-/// path 404 for reads and 405 for anything else.
+/// path 404 for reads and 405 for anything else. A new endpoint is one arm
+/// above the last (a POST intake: `("POST", "/path") => module::fn(..)`).
 pub(super) async fn handle(state: &AppState, request: Request<Incoming>) -> HttpResponse {
     if !auth::authorized(&state.web, request.headers()).await {
         return auth::challenge();
