@@ -1,0 +1,131 @@
+//! The landing page `/`: links to the other endpoints and a table of the
+//! latest report of every watched domain.
+
+use super::response::{html, HttpResponse};
+use super::AppState;
+use crate::report::ProbeReport;
+use hyper::StatusCode;
+use std::fmt::Write as _;
+
+/// Renders the page.
+pub(super) fn page(state: &AppState) -> HttpResponse {
+    html(StatusCode::OK, render(state))
+}
+
+/// From the doctype to the heading.
+const HEAD: &str = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>MTA-STS Exporter</title>\
+         <style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}.fail{color:#b00}.ok{color:#070}</style>\
+         </head><body>\n<h1>MTA-STS Exporter</h1>\n";
+
+/// The table's header row.
+const TABLE_HEAD: &str = "<table>\n<tr><th>Domain</th><th>Status</th><th>Mode</th><th>Failures</th><th>Warnings</th><th>Earliest certificate expiry</th><th>Probe duration (s)</th></tr>\n";
+
+/// Escapes text for HTML.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The page: a line of links and counts, then one row per domain, sorted.
+fn render(state: &AppState) -> String {
+    let mut reports: Vec<_> = state
+        .app
+        .latest
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .cloned()
+        .collect();
+    reports.sort_by(|a, b| a.domain.cmp(&b.domain));
+    let (pending, total) = state.app.readiness.progress();
+    let example = state
+        .app
+        .reloader
+        .current()
+        .config
+        .domains
+        .first()
+        .map(|d| d.name.clone())
+        .unwrap_or_else(|| "example.com".into());
+    let mut html = String::from(HEAD);
+    let _ = writeln!(
+        html,
+        "<p>Version {}. <a href=\"{}\">Metrics</a> · <a href=\"/-/ready\">Readiness</a> · \
+         <a href=\"/probe?target={}\">Probe {}</a> (<code>/probe?target=DOMAIN[&amp;module=NAME]</code>) · \
+         {} domains, {} not probed yet.</p>",
+        env!("CARGO_PKG_VERSION"),
+        escape(&state.telemetry_path),
+        escape(&example),
+        escape(&example),
+        total,
+        pending
+    );
+    html.push_str(TABLE_HEAD);
+    for report in &reports {
+        row(&mut html, report);
+    }
+    html.push_str("</table>\n</body></html>\n");
+    html
+}
+
+/// Appends the table row of one domain's latest report.
+fn row(html: &mut String, report: &ProbeReport) {
+    let status = if report.success {
+        "<span class=\"ok\">ok</span>"
+    } else {
+        "<span class=\"fail\">failing</span>"
+    };
+    let mode = report
+        .policy
+        .as_ref()
+        .map(|p| p.mode.as_str())
+        .unwrap_or("-");
+    let failures: Vec<String> = report
+        .failures
+        .iter()
+        .map(|f| format!("{} ({})", f.reason.as_str(), f.result_type.as_str()))
+        .collect();
+    let warnings: Vec<&str> = report.warnings.iter().map(|w| w.as_str()).collect();
+    let expiry = expiry(report);
+    let _ = writeln!(
+        html,
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td></tr>",
+        escape(&report.domain),
+        status,
+        mode,
+        escape(&failures.join(", ")),
+        escape(&warnings.join(", ")),
+        expiry,
+        report.duration_seconds
+    );
+}
+
+/// Days until the earliest certificate expires, or (in red) since it did.
+fn expiry(report: &ProbeReport) -> String {
+    report
+        .earliest_cert_expiry()
+        .map(|t| {
+            let days = (t as f64 - report.timestamp) / 86400.0;
+            if days >= 0.0 {
+                format!("{days:.0} days")
+            } else {
+                format!("<span class=\"fail\">expired {:.0} days ago</span>", -days)
+            }
+        })
+        .unwrap_or_else(|| "-".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn escape_replaces_four_characters_and_leaves_the_rest() {
+        assert_eq!(
+            escape(r#"<a href="x">&amp;'é</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;amp;'é&lt;/a&gt;"
+        );
+    }
+}

@@ -1,0 +1,93 @@
+//! The HTTP side, served by hyper from a listener the caller binds (tests
+//! bind 127.0.0.1:0): `/metrics` (the telemetry path), `/probe`,
+//! `/-/reload`, `/-/healthy`, `/-/ready` and the landing page `/`.
+//!
+//! [`run`] accepts connections, `connection` serves each within its
+//! bounds, `auth` checks basic authentication, and `routes`, the routing
+//! table, hands the request to the module of its endpoint.
+
+mod auth;
+mod connection;
+mod health;
+mod landing;
+mod metrics;
+mod probe;
+mod reload;
+mod response;
+mod routes;
+
+use crate::app::App;
+use crate::web_config::WebConfig;
+use connection::Connections;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// What the handlers read.
+pub struct AppState {
+    /// The running exporter.
+    pub app: App,
+    /// Where metrics are served (`--web.telemetry-path`).
+    pub telemetry_path: String,
+    /// TLS and basic authentication (`--web.config.file`).
+    pub web: WebConfig,
+    /// How long a client may hold a connection without a request.
+    pub client_timeouts: ClientTimeouts,
+}
+
+/// Bounds on a client that connects and does not get to a request: without
+/// them, idle or trickling connections (slowloris) would each hold a file
+/// descriptor for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientTimeouts {
+    /// To complete the TLS handshake (with `--web.config.file` TLS).
+    pub tls_handshake: Duration,
+    /// To send a request's whole header, counted from when the connection
+    /// starts waiting for it: an idle keep-alive connection is closed after
+    /// this long, and Prometheus opens a new one for its next scrape.
+    pub header_read: Duration,
+}
+
+impl Default for ClientTimeouts {
+    fn default() -> Self {
+        ClientTimeouts {
+            tls_handshake: Duration::from_secs(10),
+            header_read: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Serves until `shutdown` completes, then stops accepting and gives open
+/// connections up to 10 seconds to finish.
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let connections = Connections::new(&state);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => connections.spawn(stream, state.clone(), graceful.watcher()),
+                Err(error) => {
+                    // Out of file descriptors and the like: wait, go on.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after 10s; closing them");
+    }
+    Ok(())
+}
