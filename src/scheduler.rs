@@ -3,6 +3,7 @@
 //! one domain at once, and a hung or panicking probe holds up no other.
 
 use crate::config::DomainConfig;
+use crate::history::PolicyHistories;
 use crate::metrics::Metrics;
 use crate::probe::Prober;
 use crate::report::ProbeReport;
@@ -76,6 +77,7 @@ struct Shared<P> {
     permits: RwLock<Arc<Semaphore>>,
     readiness: Arc<Readiness>,
     latest: Arc<LatestReports>,
+    histories: Arc<PolicyHistories>,
 }
 
 impl<P: RunProbe> Shared<P> {
@@ -135,6 +137,7 @@ impl<P: RunProbe> Scheduler<P> {
                 permits: RwLock::new(Arc::new(Semaphore::new(concurrency.max(1)))),
                 readiness,
                 latest,
+                histories: Arc::default(),
             }),
             tasks: HashMap::new(),
         }
@@ -187,11 +190,17 @@ impl<P: RunProbe> Scheduler<P> {
     pub fn stop(&mut self, domain: &str) {
         self.stop_task(domain);
         self.shared.metrics.remove_domain(domain);
+        self.shared.histories.remove(domain);
         self.shared
             .latest
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(domain);
+    }
+
+    /// The policy history of every scheduled domain.
+    pub fn histories(&self) -> Arc<PolicyHistories> {
+        self.shared.histories.clone()
     }
 
     /// Replaces the prober and the probe bound (after a reload); running
@@ -302,7 +311,8 @@ async fn probe_once<P: RunProbe>(domain: &DomainConfig, shared: &Shared<P>) {
     match tokio::time::timeout(limit, &mut task).await {
         Ok(Ok(report)) => {
             log_report(&report);
-            shared.metrics.observe(&report);
+            let history = shared.histories.observe(&report);
+            shared.metrics.observe(&report, &history);
             shared
                 .latest
                 .lock()

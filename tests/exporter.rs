@@ -5,8 +5,10 @@
 mod support;
 
 use mtasts_exporter::config::Config;
+use mtasts_exporter::history::PolicyHistories;
 use mtasts_exporter::metrics::Metrics;
 use mtasts_exporter::probe::Prober;
+use mtasts_exporter::report::ProbeReport;
 use std::process::Command;
 use std::time::Duration;
 use support::harness::{get, parse_exposition, start_exporter_in, wait_ready, Running};
@@ -204,8 +206,11 @@ async fn policy_change_and_stale_id() {
     let domain = &config.domains[0];
     let scrape =
         |metrics: &Metrics| parse_exposition(&String::from_utf8(metrics.render()).unwrap());
+    // As the scheduler does: the domain's policy history, then its series.
+    let histories = PolicyHistories::default();
+    let observe = |report: ProbeReport| metrics.observe(&report, &histories.observe(&report));
 
-    metrics.observe(&prober.probe(domain).await);
+    observe(prober.probe(domain).await);
     let m = scrape(&metrics);
     assert_eq!(m[r#"mtasts_policy_id_stale{domain="good.test"}"#], 0.0);
     assert_eq!(m[r#"mtasts_policy_changes_total{domain="good.test"}"#], 0.0);
@@ -217,7 +222,7 @@ async fn policy_change_and_stale_id() {
             "max_age: 1209600\nmx: *.old.test\nmx: mx1.good.test\nmode: enforce\nversion: STSv1\n",
         ),
     );
-    metrics.observe(&prober.probe(domain).await);
+    observe(prober.probe(domain).await);
     let m = scrape(&metrics);
     assert_eq!(m[r#"mtasts_policy_changes_total{domain="good.test"}"#], 0.0);
 
@@ -226,7 +231,7 @@ async fn policy_change_and_stale_id() {
         "mta-sts.good.test",
         PolicyHost::ok(&policy_text("testing", &["mx1.good.test"], 1_209_600)),
     );
-    metrics.observe(&prober.probe(domain).await);
+    observe(prober.probe(domain).await);
     let m = scrape(&metrics);
     assert_eq!(m[r#"mtasts_policy_changes_total{domain="good.test"}"#], 1.0);
     assert_eq!(m[r#"mtasts_policy_id_stale{domain="good.test"}"#], 1.0);
@@ -235,7 +240,7 @@ async fn policy_change_and_stale_id() {
         1.0
     );
     // Still stale on the next probe: nothing changed.
-    metrics.observe(&prober.probe(domain).await);
+    observe(prober.probe(domain).await);
     assert_eq!(
         scrape(&metrics)[r#"mtasts_policy_id_stale{domain="good.test"}"#],
         1.0
@@ -243,7 +248,7 @@ async fn policy_change_and_stale_id() {
 
     // A failed fetch removes the policy series but keeps the timestamps.
     world.set_policy_host("mta-sts.good.test", PolicyHost::status(500, &[]));
-    metrics.observe(&prober.probe(domain).await);
+    observe(prober.probe(domain).await);
     let m = scrape(&metrics);
     assert!(!m.contains_key(r#"mtasts_policy_mode{domain="good.test",mode="testing"}"#));
     assert!(!m.contains_key(r#"mtasts_policy_max_age_seconds{domain="good.test"}"#));
@@ -257,7 +262,7 @@ async fn policy_change_and_stale_id() {
         "mta-sts.good.test",
         PolicyHost::ok(&policy_text("testing", &["mx1.good.test"], 1_209_600)),
     );
-    metrics.observe(&prober.probe(domain).await);
+    observe(prober.probe(domain).await);
     let m = scrape(&metrics);
     assert!(!m.contains_key(failed));
     assert_eq!(

@@ -5,6 +5,7 @@ mod support;
 
 use mtasts_exporter::check;
 use mtasts_exporter::config::Config;
+use mtasts_exporter::history::PolicyHistory;
 use mtasts_exporter::metrics::Metrics;
 use mtasts_exporter::probe::Prober;
 use mtasts_exporter::report::ProbeReport;
@@ -176,7 +177,7 @@ async fn every_mx_behaviour_is_classified() {
     )
     .unwrap();
     for report in &reports {
-        metrics.observe(report);
+        metrics.observe(report, &PolicyHistory::of_one(report));
     }
     let m = exposition(&metrics);
     let json: serde_json::Value = serde_json::from_str(&check::render_json(&reports)).unwrap();
@@ -397,7 +398,7 @@ async fn policy_host_certificate_is_described_when_invalid() {
         mtasts_exporter::metrics::RegistryKind::Probe,
     )
     .unwrap();
-    metrics.observe(&report);
+    metrics.observe(&report, &PolicyHistory::of_one(&report));
     let m = exposition(&metrics);
     let cert = report.policy_cert.as_ref().unwrap();
     assert!(!cert.valid);

@@ -5,6 +5,7 @@
 use super::response::{exposition, text, HttpResponse};
 use super::AppState;
 use crate::config::{normalize_domain, DomainConfig};
+use crate::history::PolicyHistory;
 use crate::metrics::{Metrics, RegistryKind};
 use crate::report::ProbeReport;
 use hyper::body::Incoming;
@@ -93,13 +94,14 @@ fn scrape_budget(headers: &HeaderMap) -> Option<Duration> {
     Some(budget.max(Duration::from_millis(100)))
 }
 
-/// The probe's own metrics, in a registry of their own.
+/// The probe's own metrics, in a registry of their own; the policy history
+/// is this one probe's (as blackbox_exporter, `/probe` keeps no state).
 fn render(max_mx_hosts: usize, report: &ProbeReport) -> HttpResponse {
     let metrics = match Metrics::new(max_mx_hosts, false, RegistryKind::Probe) {
         Ok(metrics) => metrics,
         Err(error) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")),
     };
-    metrics.observe(report);
+    metrics.observe(report, &PolicyHistory::of_one(report));
     exposition(metrics.render())
 }
 

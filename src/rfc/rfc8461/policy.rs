@@ -13,7 +13,7 @@ pub const MAX_POLICY_BYTES: usize = 64 * 1024;
 pub const MAX_AGE_LIMIT: u64 = 31_557_600;
 
 /// How senders apply the policy (RFC 8461 §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Senders refuse delivery to MX hosts that fail validation.
