@@ -10,7 +10,8 @@ use mtasts_exporter::probe::Prober;
 use std::process::Command;
 use std::time::Duration;
 use support::harness::{get, parse_exposition, start_exporter_in, wait_ready, Running};
-use support::{policy_text, PolicyHost, WorldSpec};
+use support::https::{policy_text, PolicyHost};
+use support::world::WorldSpec;
 
 async fn start_exporter(domains: &[&str]) -> Running {
     start_exporter_in(world_spec(), domains, |_| {}).await

@@ -6,7 +6,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 use support::harness::{get, parse_exposition, start_exporter_in, wait_ready};
-use support::{policy_text, HttpBehavior, PolicyHost, WorldSpec};
+use support::https::{policy_text, HttpBehavior, PolicyHost};
+use support::world::WorldSpec;
 
 /// (domain, behaviour, expected result type and reason; None: passes).
 type Case = (
@@ -223,7 +224,7 @@ async fn hostile_dns_answers_are_bounded_and_classified() {
 
     // A server whose answers carry the wrong message ID: dropped, so the
     // lookup times out.
-    let (spoofer, _task) = support::spoofing_dns_server().await;
+    let (spoofer, _task) = support::dns::spoofing_dns_server().await;
     let mut spoofed_config = world.config(&["spoofed.test"]);
     spoofed_config.resolver.nameservers = vec![spoofer];
     spoofed_config.resolver.timeout = std::time::Duration::from_secs(1);

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use support::harness::{
     get, parse_exposition, request, start_exporter_in, start_exporter_with, wait_ready,
 };
-use support::{policy_text, WorldSpec};
+use support::https::policy_text;
+use support::world::WorldSpec;
 
 fn world() -> WorldSpec {
     let mut spec = WorldSpec::new();

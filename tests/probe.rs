@@ -8,7 +8,9 @@ use mtasts_exporter::failure::{Phase, Reason, ResultType};
 use mtasts_exporter::mtasts::policy::Mode;
 use mtasts_exporter::probe::Prober;
 use mtasts_exporter::report::{ProbeReport, Warning};
-use support::{policy_text, CertKind, PolicyHost, WorldSpec};
+use support::ca::CertKind;
+use support::https::{policy_text, PolicyHost};
+use support::world::WorldSpec;
 
 async fn probe(config: &Config, domain: &str) -> ProbeReport {
     let prober = Prober::new(config).expect("prober");
@@ -573,7 +575,7 @@ async fn https_connection_refused() {
     spec.mta_sts_domain("refused.test", "1", "unused");
     let world = spec.start().await;
     let mut config = without_starttls(world.config(&["refused.test"]));
-    config.ports.https = support::closed_port().await;
+    config.ports.https = support::world::closed_port().await;
     let report = probe(&config, "refused.test").await;
     assert_eq!(
         only_failure(&report),

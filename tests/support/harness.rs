@@ -1,7 +1,7 @@
 //! Running the exporter in-process against a fake world, and talking to it
 //! over HTTP: shared by the integration tests.
 
-use super::{World, WorldSpec};
+use super::world::{World, WorldSpec};
 use mtasts_exporter::app::App;
 use mtasts_exporter::config::Config;
 use mtasts_exporter::server::{self, AppState, ClientTimeouts};
