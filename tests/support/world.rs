@@ -9,11 +9,10 @@ use super::https::{serve_raw_policy_host, start_https, PolicyHost, PolicyHosts};
 use super::smtp::{serve_smtp, SmtpBehavior};
 use hickory_proto::rr::rdata::{CNAME, MX, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use mtasts_exporter::config::{Config, DomainConfig};
+use mtasts_exporter::config::Config;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -207,6 +206,20 @@ impl WorldSpec {
     }
 }
 
+/// What a test changes in a world's exporter config (per-domain overrides
+/// go in the `domains` entries, see [`World::config_yaml_with`]). It is
+/// written into the YAML, never applied to a parsed `Config`, so the
+/// exporter a test starts and a reload of its file see the same settings.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigOverrides {
+    /// The default probe `timeout` (10s when `None`).
+    pub timeout: Option<&'static str>,
+    /// `resolver.timeout` (2s when `None`).
+    pub resolver_timeout: Option<&'static str>,
+    /// More top-level YAML, written as is (`probe:`, `modules:`, ...).
+    pub extra: &'static str,
+}
+
 /// A running fake world.
 pub struct World {
     /// DNS server (UDP and TCP on the same port).
@@ -232,41 +245,44 @@ impl Drop for World {
 }
 
 impl World {
-    /// A config pointing at this world, watching `domains` with `settings`
-    /// defaults (timeout 10s).
-    pub fn config(&self, domains: &[&str]) -> Config {
-        let mut config = Config::default();
-        config.resolver.nameservers = vec![self.dns_addr];
-        config.resolver.timeout = Duration::from_secs(2);
-        config.ca_file = Some(self.ca_file.path().to_path_buf());
-        config.ports.https = self.https_addr.port();
-        config.ports.smtp = self.smtp_port;
-        config.smtp.helo_name = "probe.test".into();
-        config.smtp.timeout = Duration::from_secs(5);
-        config.defaults.timeout = Duration::from_secs(10);
-        config.domains = domains
-            .iter()
-            .map(|d| DomainConfig {
-                name: d.to_string(),
-                settings: config.defaults.clone(),
-            })
-            .collect();
-        config
+    /// The exporter's YAML config file for this world, watching `domains`:
+    /// the one place the settings tests run with are written down.
+    pub fn config_yaml(&self, domains: &[&str]) -> String {
+        self.config_yaml_with(domains, &ConfigOverrides::default())
     }
 
-    /// The YAML config text for this world.
-    pub fn config_yaml(&self, domains: &[&str]) -> String {
+    /// [`World::config_yaml`] with what a test changes. Each entry of
+    /// `domains` is written as given after `- `, so it may be a flow
+    /// mapping with overrides: `{name: slow.test, timeout: 30s}`.
+    pub fn config_yaml_with(&self, domains: &[&str], overrides: &ConfigOverrides) -> String {
         let mut yaml = format!(
-            "timeout: 10s\nresolver:\n  nameservers: [\"{}\"]\n  timeout: 2s\ntls:\n  ca_file: {}\nports:\n  https: {}\n  smtp: {}\nsmtp:\n  helo_name: probe.test\n  timeout: 5s\ndomains:\n",
+            "timeout: {}\nresolver:\n  nameservers: [\"{}\"]\n  timeout: {}\ntls:\n  ca_file: {}\nports:\n  https: {}\n  smtp: {}\nsmtp:\n  helo_name: probe.test\n  timeout: 5s\n{}domains:\n",
+            overrides.timeout.unwrap_or("10s"),
             self.dns_addr,
+            overrides.resolver_timeout.unwrap_or("2s"),
             self.ca_file.path().display(),
             self.https_addr.port(),
-            self.smtp_port
+            self.smtp_port,
+            overrides.extra,
         );
         for d in domains {
             yaml.push_str(&format!("  - {d}\n"));
         }
         yaml
+    }
+
+    /// The config [`World::config_yaml`] describes, read from that text by
+    /// the exporter's own parser: a test's `Config` and the file the
+    /// exporter (re)loads cannot disagree.
+    pub fn config(&self, domains: &[&str]) -> Config {
+        let yaml = self.config_yaml(domains);
+        Config::parse(&yaml).unwrap_or_else(|issues| {
+            let issues: Vec<String> = issues.iter().map(ToString::to_string).collect();
+            panic!(
+                "the world's config is invalid:\n{}\n{yaml}",
+                issues.join("\n")
+            )
+        })
     }
 
     /// Replaces what the policy server answers for `host`.
