@@ -20,7 +20,10 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use support::{policy_text, CertKind, HttpBehavior, PolicyHost, SmtpBehavior, WorldSpec};
+use support::ca::CertKind;
+use support::https::{policy_text, HttpBehavior, PolicyHost};
+use support::smtp::SmtpBehavior;
+use support::world::WorldSpec;
 
 /// The domains of the world and what is wrong with each.
 const DOMAINS: &[(&str, &str)] = &[

@@ -12,10 +12,11 @@ use mtasts_exporter::report::ProbeReport;
 use std::process::Command;
 use std::time::Duration;
 use support::harness::{get, parse_exposition, start_exporter_in, wait_ready, Running};
-use support::{policy_text, PolicyHost, WorldSpec};
+use support::https::{policy_text, PolicyHost};
+use support::world::{ConfigOverrides, WorldSpec};
 
 async fn start_exporter(domains: &[&str]) -> Running {
-    start_exporter_in(world_spec(), domains, |_| {}).await
+    start_exporter_in(world_spec(), domains, ConfigOverrides::default()).await
 }
 
 fn world_spec() -> WorldSpec {
@@ -155,10 +156,14 @@ async fn hung_domain_delays_nobody() {
     let mut spec = world_spec();
     spec.blackhole("_mta-sts.hang.test")
         .mx("hang.test", 10, "mx1.hang.test");
-    let running = start_exporter_in(spec, &["hang.test", "good.test", "miss.test"], |config| {
-        config.domains[0].settings.timeout = Duration::from_secs(4);
-        config.resolver.timeout = Duration::from_secs(30);
-    })
+    let running = start_exporter_in(
+        spec,
+        &["{name: hang.test, timeout: 4s}", "good.test", "miss.test"],
+        ConfigOverrides {
+            resolver_timeout: Some("30s"),
+            ..ConfigOverrides::default()
+        },
+    )
     .await;
     // The other domains are probed while hang.test's lookup hangs, and the
     // exporter is not ready until hang.test's first probe ends.

@@ -6,7 +6,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 use support::harness::{get, parse_exposition, start_exporter_in, wait_ready};
-use support::{policy_text, HttpBehavior, PolicyHost, WorldSpec};
+use support::https::{policy_text, HttpBehavior, PolicyHost};
+use support::world::{ConfigOverrides, WorldSpec};
 
 /// (domain, behaviour, expected result type and reason; None: passes).
 type Case = (
@@ -78,12 +79,12 @@ async fn hostile_policy_servers_are_classified_and_contained() {
     domains.push("loop.test");
     domains.push("good.test");
     let started = Instant::now();
-    let running = start_exporter_in(spec, &domains, |config| {
-        for domain in &mut config.domains {
-            domain.settings.timeout = Duration::from_secs(3);
-        }
-    })
-    .await;
+    let entries: Vec<String> = domains
+        .iter()
+        .map(|d| format!("{{name: {d}, timeout: 3s}}"))
+        .collect();
+    let entries: Vec<&str> = entries.iter().map(String::as_str).collect();
+    let running = start_exporter_in(spec, &entries, ConfigOverrides::default()).await;
 
     // While the hostile probes run, /metrics answers and the healthy domain
     // has been probed.
@@ -223,7 +224,7 @@ async fn hostile_dns_answers_are_bounded_and_classified() {
 
     // A server whose answers carry the wrong message ID: dropped, so the
     // lookup times out.
-    let (spoofer, _task) = support::spoofing_dns_server().await;
+    let (spoofer, _task) = support::dns::spoofing_dns_server().await;
     let mut spoofed_config = world.config(&["spoofed.test"]);
     spoofed_config.resolver.nameservers = vec![spoofer];
     spoofed_config.resolver.timeout = std::time::Duration::from_secs(1);
@@ -268,7 +269,7 @@ async fn hostile_mx_names_stay_printable_and_fail_the_match() {
         20,
         &[b"a\"b\nc\x01_\xff", b"weirdmx", b"test"],
     );
-    let running = start_exporter_in(spec, &["weirdmx.test"], |_| {}).await;
+    let running = start_exporter_in(spec, &["weirdmx.test"], ConfigOverrides::default()).await;
     wait_ready(&running.base).await;
     let (_, body) = get(&format!("{}/metrics", running.base)).await;
     for line in body.lines().filter(|line| !line.starts_with('#')) {

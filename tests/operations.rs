@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use support::harness::{
     get, parse_exposition, request, start_exporter_in, start_exporter_with, wait_ready,
 };
-use support::{policy_text, WorldSpec};
+use support::https::policy_text;
+use support::world::{ConfigOverrides, WorldSpec};
 
 fn world() -> WorldSpec {
     let mut spec = WorldSpec::new();
@@ -50,15 +51,18 @@ async fn get_with_timeout_header(url: &str, seconds: &str) -> (u16, String) {
 
 #[tokio::test]
 async fn probe_endpoint() {
-    let running = start_exporter_in(world(), &["good.test", "slow.test"], |config| {
-        config.probe.max_concurrent = 1;
-        config.resolver.timeout = Duration::from_secs(30);
-        let mut quick = config.defaults.clone();
-        quick.check_starttls = false;
-        config.modules.insert("quick".into(), quick);
-        config.domains[1].settings.timeout = Duration::from_secs(30);
-        config.defaults.timeout = Duration::from_secs(30);
-    })
+    let running = start_exporter_in(
+        world(),
+        &[
+            "{name: good.test, timeout: 10s}",
+            "{name: slow.test, timeout: 30s}",
+        ],
+        ConfigOverrides {
+            timeout: Some("30s"),
+            resolver_timeout: Some("30s"),
+            extra: "probe:\n  max_concurrent: 1\nmodules:\n  quick:\n    timeout: 10s\n    check_starttls: false\n",
+        },
+    )
     .await;
     let base = &running.base;
 
@@ -124,9 +128,14 @@ async fn probe_endpoint() {
 
 #[tokio::test]
 async fn probe_allowed_targets_patterns() {
-    let running = start_exporter_in(world(), &["good.test"], |config| {
-        config.probe.allowed_targets = Some(vec!["*.hosted.test".into()]);
-    })
+    let running = start_exporter_in(
+        world(),
+        &["good.test"],
+        ConfigOverrides {
+            extra: "probe:\n  allowed_targets: [\"*.hosted.test\"]\n",
+            ..ConfigOverrides::default()
+        },
+    )
     .await;
     let (status, body) = get(&format!("{}/probe?target=x.hosted.test", running.base)).await;
     assert_eq!(status, 200);
@@ -153,7 +162,13 @@ async fn idle_and_trickling_clients_are_cut_off() {
         tls_handshake: Duration::from_secs(1),
         header_read: Duration::from_millis(500),
     };
-    let running = start_exporter_with(world(), &["good.test"], |_| {}, timeouts).await;
+    let running = start_exporter_with(
+        world(),
+        &["good.test"],
+        ConfigOverrides::default(),
+        timeouts,
+    )
+    .await;
     wait_ready(&running.base).await;
     let address = running.base.trim_start_matches("http://").to_string();
 
@@ -209,7 +224,12 @@ async fn idle_and_trickling_clients_are_cut_off() {
 
 #[tokio::test]
 async fn reload_over_http() {
-    let running = start_exporter_in(world(), &["good.test", "miss.test"], |_| {}).await;
+    let running = start_exporter_in(
+        world(),
+        &["good.test", "miss.test"],
+        ConfigOverrides::default(),
+    )
+    .await;
     let base = &running.base;
     wait_ready(base).await;
     let (_, before) = get(&format!("{base}/metrics")).await;

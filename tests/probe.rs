@@ -8,7 +8,9 @@ use mtasts_exporter::probe::Prober;
 use mtasts_exporter::report::{ProbeReport, Warning};
 use mtasts_exporter::rfc::rfc8461::policy::Mode;
 use mtasts_exporter::taxonomy::{Phase, Reason, ResultType};
-use support::{policy_text, CertKind, PolicyHost, WorldSpec};
+use support::ca::CertKind;
+use support::https::{policy_text, PolicyHost};
+use support::world::WorldSpec;
 
 async fn probe(config: &Config, domain: &str) -> ProbeReport {
     let prober = Prober::new(config).expect("prober");
@@ -157,16 +159,9 @@ async fn two_records() {
 #[tokio::test]
 async fn bad_record() {
     let mut spec = WorldSpec::new();
-    spec.mta_sts_domain(
-        "badrec.test",
-        "1",
-        &policy_text("enforce", &["mx1.badrec.test"], 1_209_600),
-    );
-    let mut spec2 = WorldSpec::new();
-    spec2
-        .txt("_mta-sts.badrec.test", "v=STSv1; id=not-alnum!")
+    spec.txt("_mta-sts.badrec.test", "v=STSv1; id=not-alnum!")
         .mx("badrec.test", 10, "mx1.badrec.test");
-    let report = single(&mut spec2, "badrec.test").await;
+    let report = single(&mut spec, "badrec.test").await;
     assert_eq!(
         only_failure(&report),
         (
@@ -184,13 +179,7 @@ async fn bad_record() {
 
 #[tokio::test]
 async fn multi_string_and_other_txt() {
-    let mut spec = WorldSpec::new();
-    spec.mta_sts_domain(
-        "split.test",
-        "x",
-        &policy_text("enforce", &["mx1.split.test"], 1_209_600),
-    );
-    // Replace the record by a two-string one plus an SPF record beside it.
+    // The record in two strings, and an SPF record beside it.
     let mut spec = WorldSpec::new();
     spec.txt_strings("_mta-sts.split.test", &["v=STSv1; ", "id=20240102"])
         .txt("_mta-sts.split.test", "v=spf1 -all")
@@ -573,7 +562,7 @@ async fn https_connection_refused() {
     spec.mta_sts_domain("refused.test", "1", "unused");
     let world = spec.start().await;
     let mut config = without_starttls(world.config(&["refused.test"]));
-    config.ports.https = support::closed_port().await;
+    config.ports.https = support::world::closed_port().await;
     let report = probe(&config, "refused.test").await;
     assert_eq!(
         only_failure(&report),

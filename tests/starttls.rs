@@ -12,7 +12,10 @@ use mtasts_exporter::report::ProbeReport;
 use mtasts_exporter::taxonomy::{Phase, Reason, ResultType};
 use std::collections::HashMap;
 use std::time::Duration;
-use support::{policy_text, CertKind, PolicyHost, SmtpBehavior, WorldSpec};
+use support::ca::CertKind;
+use support::https::{policy_text, PolicyHost};
+use support::smtp::SmtpBehavior;
+use support::world::WorldSpec;
 
 /// One domain whose single MX host `mx.<domain>` behaves as told.
 fn scenario(spec: &mut WorldSpec, domain: &str, mode: &str, behavior: Option<SmtpBehavior>) {

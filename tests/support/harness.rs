@@ -1,7 +1,7 @@
 //! Running the exporter in-process against a fake world, and talking to it
 //! over HTTP: shared by the integration tests.
 
-use super::{World, WorldSpec};
+use super::world::{ConfigOverrides, World, WorldSpec};
 use mtasts_exporter::app::App;
 use mtasts_exporter::config::Config;
 use mtasts_exporter::server::{self, AppState, ClientTimeouts};
@@ -59,29 +59,29 @@ pub struct Running {
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// Starts the exporter (as `main` does, through `App`) on a fresh world;
-/// `adjust` edits the config it starts with.
+/// Starts the exporter (as `main` does, through `App`) on a fresh world,
+/// with the config file [`World::config_yaml_with`] writes for `domains`
+/// and `overrides`, loaded from disk as a reload would.
 pub async fn start_exporter_in(
     spec: WorldSpec,
     domains: &[&str],
-    adjust: impl FnOnce(&mut Config),
+    overrides: ConfigOverrides,
 ) -> Running {
-    start_exporter_with(spec, domains, adjust, ClientTimeouts::default()).await
+    start_exporter_with(spec, domains, overrides, ClientTimeouts::default()).await
 }
 
 /// [`start_exporter_in`] with the HTTP server's client timeouts given.
 pub async fn start_exporter_with(
     spec: WorldSpec,
     domains: &[&str],
-    adjust: impl FnOnce(&mut Config),
+    overrides: ConfigOverrides,
     client_timeouts: ClientTimeouts,
 ) -> Running {
     let world = spec.start().await;
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("config.yml");
-    std::fs::write(&config_path, world.config_yaml(domains)).unwrap();
-    let mut config = world.config(domains);
-    adjust(&mut config);
+    std::fs::write(&config_path, world.config_yaml_with(domains, &overrides)).unwrap();
+    let config = Config::load(&config_path).unwrap();
     let app = App::start(&config_path, config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

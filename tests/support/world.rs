@@ -1,0 +1,301 @@
+//! The world builder: a [`WorldSpec`] lists DNS records, policy hosts and
+//! MX hosts; [`WorldSpec::start`] starts the DNS, HTTPS and SMTP servers on
+//! loopback and returns the running [`World`], which also writes the
+//! exporter configuration pointing at itself.
+
+use super::ca::{CertKind, TestCa};
+use super::dns::{name, start_dns, DnsFault};
+use super::https::{serve_raw_policy_host, start_https, PolicyHost, PolicyHosts};
+use super::smtp::{serve_smtp, SmtpBehavior};
+use hickory_proto::rr::rdata::{CNAME, MX, TXT};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use mtasts_exporter::config::Config;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// Describes a world before it starts.
+#[derive(Default)]
+pub struct WorldSpec {
+    records: Vec<Record>,
+    hosts: HashMap<String, PolicyHost>,
+    dns_faults: Vec<(String, DnsFault)>,
+    smtp: Vec<(String, SmtpBehavior)>,
+    unreachable: Vec<String>,
+}
+
+impl WorldSpec {
+    /// An empty world.
+    pub fn new() -> WorldSpec {
+        WorldSpec::default()
+    }
+
+    /// A record of `owner` with `rdata`.
+    fn record(&mut self, owner: &str, rdata: RData) -> &mut Self {
+        self.records
+            .push(Record::from_rdata(name(owner), 60, rdata));
+        self
+    }
+
+    /// A TXT record made of several character-strings.
+    pub fn txt_strings(&mut self, owner: &str, strings: &[&str]) -> &mut Self {
+        let strings = strings.iter().map(|s| s.to_string()).collect();
+        self.record(owner, RData::TXT(TXT::new(strings)))
+    }
+
+    /// A TXT record.
+    pub fn txt(&mut self, owner: &str, text: &str) -> &mut Self {
+        self.txt_strings(owner, &[text])
+    }
+
+    /// An MX record.
+    pub fn mx(&mut self, owner: &str, preference: u16, exchange: &str) -> &mut Self {
+        self.record(owner, RData::MX(MX::new(preference, name(exchange))))
+    }
+
+    /// An MX record whose exchange is given as raw labels, for names no
+    /// host-name parser accepts (any byte may sit in a DNS label).
+    pub fn mx_raw_labels(&mut self, owner: &str, preference: u16, labels: &[&[u8]]) -> &mut Self {
+        let exchange = Name::from_labels(labels.iter().map(|l| l.to_vec()))
+            .expect("test labels")
+            .append_domain(&Name::root())
+            .expect("test name");
+        self.record(owner, RData::MX(MX::new(preference, exchange)))
+    }
+
+    /// An A record to 127.0.0.1.
+    pub fn a(&mut self, owner: &str) -> &mut Self {
+        self.record(owner, RData::A(Ipv4Addr::LOCALHOST.into()))
+    }
+
+    /// A CNAME record.
+    pub fn cname(&mut self, owner: &str, target: &str) -> &mut Self {
+        self.record(owner, RData::CNAME(CNAME(name(target))))
+    }
+
+    /// The policy server's answer for `host`.
+    pub fn policy_host(&mut self, host: &str, answer: PolicyHost) -> &mut Self {
+        self.hosts.insert(host.to_string(), answer);
+        self
+    }
+
+    /// Every query at or below `owner` gets SERVFAIL.
+    pub fn servfail(&mut self, owner: &str) -> &mut Self {
+        self.dns_faults
+            .push((owner.to_string(), DnsFault::ServFail));
+        self
+    }
+
+    /// Every query at or below `owner` goes unanswered.
+    pub fn blackhole(&mut self, owner: &str) -> &mut Self {
+        self.dns_faults
+            .push((owner.to_string(), DnsFault::NoAnswer));
+        self
+    }
+
+    /// An MX host with an SMTP server behaving as told, on a loopback
+    /// address of its own.
+    pub fn smtp_host(&mut self, host: &str, behavior: SmtpBehavior) -> &mut Self {
+        self.smtp.push((host.to_string(), behavior));
+        self
+    }
+
+    /// A host whose address has nothing listening (connection refused).
+    pub fn unreachable_host(&mut self, host: &str) -> &mut Self {
+        self.unreachable.push(host.to_string());
+        self
+    }
+
+    /// A complete, healthy MTA-STS domain: record with `id`, policy host
+    /// serving `policy` with a valid certificate, `MX 10 mx1.<domain>` and
+    /// a TLSRPT record.
+    pub fn mta_sts_domain(&mut self, domain: &str, id: &str, policy: &str) -> &mut Self {
+        self.txt(&format!("_mta-sts.{domain}"), &format!("v=STSv1; id={id}"))
+            .a(&format!("mta-sts.{domain}"))
+            .policy_host(&format!("mta-sts.{domain}"), PolicyHost::ok(policy))
+            .mx(domain, 10, &format!("mx1.{domain}"))
+            .smtp_host(&format!("mx1.{domain}"), SmtpBehavior::Tls(CertKind::Valid))
+            .txt(
+                &format!("_smtp._tls.{domain}"),
+                &format!("v=TLSRPTv1; rua=mailto:tlsrpt@{domain}"),
+            )
+    }
+
+    /// Starts the servers.
+    pub async fn start(&self) -> World {
+        let ca = Arc::new(TestCa::new());
+        let mut records = self.records.clone();
+        let mut tasks = Vec::new();
+        let smtp_port = self.start_smtp_hosts(&ca, &mut records, &mut tasks).await;
+        for (index, host) in self.unreachable.iter().enumerate() {
+            let ip = Ipv4Addr::new(127, 0, 2, index as u8 + 1);
+            records.push(Record::from_rdata(name(host), 60, RData::A(ip.into())));
+        }
+        let hosts = Arc::new(Mutex::new(self.hosts.clone()));
+        let (https_addr, https_task) = start_https(&ca, hosts.clone()).await;
+        tasks.push(https_task);
+        self.start_raw_policy_hosts(https_addr.port(), &mut records, &mut tasks)
+            .await;
+        let (dns_addr, dns_task) = start_dns(&records, &self.dns_faults).await;
+        tasks.push(dns_task);
+        let ca_file = tempfile::NamedTempFile::new().expect("temp CA file");
+        std::fs::write(ca_file.path(), &ca.pem).expect("write CA file");
+        World {
+            dns_addr,
+            https_addr,
+            smtp_port,
+            ca_file,
+            ca,
+            hosts,
+            tasks,
+        }
+    }
+
+    /// Starts the MX hosts, each on 127.0.1.N and all on one port, and adds
+    /// their A records. Returns that port (one nothing listens on when there
+    /// are no MX hosts).
+    async fn start_smtp_hosts(
+        &self,
+        ca: &Arc<TestCa>,
+        records: &mut Vec<Record>,
+        tasks: &mut Vec<JoinHandle<()>>,
+    ) -> u16 {
+        let mut smtp_port = 0;
+        for (index, (host, behavior)) in self.smtp.iter().enumerate() {
+            let ip = Ipv4Addr::new(127, 0, 1, index as u8 + 1);
+            let listener = TcpListener::bind((ip, smtp_port)).await.expect("bind SMTP");
+            smtp_port = listener.local_addr().expect("SMTP addr").port();
+            records.push(Record::from_rdata(name(host), 60, RData::A(ip.into())));
+            tasks.push(tokio::spawn(serve_smtp(
+                listener,
+                host.clone(),
+                *behavior,
+                ca.clone(),
+            )));
+        }
+        if smtp_port == 0 {
+            smtp_port = closed_port().await;
+        }
+        smtp_port
+    }
+
+    /// Policy hosts that misbehave before TLS get an address of their own
+    /// (127.0.3.N) on the HTTPS port, their A record moved there; the others
+    /// share 127.0.0.1.
+    async fn start_raw_policy_hosts(
+        &self,
+        https_port: u16,
+        records: &mut Vec<Record>,
+        tasks: &mut Vec<JoinHandle<()>>,
+    ) {
+        let raw_hosts = self.hosts.iter().filter(|(_, h)| h.behavior.before_tls());
+        for (index, (host, answer)) in raw_hosts.enumerate() {
+            let ip = Ipv4Addr::new(127, 0, 3, index as u8 + 1);
+            let listener = TcpListener::bind((ip, https_port))
+                .await
+                .expect("bind raw HTTPS");
+            records.retain(|r| !(r.name == name(host) && r.record_type() == RecordType::A));
+            records.push(Record::from_rdata(name(host), 60, RData::A(ip.into())));
+            tasks.push(tokio::spawn(serve_raw_policy_host(
+                listener,
+                answer.behavior,
+            )));
+        }
+    }
+}
+
+/// What a test changes in a world's exporter config (per-domain overrides
+/// go in the `domains` entries, see [`World::config_yaml_with`]). It is
+/// written into the YAML, never applied to a parsed `Config`, so the
+/// exporter a test starts and a reload of its file see the same settings.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigOverrides {
+    /// The default probe `timeout` (10s when `None`).
+    pub timeout: Option<&'static str>,
+    /// `resolver.timeout` (2s when `None`).
+    pub resolver_timeout: Option<&'static str>,
+    /// More top-level YAML, written as is (`probe:`, `modules:`, ...).
+    pub extra: &'static str,
+}
+
+/// A running fake world.
+pub struct World {
+    /// DNS server (UDP and TCP on the same port).
+    pub dns_addr: SocketAddr,
+    /// HTTPS policy server.
+    pub https_addr: SocketAddr,
+    /// The port every fake MX host listens on (on its own address).
+    pub smtp_port: u16,
+    /// The test CA's PEM file.
+    pub ca_file: tempfile::NamedTempFile,
+    /// The test CA.
+    pub ca: Arc<TestCa>,
+    hosts: PolicyHosts,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl World {
+    /// The exporter's YAML config file for this world, watching `domains`:
+    /// the one place the settings tests run with are written down.
+    pub fn config_yaml(&self, domains: &[&str]) -> String {
+        self.config_yaml_with(domains, &ConfigOverrides::default())
+    }
+
+    /// [`World::config_yaml`] with what a test changes. Each entry of
+    /// `domains` is written as given after `- `, so it may be a flow
+    /// mapping with overrides: `{name: slow.test, timeout: 30s}`.
+    pub fn config_yaml_with(&self, domains: &[&str], overrides: &ConfigOverrides) -> String {
+        let mut yaml = format!(
+            "timeout: {}\nresolver:\n  nameservers: [\"{}\"]\n  timeout: {}\ntls:\n  ca_file: {}\nports:\n  https: {}\n  smtp: {}\nsmtp:\n  helo_name: probe.test\n  timeout: 5s\n{}domains:\n",
+            overrides.timeout.unwrap_or("10s"),
+            self.dns_addr,
+            overrides.resolver_timeout.unwrap_or("2s"),
+            self.ca_file.path().display(),
+            self.https_addr.port(),
+            self.smtp_port,
+            overrides.extra,
+        );
+        for d in domains {
+            yaml.push_str(&format!("  - {d}\n"));
+        }
+        yaml
+    }
+
+    /// The config [`World::config_yaml`] describes, read from that text by
+    /// the exporter's own parser: a test's `Config` and the file the
+    /// exporter (re)loads cannot disagree.
+    pub fn config(&self, domains: &[&str]) -> Config {
+        let yaml = self.config_yaml(domains);
+        Config::parse(&yaml).unwrap_or_else(|issues| {
+            let issues: Vec<String> = issues.iter().map(ToString::to_string).collect();
+            panic!(
+                "the world's config is invalid:\n{}\n{yaml}",
+                issues.join("\n")
+            )
+        })
+    }
+
+    /// Replaces what the policy server answers for `host`.
+    pub fn set_policy_host(&self, host: &str, answer: PolicyHost) {
+        self.hosts
+            .lock()
+            .expect("hosts lock")
+            .insert(host.to_string(), answer);
+    }
+}
+
+/// A loopback port nothing listens on (bound then released).
+pub async fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    listener.local_addr().expect("addr").port()
+}
