@@ -22,4 +22,7 @@ pub mod probe;
 pub mod report;
 pub mod scheduler;
 pub mod server;
-pub mod web_config;
+
+/// The `--web.config.file` reader, now [`config::web`]; this older path stays
+/// for its remaining users.
+pub use config::web as web_config;

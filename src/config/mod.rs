@@ -25,6 +25,7 @@ pub const DEFAULT_MAX_MX_HOSTS: usize = 10;
 /// Default bound on one MX host's SMTP STARTTLS exchange.
 pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
+pub mod web;
 pub mod yaml;
 
 pub use yaml::{ConfigIssue, Position};
