@@ -51,7 +51,7 @@ async fn get_with_timeout_header(url: &str, seconds: &str) -> (u16, String) {
 #[tokio::test]
 async fn probe_endpoint() {
     let running = start_exporter_in(world(), &["good.test", "slow.test"], |config| {
-        config.probe.max_concurrent = 1;
+        config.probe_endpoint.max_concurrent = 1;
         config.resolver.timeout = Duration::from_secs(30);
         let mut quick = config.defaults.clone();
         quick.check_starttls = false;
@@ -125,7 +125,7 @@ async fn probe_endpoint() {
 #[tokio::test]
 async fn probe_allowed_targets_patterns() {
     let running = start_exporter_in(world(), &["good.test"], |config| {
-        config.probe.allowed_targets = Some(vec!["*.hosted.test".into()]);
+        config.probe_endpoint.allowed_targets = Some(vec!["*.hosted.test".into()]);
     })
     .await;
     let (status, body) = get(&format!("{}/probe?target=x.hosted.test", running.base)).await;

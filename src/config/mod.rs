@@ -348,8 +348,8 @@ pub struct Config {
     /// Whether `mtasts_phase_duration_seconds` carries a `domain` label
     /// (for small fleets).
     pub phase_duration_by_domain: bool,
-    /// `/probe` settings.
-    pub probe: ProbeEndpointConfig,
+    /// The `/probe` endpoint's access policy and concurrency bound.
+    pub probe_endpoint: ProbeEndpointConfig,
     /// Named per-target option sets for `/probe?module=` (`default` is the
     /// global defaults unless configured).
     pub modules: std::collections::BTreeMap<String, ProbeSettings>,
@@ -430,7 +430,7 @@ impl Default for Config {
                 timeout: DEFAULT_SMTP_TIMEOUT,
             },
             phase_duration_by_domain: false,
-            probe: ProbeEndpointConfig {
+            probe_endpoint: ProbeEndpointConfig {
                 allowed_targets: None,
                 max_concurrent: DEFAULT_PROBE_MAX_CONCURRENT,
             },
@@ -500,7 +500,7 @@ impl Config {
     /// Whether `/probe` may probe `domain` (ASCII, normalized):
     /// RFC-agnostic access control so the exporter is no open scanner.
     pub fn probe_allowed(&self, domain: &str) -> bool {
-        match &self.probe.allowed_targets {
+        match &self.probe_endpoint.allowed_targets {
             None => self.domains.iter().any(|d| d.name == domain),
             Some(patterns) => patterns.iter().any(|pattern| {
                 if pattern == "*" {
@@ -617,7 +617,7 @@ impl Config {
                     );
                 }
             }
-            config.probe.allowed_targets = Some(
+            config.probe_endpoint.allowed_targets = Some(
                 targets
                     .iter()
                     .map(|t| match t.strip_prefix("*.") {
@@ -638,7 +638,7 @@ impl Config {
                     "must be from 1 to 10000".into(),
                 );
             }
-            config.probe.max_concurrent = n;
+            config.probe_endpoint.max_concurrent = n;
         }
         for (name, module) in &raw.modules {
             let mut settings = config.defaults.clone();
@@ -869,7 +869,7 @@ domains:
             !c.probe_allowed("a.example"),
             "explicit list replaces the default"
         );
-        assert_eq!(c.probe.max_concurrent, 3);
+        assert_eq!(c.probe_endpoint.max_concurrent, 3);
         let quick = c.module(Some("quick")).unwrap();
         assert_eq!(quick.timeout, Duration::from_secs(5));
         assert!(!quick.check_starttls && quick.check_mx);
