@@ -7,7 +7,7 @@ use crate::mtasts::domain::is_ascii_domain;
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -25,11 +25,17 @@ pub const DEFAULT_MAX_MX_HOSTS: usize = 10;
 /// Default bound on one MX host's SMTP STARTTLS exchange.
 pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
+mod domain;
 mod duration;
+mod nameserver;
+mod shard;
 pub mod web;
 pub mod yaml;
 
+pub use domain::normalize_domain;
 pub use duration::{parse_duration, ConfigDuration};
+pub use nameserver::parse_nameserver;
+pub use shard::{domain_hash, Shard};
 pub use yaml::{ConfigIssue, Position};
 
 /// Why a configuration file was rejected.
@@ -321,39 +327,6 @@ pub struct ProbeEndpointConfig {
 /// Default bound on concurrent `/probe` requests.
 pub const DEFAULT_PROBE_MAX_CONCURRENT: usize = 10;
 
-/// One replica's share: domains whose stable hash modulo `count` is `index`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    /// This replica's index, `0..count`.
-    pub index: u32,
-    /// The number of replicas.
-    pub count: u32,
-}
-
-/// The stable hash deciding a domain's shard: 64-bit FNV-1a of the ASCII
-/// name, then MurmurHash3's 64-bit finalizer so the low bits (used by the
-/// modulo) are well mixed. Fixed by its definition, so every replica and
-/// every version agrees.
-pub fn domain_hash(domain: &str) -> u64 {
-    let mut hash = domain
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-        });
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    hash ^ (hash >> 33)
-}
-
-impl Shard {
-    /// Whether `domain` belongs to this shard.
-    pub fn owns(&self, domain: &str) -> bool {
-        domain_hash(domain) % u64::from(self.count) == u64::from(self.index)
-    }
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -394,36 +367,6 @@ impl fmt::Display for ConfigIssue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.field, self.problem)
     }
-}
-
-/// Normalizes a domain as written in the config: Unicode (IDN) or punycode,
-/// any case, optional trailing dot. Returns the ASCII form or why it is not a
-/// usable mail domain.
-pub fn normalize_domain(input: &str) -> Result<String, String> {
-    let trimmed = input.strip_suffix('.').unwrap_or(input);
-    if trimmed.is_empty() {
-        return Err("empty domain name".into());
-    }
-    let ascii = idna::domain_to_ascii_strict(trimmed)
-        .map_err(|_| format!("{input:?} is not a valid (internationalized) domain name"))?;
-    if !is_ascii_domain(&ascii) {
-        return Err(format!("{input:?} is not a valid host name"));
-    }
-    if !ascii.contains('.') {
-        return Err(format!("{input:?} is not a fully qualified domain name"));
-    }
-    Ok(ascii)
-}
-
-/// Parses a name server as `IP` or `IP:port` (`[v6]:port` for IPv6); port 53
-/// when none is given.
-pub fn parse_nameserver(text: &str) -> Result<SocketAddr, String> {
-    if let Ok(addr) = text.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    text.parse::<IpAddr>()
-        .map(|ip| SocketAddr::new(ip, 53))
-        .map_err(|_| format!("{text:?} is not IP or IP:port"))
 }
 
 impl Config {
@@ -813,29 +756,6 @@ domains:
     }
 
     #[test]
-    fn every_domain_in_exactly_one_shard() {
-        let domains: Vec<String> = (0..10_000).map(|i| format!("d{i}.example")).collect();
-        for count in [1u32, 2, 3, 7, 16] {
-            let mut per_shard = vec![0usize; count as usize];
-            for domain in &domains {
-                let owners: Vec<u32> = (0..count)
-                    .filter(|&index| Shard { index, count }.owns(domain))
-                    .collect();
-                assert_eq!(owners.len(), 1, "{domain} in shards {owners:?} of {count}");
-                per_shard[owners[0] as usize] += 1;
-            }
-            // Balanced within 10% of the even share.
-            let even = domains.len() / count as usize;
-            assert!(
-                per_shard.iter().all(|&n| n.abs_diff(even) <= even / 10),
-                "{count}: {per_shard:?}"
-            );
-        }
-        // The hash is fixed by definition: known values stay known.
-        assert_eq!(domain_hash("example.com"), 0x9591_d642_1994_d599);
-    }
-
-    #[test]
     fn hostile_config_input() {
         // Wrong types, huge numbers, negative durations, duplicate keys: an
         // error naming the field, never a panic.
@@ -888,22 +808,5 @@ domains:
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].field, "domains[100000]");
         assert_eq!(issues[0].position.map(|p| p.line), Some(100_002));
-    }
-
-    #[test]
-    fn nameservers() {
-        assert_eq!(
-            parse_nameserver("127.0.0.1"),
-            Ok("127.0.0.1:53".parse().unwrap())
-        );
-        assert_eq!(
-            parse_nameserver("127.0.0.1:5353"),
-            Ok("127.0.0.1:5353".parse().unwrap())
-        );
-        assert_eq!(parse_nameserver("::1"), Ok("[::1]:53".parse().unwrap()));
-        assert_eq!(
-            parse_nameserver("[::1]:5353"),
-            Ok("[::1]:5353".parse().unwrap())
-        );
     }
 }
