@@ -4,7 +4,6 @@
 //! all problems it finds at once, not only the first.
 
 use crate::mtasts::domain::is_ascii_domain;
-use serde::Deserialize;
 use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
@@ -29,6 +28,7 @@ mod domain;
 mod duration;
 mod nameserver;
 mod probe_endpoint;
+mod raw;
 mod shard;
 pub mod web;
 pub mod yaml;
@@ -39,6 +39,8 @@ pub use nameserver::parse_nameserver;
 pub use probe_endpoint::{ProbeEndpointConfig, DEFAULT_PROBE_MAX_CONCURRENT};
 pub use shard::{domain_hash, Shard};
 pub use yaml::{ConfigIssue, Position};
+
+use raw::{RawConfig, RawDomain};
 
 /// Why a configuration file was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -68,135 +70,6 @@ fn render_issues(path: &Path, issues: &[ConfigIssue]) -> String {
         .map(|issue| issue.render(&file))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// The file as written (before defaults and validation).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    interval: Option<ConfigDuration>,
-    timeout: Option<ConfigDuration>,
-    check_mx: Option<bool>,
-    check_starttls: Option<bool>,
-    concurrency: Option<usize>,
-    max_mx_hosts: Option<usize>,
-    #[serde(default)]
-    resolver: RawResolver,
-    #[serde(default)]
-    tls: RawTls,
-    #[serde(default)]
-    ports: RawPorts,
-    #[serde(default)]
-    smtp: RawSmtp,
-    #[serde(default)]
-    metrics: RawMetrics,
-    #[serde(default)]
-    probe: RawProbe,
-    #[serde(default)]
-    modules: std::collections::BTreeMap<String, RawModule>,
-    shard: Option<RawShard>,
-    #[serde(default)]
-    domains: Vec<RawDomain>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawProbe {
-    allowed_targets: Option<Vec<String>>,
-    max_concurrent: Option<usize>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawModule {
-    timeout: Option<ConfigDuration>,
-    check_mx: Option<bool>,
-    check_starttls: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawShard {
-    index: u32,
-    count: u32,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawResolver {
-    #[serde(default)]
-    nameservers: Vec<String>,
-    timeout: Option<ConfigDuration>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTls {
-    ca_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPorts {
-    https: Option<u16>,
-    smtp: Option<u16>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSmtp {
-    helo_name: Option<String>,
-    timeout: Option<ConfigDuration>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMetrics {
-    #[serde(default)]
-    phase_duration_by_domain: bool,
-}
-
-/// A `domains:` entry: a name, or a mapping with a name and overrides.
-#[derive(Debug)]
-enum RawDomain {
-    Name(String),
-    Detailed(RawDomainDetails),
-}
-
-impl<'de> Deserialize<'de> for RawDomain {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // A visitor rather than `#[serde(untagged)]`, so that an error inside a
-        // mapping (unknown key, bad duration) is reported as itself instead of
-        // "did not match any variant".
-        struct DomainVisitor;
-        impl<'de> serde::de::Visitor<'de> for DomainVisitor {
-            type Value = RawDomain;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a domain name or a mapping with `name:`")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawDomain, E> {
-                Ok(RawDomain::Name(v.to_string()))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<RawDomain, A::Error> {
-                RawDomainDetails::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(RawDomain::Detailed)
-            }
-        }
-        deserializer.deserialize_any(DomainVisitor)
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDomainDetails {
-    name: String,
-    interval: Option<ConfigDuration>,
-    timeout: Option<ConfigDuration>,
-    check_mx: Option<bool>,
-    check_starttls: Option<bool>,
 }
 
 /// What is probed for one domain and how often.
