@@ -5,38 +5,29 @@
 
 use crate::mtasts::domain::is_ascii_domain;
 use std::collections::HashSet;
-use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Default time between two probes of a domain.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
-/// Default bound on a whole probe: RFC 8461 §3.3 suggests senders give up a
-/// policy fetch after a minute.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default bound on each DNS query.
-pub const DEFAULT_RESOLVER_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default number of probes in flight.
-pub const DEFAULT_CONCURRENCY: usize = 32;
-/// Default cap on MX hosts per domain exported as labels and checked.
-pub const DEFAULT_MAX_MX_HOSTS: usize = 10;
-/// Default bound on one MX host's SMTP STARTTLS exchange.
-pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
-
+mod defaults;
 mod domain;
 mod duration;
 mod nameserver;
 mod probe_endpoint;
 mod raw;
+mod schema;
 mod shard;
 pub mod web;
 pub mod yaml;
 
+pub use defaults::{
+    default_helo_name, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, DEFAULT_MAX_MX_HOSTS,
+    DEFAULT_PROBE_MAX_CONCURRENT, DEFAULT_RESOLVER_TIMEOUT, DEFAULT_SMTP_TIMEOUT, DEFAULT_TIMEOUT,
+};
 pub use domain::normalize_domain;
 pub use duration::{parse_duration, ConfigDuration};
 pub use nameserver::parse_nameserver;
-pub use probe_endpoint::{ProbeEndpointConfig, DEFAULT_PROBE_MAX_CONCURRENT};
+pub use probe_endpoint::ProbeEndpointConfig;
+pub use schema::{Config, DomainConfig, Ports, ProbeSettings, ResolverConfig, SmtpConfig};
 pub use shard::{domain_hash, Shard};
 pub use yaml::{ConfigIssue, Position};
 
@@ -72,20 +63,6 @@ fn render_issues(path: &Path, issues: &[ConfigIssue]) -> String {
         .join("\n")
 }
 
-/// What is probed for one domain and how often.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeSettings {
-    /// Time between two probes.
-    pub interval: Duration,
-    /// Bound on one whole probe.
-    pub timeout: Duration,
-    /// Whether to look up MX records and compare them with the policy.
-    pub check_mx: bool,
-    /// Whether to check each MX host's STARTTLS and certificate (needs
-    /// `check_mx`).
-    pub check_starttls: bool,
-}
-
 impl ProbeSettings {
     /// Overrides the settings given (globals over defaults, a domain's or a
     /// module's over the globals).
@@ -111,132 +88,7 @@ impl ProbeSettings {
     }
 }
 
-/// How MX hosts are spoken to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SmtpConfig {
-    /// The name sent in EHLO.
-    pub helo_name: String,
-    /// Bound on one MX host's exchange.
-    pub timeout: Duration,
-}
-
-/// The EHLO name when none is configured: this machine's host name, or
-/// `localhost` when it cannot be read.
-pub fn default_helo_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|name| name.trim().to_string())
-        .filter(|name| is_ascii_domain(name))
-        .unwrap_or_else(|| "localhost".to_string())
-}
-
-/// One watched domain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DomainConfig {
-    /// The domain in ASCII (A-labels), lower-case, no trailing dot: the form
-    /// used in DNS queries and in metric labels.
-    pub name: String,
-    /// How it is probed.
-    pub settings: ProbeSettings,
-}
-
-/// DNS resolver settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResolverConfig {
-    /// Name servers to query; empty means the system's (`/etc/resolv.conf`).
-    pub nameservers: Vec<SocketAddr>,
-    /// Bound on each query.
-    pub timeout: Duration,
-}
-
-/// Ports to connect to: 443 and 25 unless overridden (tests, odd set-ups).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ports {
-    /// The policy host's HTTPS port.
-    pub https: u16,
-    /// The MX hosts' SMTP port.
-    pub smtp: u16,
-}
-
-/// The validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    /// Defaults for domains that do not override them.
-    pub defaults: ProbeSettings,
-    /// Probes in flight at most.
-    pub concurrency: usize,
-    /// MX hosts per domain checked and exported at most.
-    pub max_mx_hosts: usize,
-    /// DNS settings.
-    pub resolver: ResolverConfig,
-    /// Extra PEM roots trusted besides the WebPKI roots.
-    pub ca_file: Option<PathBuf>,
-    /// Ports.
-    pub ports: Ports,
-    /// SMTP settings for STARTTLS checks.
-    pub smtp: SmtpConfig,
-    /// Whether `mtasts_phase_duration_seconds` carries a `domain` label
-    /// (for small fleets).
-    pub phase_duration_by_domain: bool,
-    /// The `/probe` endpoint's access policy and concurrency bound.
-    pub probe_endpoint: ProbeEndpointConfig,
-    /// Named per-target option sets for `/probe?module=` (`default` is the
-    /// global defaults unless configured).
-    pub modules: std::collections::BTreeMap<String, ProbeSettings>,
-    /// This replica's share of the domains, when several split the fleet.
-    pub shard: Option<Shard>,
-    /// The watched domains, in file order (all of them; see
-    /// [`Config::scheduled_domains`] for this replica's share).
-    pub domains: Vec<DomainConfig>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            defaults: ProbeSettings {
-                interval: DEFAULT_INTERVAL,
-                timeout: DEFAULT_TIMEOUT,
-                check_mx: true,
-                check_starttls: true,
-            },
-            concurrency: DEFAULT_CONCURRENCY,
-            max_mx_hosts: DEFAULT_MAX_MX_HOSTS,
-            resolver: ResolverConfig {
-                nameservers: Vec::new(),
-                timeout: DEFAULT_RESOLVER_TIMEOUT,
-            },
-            ca_file: None,
-            ports: Ports {
-                https: 443,
-                smtp: 25,
-            },
-            smtp: SmtpConfig {
-                helo_name: default_helo_name(),
-                timeout: DEFAULT_SMTP_TIMEOUT,
-            },
-            phase_duration_by_domain: false,
-            probe_endpoint: ProbeEndpointConfig::default(),
-            modules: std::collections::BTreeMap::new(),
-            shard: None,
-            domains: Vec::new(),
-        }
-    }
-}
-
-impl fmt::Display for ConfigIssue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.problem)
-    }
-}
-
 impl Config {
-    /// The domains this replica schedules: all, or its shard's.
-    pub fn scheduled_domains(&self) -> impl Iterator<Item = &DomainConfig> {
-        self.domains
-            .iter()
-            .filter(move |d| self.shard.is_none_or(|shard| shard.owns(&d.name)))
-    }
-
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -462,11 +314,6 @@ mod tests {
         assert_eq!(c.smtp.timeout, Duration::from_secs(10));
         assert_eq!(c.concurrency, DEFAULT_CONCURRENCY);
         assert_eq!(c.ports.https, 443);
-    }
-
-    #[test]
-    fn empty_file_is_defaults() {
-        assert_eq!(Config::parse("").unwrap(), Config::default());
     }
 
     #[test]

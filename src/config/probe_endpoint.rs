@@ -4,9 +4,6 @@
 
 use super::{Config, ProbeSettings};
 
-/// Default bound on concurrent `/probe` requests.
-pub const DEFAULT_PROBE_MAX_CONCURRENT: usize = 10;
-
 /// Which targets `/probe` accepts and how many probes it runs at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeEndpointConfig {
@@ -14,15 +11,6 @@ pub struct ProbeEndpointConfig {
     pub allowed_targets: Option<Vec<String>>,
     /// Concurrent `/probe` requests; more get 503.
     pub max_concurrent: usize,
-}
-
-impl Default for ProbeEndpointConfig {
-    fn default() -> Self {
-        ProbeEndpointConfig {
-            allowed_targets: None,
-            max_concurrent: DEFAULT_PROBE_MAX_CONCURRENT,
-        }
-    }
 }
 
 impl Config {
