@@ -3,10 +3,7 @@
 //! Every error names the file, the field and the problem; validation reports
 //! all problems it finds at once, not only the first.
 
-use crate::mtasts::domain::is_ascii_domain;
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 mod defaults;
 mod domain;
@@ -16,6 +13,7 @@ mod probe_endpoint;
 mod raw;
 mod schema;
 mod shard;
+mod validate;
 pub mod web;
 pub mod yaml;
 
@@ -31,7 +29,7 @@ pub use schema::{Config, DomainConfig, Ports, ProbeSettings, ResolverConfig, Smt
 pub use shard::{domain_hash, Shard};
 pub use yaml::{ConfigIssue, Position};
 
-use raw::{RawConfig, RawDomain};
+use raw::RawConfig;
 
 /// Why a configuration file was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -63,31 +61,6 @@ fn render_issues(path: &Path, issues: &[ConfigIssue]) -> String {
         .join("\n")
 }
 
-impl ProbeSettings {
-    /// Overrides the settings given (globals over defaults, a domain's or a
-    /// module's over the globals).
-    fn apply(
-        &mut self,
-        interval: Option<ConfigDuration>,
-        timeout: Option<ConfigDuration>,
-        check_mx: Option<bool>,
-        check_starttls: Option<bool>,
-    ) {
-        if let Some(d) = interval {
-            self.interval = d.0;
-        }
-        if let Some(d) = timeout {
-            self.timeout = d.0;
-        }
-        if let Some(b) = check_mx {
-            self.check_mx = b;
-        }
-        if let Some(b) = check_starttls {
-            self.check_starttls = b;
-        }
-    }
-}
-
 impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -105,195 +78,17 @@ impl Config {
     /// each with the line it is on.
     pub fn parse(text: &str) -> Result<Config, Vec<ConfigIssue>> {
         let raw: RawConfig = yaml::from_str(text).map_err(|issue| vec![issue])?;
-        Config::validate(raw).map_err(|mut issues| {
+        validate::validate(raw).map_err(|mut issues| {
             yaml::place_issues(text, &mut issues);
             issues
         })
-    }
-
-    fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigIssue>> {
-        let mut issues = Vec::new();
-        let mut issue =
-            |field: String, problem: String| issues.push(ConfigIssue::new(field, problem));
-        let mut config = Config::default();
-        config
-            .defaults
-            .apply(raw.interval, raw.timeout, raw.check_mx, raw.check_starttls);
-        if let Some(name) = raw.smtp.helo_name {
-            if !is_ascii_domain(&name) {
-                issue(
-                    "smtp.helo_name".into(),
-                    format!("{name:?} is not a host name"),
-                );
-            }
-            config.smtp.helo_name = name;
-        }
-        if let Some(d) = raw.smtp.timeout {
-            if d.0.is_zero() {
-                issue("smtp.timeout".into(), "must be above zero".into());
-            }
-            config.smtp.timeout = d.0;
-        }
-        check_overrides("", raw.interval, raw.timeout, &mut issue);
-        if let Some(n) = raw.concurrency {
-            if n == 0 || n > 100_000 {
-                issue("concurrency".into(), "must be from 1 to 100000".into());
-            }
-            config.concurrency = n;
-        }
-        if let Some(n) = raw.max_mx_hosts {
-            if n == 0 || n > 100 {
-                issue("max_mx_hosts".into(), "must be from 1 to 100".into());
-            }
-            config.max_mx_hosts = n;
-        }
-        for (i, ns) in raw.resolver.nameservers.iter().enumerate() {
-            match parse_nameserver(ns) {
-                Ok(addr) => config.resolver.nameservers.push(addr),
-                Err(e) => issue(format!("resolver.nameservers[{i}]"), e),
-            }
-        }
-        if let Some(d) = raw.resolver.timeout {
-            if d.0.is_zero() {
-                issue("resolver.timeout".into(), "must be above zero".into());
-            }
-            config.resolver.timeout = d.0;
-        }
-        if let Some(path) = raw.tls.ca_file {
-            if !path.is_file() {
-                issue(
-                    "tls.ca_file".into(),
-                    format!("{} is not a readable file", path.display()),
-                );
-            }
-            config.ca_file = Some(path);
-        }
-        for (field, port, value) in [
-            ("ports.https", raw.ports.https, &mut config.ports.https),
-            ("ports.smtp", raw.ports.smtp, &mut config.ports.smtp),
-        ] {
-            if let Some(port) = port {
-                if port == 0 {
-                    issue(field.into(), "must be from 1 to 65535".into());
-                }
-                *value = port;
-            }
-        }
-        config.phase_duration_by_domain = raw.metrics.phase_duration_by_domain;
-        if let Some(targets) = raw.probe.allowed_targets {
-            for (i, target) in targets.iter().enumerate() {
-                let name = target.strip_prefix("*.").unwrap_or(target);
-                if target != "*" && normalize_domain(name).is_err() && !is_ascii_domain(name) {
-                    issue(
-                        format!("probe.allowed_targets[{i}]"),
-                        format!("{target:?} is not a domain, *.domain or *"),
-                    );
-                }
-            }
-            config.probe_endpoint.allowed_targets = Some(
-                targets
-                    .iter()
-                    .map(|t| match t.strip_prefix("*.") {
-                        Some(rest) => format!(
-                            "*.{}",
-                            normalize_domain(rest).unwrap_or_else(|_| rest.to_ascii_lowercase())
-                        ),
-                        None if t == "*" => t.clone(),
-                        None => normalize_domain(t).unwrap_or_else(|_| t.to_ascii_lowercase()),
-                    })
-                    .collect(),
-            );
-        }
-        if let Some(n) = raw.probe.max_concurrent {
-            if n == 0 || n > 10_000 {
-                issue(
-                    "probe.max_concurrent".into(),
-                    "must be from 1 to 10000".into(),
-                );
-            }
-            config.probe_endpoint.max_concurrent = n;
-        }
-        for (name, module) in &raw.modules {
-            let mut settings = config.defaults.clone();
-            settings.apply(None, module.timeout, module.check_mx, module.check_starttls);
-            check_overrides(
-                &format!("modules.{name}."),
-                None,
-                module.timeout,
-                &mut issue,
-            );
-            config.modules.insert(name.clone(), settings);
-        }
-        if let Some(shard) = raw.shard {
-            if shard.count == 0 || shard.index >= shard.count {
-                issue(
-                    "shard".into(),
-                    format!(
-                        "index {} must be below count {} (and count above 0)",
-                        shard.index, shard.count
-                    ),
-                );
-            }
-            config.shard = Some(Shard {
-                index: shard.index,
-                count: shard.count,
-            });
-        }
-        let mut seen = HashSet::new();
-        for (i, entry) in raw.domains.into_iter().enumerate() {
-            let (name, details) = match entry {
-                RawDomain::Name(name) => (name, None),
-                RawDomain::Detailed(d) => (d.name.clone(), Some(d)),
-            };
-            let field = format!("domains[{i}]");
-            let ascii = match normalize_domain(&name) {
-                Ok(ascii) => ascii,
-                Err(e) => {
-                    issue(field, e);
-                    continue;
-                }
-            };
-            if !seen.insert(ascii.clone()) {
-                issue(field, format!("duplicate domain {ascii:?}"));
-                continue;
-            }
-            let mut settings = config.defaults.clone();
-            if let Some(d) = details {
-                settings.apply(d.interval, d.timeout, d.check_mx, d.check_starttls);
-                check_overrides(&format!("{field}."), d.interval, d.timeout, &mut issue);
-            }
-            config.domains.push(DomainConfig {
-                name: ascii,
-                settings,
-            });
-        }
-        if issues.is_empty() {
-            Ok(config)
-        } else {
-            Err(issues)
-        }
-    }
-}
-
-/// Checks the interval and timeout one level (globals, a module, a domain)
-/// writes; what it inherits was checked where it was written.
-fn check_overrides(
-    prefix: &str,
-    interval: Option<ConfigDuration>,
-    timeout: Option<ConfigDuration>,
-    issue: &mut impl FnMut(String, String),
-) {
-    if interval.is_some_and(|d| d.0 < Duration::from_secs(1)) {
-        issue(format!("{prefix}interval"), "must be at least 1s".into());
-    }
-    if timeout.is_some_and(|d| d.0.is_zero()) {
-        issue(format!("{prefix}timeout"), "must be above zero".into());
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn defaults_and_overrides() {
