@@ -147,3 +147,80 @@ pub(super) struct RawDomainDetails {
     pub(super) check_mx: Option<bool>,
     pub(super) check_starttls: Option<bool>,
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Position};
+
+    #[test]
+    fn unknown_field_named() {
+        let issues = Config::parse("resolver:\n  nameserver: [1.2.3.4]\n").unwrap_err();
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].field, "resolver.nameserver");
+        assert!(
+            issues[0].problem.contains("unknown field `nameserver`"),
+            "{}",
+            issues[0].problem
+        );
+    }
+
+    #[test]
+    fn domain_entry_errors_named() {
+        let issues =
+            Config::parse("domains:\n  - name: a.example\n    intervall: 5m\n").unwrap_err();
+        assert_eq!(issues[0].field, "domains[0].intervall");
+        let issues =
+            Config::parse("domains:\n  - name: a.example\n    interval: soon\n").unwrap_err();
+        assert_eq!(issues[0].field, "domains[0].interval");
+        assert!(issues[0].problem.contains("invalid duration"));
+        let issues = Config::parse("domains:\n  - [a]\n").unwrap_err();
+        assert_eq!(issues[0].field, "domains[0]");
+    }
+
+    #[test]
+    fn bad_duration_named() {
+        let issues = Config::parse("interval: 5 minutes\n").unwrap_err();
+        assert_eq!(issues[0].field, "interval");
+        assert!(issues[0].problem.contains("invalid duration"));
+    }
+
+    #[test]
+    fn hostile_config_input() {
+        // Wrong types, huge numbers, negative durations, duplicate keys: an
+        // error naming the field, never a panic.
+        let cases = [
+            ("concurrency: many\n", "concurrency"),
+            ("concurrency: 99999999999999999999999\n", "concurrency"),
+            ("concurrency: -3\n", "concurrency"),
+            ("interval: -5m\n", "interval"),
+            ("interval: 99999999999999999999h\n", "interval"),
+            ("timeout: [1, 2]\n", "timeout"),
+            ("ports:\n  https: 70000\n", "ports.https"),
+            ("domains: example.com\n", "domains"),
+            ("domains:\n  - 42\n", "domains[0]"),
+        ];
+        for (text, field) in cases {
+            let issues = Config::parse(text).expect_err(text);
+            assert_eq!(issues[0].field, field, "{text}: {:?}", issues);
+            assert!(issues[0].position.is_some(), "{text}: {:?}", issues);
+        }
+        let issues = Config::parse("interval: 1m\ninterval: 2m\n").unwrap_err();
+        assert_eq!(issues[0].field, "interval");
+        assert!(issues[0].problem.contains("duplicate"), "{:?}", issues);
+        assert_eq!(issues[0].position, Some(Position { line: 2, column: 1 }));
+        let issues = Config::parse("resolver:\n  timeout: 1s\n  timeout: 2s\n").unwrap_err();
+        assert_eq!(issues[0].field, "resolver.timeout");
+        // Syntax errors and a document that is not a mapping: no field, but
+        // still a line.
+        for text in [
+            "{{{{",
+            "- - - -",
+            "interval: 5m\n  timeout: 1s\n",
+            "a: 'unclosed\n",
+        ] {
+            let issues = Config::parse(text).expect_err(text);
+            assert_eq!(issues.len(), 1, "{text}: {issues:?}");
+            assert!(issues[0].position.is_some(), "{text}: {issues:?}");
+        }
+    }
+}

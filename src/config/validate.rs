@@ -278,3 +278,98 @@ fn validate_domains(
     }
     domains
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT};
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = Config::parse(
+            "interval: 1m\ndomains:\n  - Example.COM.\n  - name: bücher.example\n    interval: 30s\n    check_mx: false\n",
+        )
+        .unwrap();
+        assert_eq!(c.defaults.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(c.domains[0].name, "example.com");
+        assert_eq!(c.domains[0].settings.interval, Duration::from_secs(60));
+        assert_eq!(c.domains[1].name, "xn--bcher-kva.example");
+        assert_eq!(c.domains[1].settings.interval, Duration::from_secs(30));
+        assert!(!c.domains[1].settings.check_mx);
+        assert!(c.domains[1].settings.check_starttls);
+        let c = Config::parse("check_starttls: false\nsmtp:\n  helo_name: probe.example.net\n  timeout: 10s\ndomains: [a.example]\n").unwrap();
+        assert!(!c.domains[0].settings.check_starttls);
+        assert_eq!(c.smtp.helo_name, "probe.example.net");
+        assert_eq!(c.smtp.timeout, Duration::from_secs(10));
+        assert_eq!(c.concurrency, DEFAULT_CONCURRENCY);
+        assert_eq!(c.ports.https, 443);
+    }
+
+    #[test]
+    fn all_problems_reported() {
+        let issues = Config::parse(
+            "concurrency: 0\nresolver:\n  nameservers: [\"nope\", \"127.0.0.1:5353\"]\ndomains:\n  - example.com\n  - EXAMPLE.com\n  - \"bad_name.com\"\n  - localhost\n  - name: ok.example\n    timeout: 0s\n",
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            vec![
+                "concurrency",
+                "resolver.nameservers[0]",
+                "domains[1]",
+                "domains[2]",
+                "domains[3]",
+                "domains[4].timeout"
+            ]
+        );
+        assert!(issues[2].problem.contains("duplicate"));
+        let lines: Vec<Option<usize>> = issues.iter().map(|i| i.position.map(|p| p.line)).collect();
+        assert_eq!(
+            lines,
+            vec![Some(1), Some(3), Some(6), Some(7), Some(8), Some(10)]
+        );
+    }
+
+    #[test]
+    fn an_override_is_checked_where_it_is_written() {
+        // A bad global interval is one problem, on its own line, not one more
+        // for every domain that inherits it.
+        let issues = Config::parse(
+            "interval: 10ms
+modules:
+  quick:
+    check_mx: false
+domains:
+  - name: a.example
+    timeout: 5s
+  - name: b.example
+    interval: 0s
+",
+        )
+        .unwrap_err();
+        let found: Vec<(&str, Option<usize>)> = issues
+            .iter()
+            .map(|i| (i.field.as_str(), i.position.map(|p| p.line)))
+            .collect();
+        assert_eq!(
+            found,
+            vec![("interval", Some(1)), ("domains[1].interval", Some(9))]
+        );
+    }
+
+    #[test]
+    fn a_hundred_thousand_domains() {
+        let mut text = String::from("domains:\n");
+        for i in 0..100_000 {
+            text.push_str(&format!("  - d{i}.example\n"));
+        }
+        let config = Config::parse(&text).unwrap();
+        assert_eq!(config.domains.len(), 100_000);
+        text.push_str("  - d7.example\n");
+        let issues = Config::parse(&text).unwrap_err();
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].field, "domains[100000]");
+        assert_eq!(issues[0].position.map(|p| p.line), Some(100_002));
+    }
+}
