@@ -23,7 +23,7 @@ impl Runtime {
     fn new(config: Config) -> Result<Runtime, String> {
         let prober = Prober::new(&config).map_err(|e| e.to_string())?;
         Ok(Runtime {
-            probe_permits: Arc::new(Semaphore::new(config.probe.max_concurrent)),
+            probe_permits: Arc::new(Semaphore::new(config.probe_endpoint.max_concurrent)),
             config: Arc::new(config),
             prober,
         })

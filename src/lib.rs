@@ -27,4 +27,3 @@ pub mod scheduler;
 pub mod server;
 pub mod taxonomy;
 pub mod tls;
-pub mod web_config;

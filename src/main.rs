@@ -4,10 +4,10 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use mtasts_exporter::app::App;
 use mtasts_exporter::check::{self, OutputFormat, EXIT_FAILED, EXIT_USAGE};
+use mtasts_exporter::config::web::WebConfig;
 use mtasts_exporter::config::Config;
 use mtasts_exporter::probe::Prober;
 use mtasts_exporter::server::{self, AppState};
-use mtasts_exporter::web_config::WebConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;

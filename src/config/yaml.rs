@@ -64,6 +64,12 @@ impl ConfigIssue {
     }
 }
 
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.problem)
+    }
+}
+
 /// Deserializes a YAML document; an empty document is an empty mapping. A
 /// syntax or type error comes back as one issue with its field and position.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, ConfigIssue> {

@@ -2,7 +2,7 @@
 //! checked before any route is looked at.
 
 use super::response::{text, HttpResponse};
-use crate::web_config::WebConfig;
+use crate::config::web::WebConfig;
 use hyper::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use hyper::{HeaderMap, StatusCode};
 

@@ -17,7 +17,7 @@ mod response;
 mod routes;
 
 use crate::app::App;
-use crate::web_config::WebConfig;
+use crate::config::web::WebConfig;
 use connection::Connections;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;

@@ -3,9 +3,9 @@
 
 use super::world::{ConfigOverrides, World, WorldSpec};
 use mtasts_exporter::app::App;
+use mtasts_exporter::config::web::WebConfig;
 use mtasts_exporter::config::Config;
 use mtasts_exporter::server::{self, AppState, ClientTimeouts};
-use mtasts_exporter::web_config::WebConfig;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

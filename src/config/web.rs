@@ -6,7 +6,7 @@
 //! `basic_auth_users` (bcrypt hashes). Other exporter-toolkit keys are
 //! refused with a clear error rather than silently ignored.
 
-use crate::config::yaml::{self, ConfigIssue};
+use super::yaml::{self, ConfigIssue};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,85 @@
+//! The values used for whatever the file does not say.
+
+use super::{Config, Ports, ProbeEndpointConfig, ProbeSettings, ResolverConfig, SmtpConfig};
+use crate::rfc::domain::is_ascii_domain;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Default time between two probes of a domain.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
+/// Default bound on a whole probe: RFC 8461 §3.3 suggests senders give up a
+/// policy fetch after a minute.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default bound on each DNS query.
+pub const DEFAULT_RESOLVER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default number of probes in flight.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+/// Default cap on MX hosts per domain exported as labels and checked.
+pub const DEFAULT_MAX_MX_HOSTS: usize = 10;
+/// Default bound on one MX host's SMTP STARTTLS exchange.
+pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default bound on concurrent `/probe` requests.
+pub const DEFAULT_PROBE_MAX_CONCURRENT: usize = 10;
+
+/// The EHLO name when none is configured: this machine's host name, or
+/// `localhost` when it cannot be read.
+pub fn default_helo_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_string())
+        .filter(|name| is_ascii_domain(name))
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            defaults: ProbeSettings {
+                interval: DEFAULT_INTERVAL,
+                timeout: DEFAULT_TIMEOUT,
+                check_mx: true,
+                check_starttls: true,
+            },
+            concurrency: DEFAULT_CONCURRENCY,
+            max_mx_hosts: DEFAULT_MAX_MX_HOSTS,
+            resolver: ResolverConfig {
+                nameservers: Vec::new(),
+                timeout: DEFAULT_RESOLVER_TIMEOUT,
+            },
+            ca_file: None,
+            ports: Ports {
+                https: 443,
+                smtp: 25,
+            },
+            smtp: SmtpConfig {
+                helo_name: default_helo_name(),
+                timeout: DEFAULT_SMTP_TIMEOUT,
+            },
+            phase_duration_by_domain: false,
+            probe_endpoint: ProbeEndpointConfig::default(),
+            modules: BTreeMap::new(),
+            shard: None,
+            domains: Vec::new(),
+        }
+    }
+}
+
+impl Default for ProbeEndpointConfig {
+    fn default() -> Self {
+        ProbeEndpointConfig {
+            allowed_targets: None,
+            max_concurrent: DEFAULT_PROBE_MAX_CONCURRENT,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_defaults() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+}

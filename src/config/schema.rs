@@ -1,0 +1,101 @@
+//! The validated configuration: the types the rest of the crate reads.
+//! They are built by validation from the file as written, never by serde
+//! directly, so every value in them has been checked.
+
+use super::{ProbeEndpointConfig, Shard};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What is probed for one domain and how often.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeSettings {
+    /// Time between two probes.
+    pub interval: Duration,
+    /// Bound on one whole probe.
+    pub timeout: Duration,
+    /// Whether to look up MX records and compare them with the policy.
+    pub check_mx: bool,
+    /// Whether to check each MX host's STARTTLS and certificate (needs
+    /// `check_mx`).
+    pub check_starttls: bool,
+}
+
+/// How MX hosts are spoken to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpConfig {
+    /// The name sent in EHLO.
+    pub helo_name: String,
+    /// Bound on one MX host's exchange.
+    pub timeout: Duration,
+}
+
+/// One watched domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainConfig {
+    /// The domain in ASCII (A-labels), lower-case, no trailing dot: the form
+    /// used in DNS queries and in metric labels.
+    pub name: String,
+    /// How it is probed.
+    pub settings: ProbeSettings,
+}
+
+/// DNS resolver settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolverConfig {
+    /// Name servers to query; empty means the system's (`/etc/resolv.conf`).
+    pub nameservers: Vec<SocketAddr>,
+    /// Bound on each query.
+    pub timeout: Duration,
+}
+
+/// Ports to connect to: 443 and 25 unless overridden (tests, odd set-ups).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    /// The policy host's HTTPS port.
+    pub https: u16,
+    /// The MX hosts' SMTP port.
+    pub smtp: u16,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Defaults for domains that do not override them.
+    pub defaults: ProbeSettings,
+    /// Probes in flight at most.
+    pub concurrency: usize,
+    /// MX hosts per domain checked and exported at most.
+    pub max_mx_hosts: usize,
+    /// DNS settings.
+    pub resolver: ResolverConfig,
+    /// Extra PEM roots trusted besides the WebPKI roots.
+    pub ca_file: Option<PathBuf>,
+    /// Ports.
+    pub ports: Ports,
+    /// SMTP settings for STARTTLS checks.
+    pub smtp: SmtpConfig,
+    /// Whether `mtasts_phase_duration_seconds` carries a `domain` label
+    /// (for small fleets).
+    pub phase_duration_by_domain: bool,
+    /// The `/probe` endpoint's access policy and concurrency bound.
+    pub probe_endpoint: ProbeEndpointConfig,
+    /// Named per-target option sets for `/probe?module=` (`default` is the
+    /// global defaults unless configured).
+    pub modules: BTreeMap<String, ProbeSettings>,
+    /// This replica's share of the domains, when several split the fleet.
+    pub shard: Option<Shard>,
+    /// The watched domains, in file order (all of them; see
+    /// [`Config::scheduled_domains`] for this replica's share).
+    pub domains: Vec<DomainConfig>,
+}
+
+impl Config {
+    /// The domains this replica schedules: all, or its shard's.
+    pub fn scheduled_domains(&self) -> impl Iterator<Item = &DomainConfig> {
+        self.domains
+            .iter()
+            .filter(move |d| self.shard.is_none_or(|shard| shard.owns(&d.name)))
+    }
+}
