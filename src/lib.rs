@@ -18,6 +18,7 @@
 pub mod app;
 pub mod check;
 pub mod config;
+pub mod echo;
 pub mod history;
 pub mod metrics;
 pub mod probe;

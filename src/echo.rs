@@ -1,0 +1,39 @@
+//! Values echoed back to people (errors, logs, HTTP answers) are capped: a
+//! 10 MB config value or `/probe` target must not become a 10 MB log line.
+
+use std::borrow::Cow;
+
+/// Characters of an echoed value kept before it is cut.
+pub const MAX_ECHO_CHARS: usize = 100;
+
+/// `value` as it may be echoed: whole when at most [`MAX_ECHO_CHARS`]
+/// characters, otherwise its first [`MAX_ECHO_CHARS`] characters and
+/// `… (N bytes)`, N being the whole value's length.
+pub fn capped(value: &str) -> Cow<'_, str> {
+    match value.char_indices().nth(MAX_ECHO_CHARS) {
+        None => Cow::Borrowed(value),
+        Some((cut, _)) => Cow::Owned(format!("{}… ({} bytes)", &value[..cut], value.len())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_values_are_kept_whole() {
+        assert_eq!(capped("example.com"), "example.com");
+        let exactly = "é".repeat(MAX_ECHO_CHARS);
+        assert!(matches!(capped(&exactly), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn long_values_are_cut_with_their_length() {
+        let long = "a".repeat(10_000_000);
+        let echoed = capped(&long);
+        assert_eq!(echoed, format!("{}… (10000000 bytes)", "a".repeat(100)));
+        // Cut on a character boundary.
+        let wide = "é".repeat(200);
+        assert_eq!(capped(&wide), format!("{}… (400 bytes)", "é".repeat(100)));
+    }
+}
