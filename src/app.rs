@@ -1,7 +1,9 @@
-//! The running exporter: the loaded configuration, the prober, the
-//! scheduler, and reloading all three (SIGHUP, `POST /-/reload`).
+//! The running exporter: the configuration in force ([`Loaded`]), the
+//! long-running [`Component`]s that work from it (the probe scheduler today;
+//! report ingestion next), and reloading them all (SIGHUP, `POST /-/reload`).
 
 use crate::config::{Config, ConfigError};
+use crate::history::PolicyHistories;
 use crate::metrics::{Metrics, RegistryKind};
 use crate::probe::Prober;
 use crate::scheduler::{ApplySummary, LatestReports, Readiness, Scheduler};
@@ -9,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use tokio::sync::Semaphore;
 
-/// What one loaded configuration runs with.
-pub struct Runtime {
+/// One loaded configuration and what is built from it.
+pub struct Loaded {
     /// The configuration.
     pub config: Arc<Config>,
     /// The prober built from it.
@@ -19,10 +21,10 @@ pub struct Runtime {
     pub probe_permits: Arc<Semaphore>,
 }
 
-impl Runtime {
-    fn new(config: Config) -> Result<Runtime, String> {
-        let prober = Prober::new(&config).map_err(|e| e.to_string())?;
-        Ok(Runtime {
+impl Loaded {
+    fn new(config: Config) -> Result<Loaded, ReloadError> {
+        let prober = Prober::new(&config).map_err(|e| ReloadError::Setup(e.to_string()))?;
+        Ok(Loaded {
             probe_permits: Arc::new(Semaphore::new(config.probe_endpoint.max_concurrent)),
             config: Arc::new(config),
             prober,
@@ -30,13 +32,110 @@ impl Runtime {
     }
 }
 
-/// Loads configurations and applies them to the running exporter. A
-/// rejected configuration changes nothing but
-/// `mtasts_config_last_reload_successful`.
+/// A long-running part of the exporter. It starts when it is built, takes
+/// up each newly loaded configuration, and stops when the exporter does.
+pub trait Component: Send {
+    /// Its name, for logs.
+    fn name(&self) -> &'static str;
+    /// Takes up a newly loaded configuration; says what it started, stopped
+    /// and restarted.
+    fn reload(&mut self, loaded: &Loaded) -> ApplySummary;
+    /// Stops its work.
+    fn stop(&mut self);
+}
+
+/// The probe scheduler as a component: the scheduled domains of the
+/// configuration, each probed on its interval.
+pub struct ProbeScheduling {
+    scheduler: Scheduler,
+    metrics: Arc<Metrics>,
+}
+
+impl ProbeScheduling {
+    /// Starts probing the scheduled domains of `loaded`.
+    pub fn start(
+        loaded: &Loaded,
+        metrics: Arc<Metrics>,
+        readiness: Arc<Readiness>,
+        latest: Arc<LatestReports>,
+    ) -> ProbeScheduling {
+        let scheduler = Scheduler::new(
+            loaded.prober.clone(),
+            metrics.clone(),
+            loaded.config.concurrency,
+            readiness,
+            latest,
+        );
+        let mut component = ProbeScheduling { scheduler, metrics };
+        component.apply_domains(loaded);
+        component
+    }
+
+    /// The policy history the scheduler keeps of each domain.
+    pub fn histories(&self) -> Arc<PolicyHistories> {
+        self.scheduler.histories()
+    }
+
+    fn apply_domains(&mut self, loaded: &Loaded) -> ApplySummary {
+        let domains: Vec<_> = loaded.config.scheduled_domains().cloned().collect();
+        self.scheduler.apply(&domains)
+    }
+}
+
+impl Component for ProbeScheduling {
+    fn name(&self) -> &'static str {
+        "probe scheduler"
+    }
+
+    fn reload(&mut self, loaded: &Loaded) -> ApplySummary {
+        if loaded.config.phase_duration_by_domain != self.metrics.phase_by_domain() {
+            tracing::warn!(
+                "metrics.phase_duration_by_domain changes the histogram's labels: it takes effect at the next restart"
+            );
+        }
+        self.scheduler
+            .set_prober(loaded.prober.clone(), loaded.config.concurrency);
+        self.metrics.set_max_mx_hosts(loaded.config.max_mx_hosts);
+        self.apply_domains(loaded)
+    }
+
+    fn stop(&mut self) {
+        self.scheduler.apply(&[]);
+    }
+}
+
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// Another reload is running: reloads run one at a time, so two
+    /// concurrent ones cannot interleave nor pile up parses.
+    #[error("a reload is already running; try again when it has finished")]
+    Busy,
+    /// The configuration file is refused (every problem, with its place).
+    #[error("{0}")]
+    Config(ConfigError),
+    /// The configuration is valid but what it asks for cannot be built
+    /// (a resolver, a trust store).
+    #[error("{0}")]
+    Setup(String),
+    /// Reading the file failed in its worker thread (a bug).
+    #[error("the configuration reader failed: {0}")]
+    Reader(String),
+}
+
+impl ReloadError {
+    /// Whether trying again later may succeed without changing the file.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, ReloadError::Busy)
+    }
+}
+
+/// Loads configurations and applies them to every component. A rejected
+/// configuration changes nothing but `mtasts_config_last_reload_successful`.
 pub struct Reloader {
     path: PathBuf,
-    current: RwLock<Arc<Runtime>>,
-    scheduler: tokio::sync::Mutex<Scheduler>,
+    current: RwLock<Arc<Loaded>>,
+    components: tokio::sync::Mutex<Vec<Box<dyn Component>>>,
     metrics: Arc<Metrics>,
 }
 
@@ -48,6 +147,8 @@ pub struct App {
     pub readiness: Arc<Readiness>,
     /// Latest report per domain.
     pub latest: Arc<LatestReports>,
+    /// The policy history of each scheduled domain.
+    pub histories: Arc<PolicyHistories>,
     /// The configuration in force, and reloading.
     pub reloader: Arc<Reloader>,
 }
@@ -60,8 +161,8 @@ fn unix_now() -> f64 {
 }
 
 impl App {
-    /// Starts probing `config` (loaded from `path`, which reloads re-read).
-    /// Must run inside a tokio runtime.
+    /// Starts every component on `config` (loaded from `path`, which
+    /// reloads re-read). Must run inside a tokio runtime.
     pub fn start(path: &Path, config: Config) -> Result<App, String> {
         let metrics = Arc::new(
             Metrics::new(
@@ -71,49 +172,60 @@ impl App {
             )
             .map_err(|e| e.to_string())?,
         );
-        let runtime = Runtime::new(config)?;
+        let loaded = Loaded::new(config).map_err(|e| e.to_string())?;
         let readiness = Arc::new(Readiness::default());
         let latest: Arc<LatestReports> = Arc::default();
-        let mut scheduler = Scheduler::new(
-            runtime.prober.clone(),
-            metrics.clone(),
-            runtime.config.concurrency,
-            readiness.clone(),
-            latest.clone(),
-        );
-        let domains: Vec<_> = runtime.config.scheduled_domains().cloned().collect();
-        scheduler.apply(&domains);
+        let scheduling =
+            ProbeScheduling::start(&loaded, metrics.clone(), readiness.clone(), latest.clone());
+        let histories = scheduling.histories();
         metrics.config_reload_successful.set(1.0);
         metrics.config_reload_timestamp.set(unix_now());
+        let components: Vec<Box<dyn Component>> = vec![Box::new(scheduling)];
         Ok(App {
             reloader: Arc::new(Reloader {
                 path: path.to_path_buf(),
-                current: RwLock::new(Arc::new(runtime)),
-                scheduler: tokio::sync::Mutex::new(scheduler),
+                current: RwLock::new(Arc::new(loaded)),
+                components: tokio::sync::Mutex::new(components),
                 metrics: metrics.clone(),
             }),
             metrics,
             readiness,
             latest,
+            histories,
         })
     }
 }
 
 impl Reloader {
     /// The configuration and prober in force.
-    pub fn current(&self) -> Arc<Runtime> {
+    pub fn current(&self) -> Arc<Loaded> {
         self.current
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
 
-    /// Re-reads the configuration file and applies it: added domains
-    /// start, removed ones stop and lose their series, changed ones restart
-    /// keeping their series; unchanged ones are not touched. On error the
-    /// running configuration stays and the error is returned (and logged).
-    pub async fn reload(&self) -> Result<ApplySummary, String> {
-        let result = self.try_reload().await;
+    /// Re-reads the configuration file and applies it to every component:
+    /// added domains start, removed ones stop and lose their series, changed
+    /// ones restart keeping their series; unchanged ones are not touched. On
+    /// error the running configuration stays and the error is returned (and
+    /// logged). One reload runs at a time: another one meanwhile gets
+    /// [`ReloadError::Busy`].
+    pub async fn reload(&self) -> Result<ApplySummary, ReloadError> {
+        let Ok(mut components) = self.components.try_lock() else {
+            tracing::warn!("reload refused: another reload is running");
+            return Err(ReloadError::Busy);
+        };
+        let result = self.load().await.map(|loaded| {
+            let mut summary = ApplySummary::default();
+            for component in components.iter_mut() {
+                let changes = component.reload(&loaded);
+                tracing::debug!(component = component.name(), ?changes, "component reloaded");
+                summary.merge(changes);
+            }
+            *self.current.write().unwrap_or_else(|p| p.into_inner()) = loaded;
+            summary
+        });
         match &result {
             Ok(summary) => {
                 self.metrics.config_reload_successful.set(1.0);
@@ -133,24 +245,26 @@ impl Reloader {
         result
     }
 
-    async fn try_reload(&self) -> Result<ApplySummary, String> {
-        let config = Config::load(&self.path).map_err(|error| {
-            log_config_problems(&error);
-            error.to_string()
-        })?;
-        if config.phase_duration_by_domain != self.metrics.phase_by_domain() {
-            tracing::warn!(
-                "metrics.phase_duration_by_domain changes the histogram's labels: it takes effect at the next restart"
-            );
+    /// Reads and checks the file off the async workers (a large or hostile
+    /// file must not hold up scrapes), then builds what it asks for.
+    async fn load(&self) -> Result<Arc<Loaded>, ReloadError> {
+        let path = self.path.clone();
+        let config = tokio::task::spawn_blocking(move || Config::load(&path))
+            .await
+            .map_err(|e| ReloadError::Reader(e.to_string()))?
+            .map_err(|error| {
+                log_config_problems(&error);
+                ReloadError::Config(error)
+            })?;
+        Ok(Arc::new(Loaded::new(config)?))
+    }
+
+    /// Stops every component (at shutdown).
+    pub async fn stop(&self) {
+        for component in self.components.lock().await.iter_mut() {
+            component.stop();
+            tracing::debug!(component = component.name(), "component stopped");
         }
-        let runtime = Arc::new(Runtime::new(config)?);
-        let mut scheduler = self.scheduler.lock().await;
-        scheduler.set_prober(runtime.prober.clone(), runtime.config.concurrency);
-        self.metrics.set_max_mx_hosts(runtime.config.max_mx_hosts);
-        let domains: Vec<_> = runtime.config.scheduled_domains().cloned().collect();
-        let summary = scheduler.apply(&domains);
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = runtime;
-        Ok(summary)
     }
 }
 

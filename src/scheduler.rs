@@ -121,6 +121,15 @@ pub struct ApplySummary {
     pub changed: Vec<String>,
 }
 
+impl ApplySummary {
+    /// Adds what another component changed.
+    pub fn merge(&mut self, other: ApplySummary) {
+        self.added.extend(other.added);
+        self.removed.extend(other.removed);
+        self.changed.extend(other.changed);
+    }
+}
+
 impl<P: RunProbe> Scheduler<P> {
     /// A scheduler with at most `concurrency` probes in flight.
     pub fn new(
@@ -296,6 +305,35 @@ async fn domain_loop<P: RunProbe>(
     }
 }
 
+/// Counts a probe in `mtasts_probes_in_flight` for as long as it lives,
+/// however it ends: finished, timed out, or dropped when a reload stops or
+/// restarts its domain.
+struct InFlight<'a>(&'a prometheus::IntGauge);
+
+impl<'a> InFlight<'a> {
+    fn count(gauge: &'a prometheus::IntGauge) -> InFlight<'a> {
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// A spawned task that is aborted when its handle is dropped: the probe of
+/// a domain a reload stops or restarts must end with the domain's loop, not
+/// run on beside the new one.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Runs one probe in its own task (so a panic is contained), within a hard
 /// time limit, and records the result.
 async fn probe_once<P: RunProbe>(domain: &DomainConfig, shared: &Shared<P>) {
@@ -303,12 +341,14 @@ async fn probe_once<P: RunProbe>(domain: &DomainConfig, shared: &Shared<P>) {
     let Ok(_permit) = permits.acquire().await else {
         return;
     };
-    shared.metrics.probes_in_flight.inc();
+    let _in_flight = InFlight::count(&shared.metrics.probes_in_flight);
     let prober = shared.prober();
     let task_domain = domain.clone();
-    let mut task = tokio::spawn(async move { prober.run_probe(&task_domain).await });
+    let mut task = AbortOnDrop(tokio::spawn(
+        async move { prober.run_probe(&task_domain).await },
+    ));
     let limit = domain.settings.timeout + HARD_LIMIT_GRACE;
-    match tokio::time::timeout(limit, &mut task).await {
+    match tokio::time::timeout(limit, &mut task.0).await {
         Ok(Ok(report)) => {
             log_report(&report);
             let history = shared.histories.observe(&report);
@@ -324,11 +364,9 @@ async fn probe_once<P: RunProbe>(domain: &DomainConfig, shared: &Shared<P>) {
             tracing::error!(domain = %domain.name, %error, "probe task failed");
         }
         Err(_) => {
-            task.abort();
             tracing::error!(domain = %domain.name, limit_seconds = limit.as_secs(), "probe exceeded its hard time limit");
         }
     }
-    shared.metrics.probes_in_flight.dec();
 }
 
 fn log_report(report: &ProbeReport) {
@@ -337,5 +375,101 @@ fn log_report(report: &ProbeReport) {
     } else {
         let reasons: Vec<_> = report.failures.iter().map(|f| f.reason.as_str()).collect();
         tracing::info!(domain = %report.domain, success = report.success, reasons = ?reasons, duration_seconds = report.duration_seconds, "probe found failures");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ProbeSettings;
+    use crate::metrics::RegistryKind;
+
+    /// A probe that never ends by itself and counts how many of it run.
+    #[derive(Clone, Default)]
+    struct EndlessProbe {
+        running: Arc<AtomicUsize>,
+    }
+
+    /// Decrements the count when the probe's future is dropped.
+    struct Running(Arc<AtomicUsize>);
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    impl RunProbe for EndlessProbe {
+        fn run_probe(&self, _: &DomainConfig) -> impl Future<Output = ProbeReport> + Send {
+            let running = self.running.clone();
+            async move {
+                running.fetch_add(1, Ordering::AcqRel);
+                let _running = Running(running);
+                std::future::pending::<ProbeReport>().await
+            }
+        }
+    }
+
+    fn domain(name: &str, timeout_seconds: u64) -> DomainConfig {
+        DomainConfig {
+            name: name.into(),
+            settings: ProbeSettings {
+                interval: Duration::from_secs(600),
+                timeout: Duration::from_secs(timeout_seconds),
+                check_mx: false,
+                check_starttls: false,
+            },
+        }
+    }
+
+    fn scheduler(probe: EndlessProbe) -> (Scheduler<EndlessProbe>, Arc<Metrics>) {
+        let metrics = Arc::new(Metrics::new(10, false, RegistryKind::Exporter).unwrap());
+        let scheduler = Scheduler::new(probe, metrics.clone(), 8, Arc::default(), Arc::default());
+        (scheduler, metrics)
+    }
+
+    /// Waits until `condition` holds (at most two seconds).
+    async fn eventually(condition: impl Fn() -> bool) {
+        for _ in 0..200 {
+            if condition() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Issue 17 point 2: removing a domain while its probe runs used to
+    /// leave `mtasts_probes_in_flight` at 1 for ever, and the probe running.
+    #[tokio::test]
+    async fn removing_a_domain_ends_its_running_probe() {
+        let probe = EndlessProbe::default();
+        let (mut scheduler, metrics) = scheduler(probe.clone());
+        scheduler.apply(&[domain("slow.test", 60)]);
+        eventually(|| probe.running.load(Ordering::Acquire) == 1).await;
+        assert_eq!(metrics.probes_in_flight.get(), 1);
+        scheduler.apply(&[]);
+        eventually(|| probe.running.load(Ordering::Acquire) == 0).await;
+        assert_eq!(probe.running.load(Ordering::Acquire), 0);
+        assert_eq!(metrics.probes_in_flight.get(), 0);
+    }
+
+    /// Issue 17 point 2: changing a domain's settings three times during one
+    /// probe left the gauge at 4 and four probes running side by side.
+    #[tokio::test]
+    async fn changing_a_domain_replaces_its_running_probe() {
+        let probe = EndlessProbe::default();
+        let (mut scheduler, metrics) = scheduler(probe.clone());
+        scheduler.apply(&[domain("slow.test", 60)]);
+        eventually(|| probe.running.load(Ordering::Acquire) == 1).await;
+        for timeout in [61, 62, 63] {
+            scheduler.apply(&[domain("slow.test", timeout)]);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        eventually(|| metrics.probes_in_flight.get() == 1).await;
+        assert_eq!(probe.running.load(Ordering::Acquire), 1);
+        assert_eq!(metrics.probes_in_flight.get(), 1);
+        drop(scheduler);
+        eventually(|| probe.running.load(Ordering::Acquire) == 0).await;
+        assert_eq!(metrics.probes_in_flight.get(), 0);
     }
 }
