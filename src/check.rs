@@ -6,7 +6,9 @@
 
 use crate::config::{normalize_domain, Config, DomainConfig};
 use crate::probe::Prober;
-use crate::report::ProbeReport;
+use crate::report::{CertInfo, MxHostReport, ProbeReport};
+use crate::rfc::rfc5321::MxSource;
+use crate::rfc::rfc8461::policy::Mode;
 use std::fmt::Write as _;
 
 /// Output format of `check`.
@@ -95,7 +97,7 @@ pub fn render_json(reports: &[ProbeReport]) -> String {
 
 /// One line about a certificate: validity, names, issuer, notAfter and the
 /// days left at `now` (Unix seconds).
-fn describe_cert(cert: &crate::report::CertInfo, now: f64) -> String {
+fn describe_cert(cert: &CertInfo, now: f64) -> String {
     let days_left = (cert.not_after as f64 - now) / 86400.0;
     let remaining = if days_left >= 0.0 {
         format!("{days_left:.0} days left")
@@ -135,6 +137,13 @@ pub fn render_text(reports: &[ProbeReport]) -> String {
 }
 
 fn render_one(out: &mut String, report: &ProbeReport) {
+    render_record_and_policy(out, report);
+    render_mx_hosts(out, report);
+    render_findings(out, report);
+}
+
+/// The verdict line, the record, the policy and its certificate.
+fn render_record_and_policy(out: &mut String, report: &ProbeReport) {
     let verdict = if report.success { "OK" } else { "FAIL" };
     let _ = writeln!(
         out,
@@ -175,57 +184,70 @@ fn render_one(out: &mut String, report: &ProbeReport) {
             describe_cert(cert, report.timestamp)
         );
     }
+}
+
+/// The MX hosts, one block each.
+fn render_mx_hosts(out: &mut String, report: &ProbeReport) {
     match &report.mx_hosts {
         Some(hosts) if hosts.is_empty() => {
             let _ = writeln!(out, "  MX        null MX (the domain accepts no mail)");
         }
         Some(hosts) => {
-            let implicit = report.mx_source == Some(crate::rfc::rfc5321::MxSource::Implicit);
-            let mode_none = report.policy.as_ref().map(|p| p.mode)
-                == Some(crate::rfc::rfc8461::policy::Mode::None);
             for (i, host) in hosts.iter().enumerate() {
-                let label = if i == 0 { "MX" } else { "" };
-                let matched = match host.matches_policy {
-                    Some(true) => "covered by policy",
-                    Some(false) if mode_none => "not listed (mode none: not applied)",
-                    Some(false) => "NOT covered by policy",
-                    None => "no policy to compare",
-                };
-                let _ = writeln!(
-                    out,
-                    "  {label:<9} {:>5} {:<40} {matched}{}",
-                    host.preference,
-                    host.host,
-                    if implicit { " (implicit MX)" } else { "" }
-                );
-                let starttls = match (host.starttls_offered, &host.tls_version) {
-                    (_, Some(version)) => format!("STARTTLS ok, {version}"),
-                    (Some(true), None) => "STARTTLS offered".to_string(),
-                    (Some(false), None) => "STARTTLS NOT offered".to_string(),
-                    (None, None) if host.reason.is_some() => "STARTTLS not reached".to_string(),
-                    (None, None) => "STARTTLS not checked".to_string(),
-                };
-                let verdict = match (host.result_type, &host.reason) {
-                    (Some(result_type), Some(reason)) => {
-                        format!("FAIL {} / {}", result_type.as_str(), reason.as_str())
-                    }
-                    _ if host.tls_version.is_some() => "ok".to_string(),
-                    _ => "-".to_string(),
-                };
-                let _ = writeln!(out, "                  {starttls}; verdict: {verdict}");
-                if let Some(cert) = &host.cert {
-                    let _ = writeln!(
-                        out,
-                        "                  certificate: {}",
-                        describe_cert(cert, report.timestamp)
-                    );
-                }
+                render_mx_host(out, report, i, host);
             }
         }
         None => {
             let _ = writeln!(out, "  MX        not checked");
         }
     }
+}
+
+/// One MX host: preference, name and policy match, then its STARTTLS
+/// check and certificate.
+fn render_mx_host(out: &mut String, report: &ProbeReport, i: usize, host: &MxHostReport) {
+    let implicit = report.mx_source == Some(MxSource::Implicit);
+    let mode_none = report.policy.as_ref().map(|p| p.mode) == Some(Mode::None);
+    let label = if i == 0 { "MX" } else { "" };
+    let matched = match host.matches_policy {
+        Some(true) => "covered by policy",
+        Some(false) if mode_none => "not listed (mode none: not applied)",
+        Some(false) => "NOT covered by policy",
+        None => "no policy to compare",
+    };
+    let _ = writeln!(
+        out,
+        "  {label:<9} {:>5} {:<40} {matched}{}",
+        host.preference,
+        host.host,
+        if implicit { " (implicit MX)" } else { "" }
+    );
+    let starttls = match (host.starttls_offered, &host.tls_version) {
+        (_, Some(version)) => format!("STARTTLS ok, {version}"),
+        (Some(true), None) => "STARTTLS offered".to_string(),
+        (Some(false), None) => "STARTTLS NOT offered".to_string(),
+        (None, None) if host.reason.is_some() => "STARTTLS not reached".to_string(),
+        (None, None) => "STARTTLS not checked".to_string(),
+    };
+    let verdict = match (host.result_type, &host.reason) {
+        (Some(result_type), Some(reason)) => {
+            format!("FAIL {} / {}", result_type.as_str(), reason.as_str())
+        }
+        _ if host.tls_version.is_some() => "ok".to_string(),
+        _ => "-".to_string(),
+    };
+    let _ = writeln!(out, "                  {starttls}; verdict: {verdict}");
+    if let Some(cert) = &host.cert {
+        let _ = writeln!(
+            out,
+            "                  certificate: {}",
+            describe_cert(cert, report.timestamp)
+        );
+    }
+}
+
+/// Unused patterns, TLSRPT, warnings and failures.
+fn render_findings(out: &mut String, report: &ProbeReport) {
     if !report.unused_patterns.is_empty() {
         let _ = writeln!(
             out,

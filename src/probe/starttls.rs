@@ -183,6 +183,9 @@ impl StarttlsChecker {
         }
     }
 
+    /// The SMTP script of one check (connect, greeting, EHLO, STARTTLS,
+    /// handshake, QUIT): longer than most functions here because it reads
+    /// best as the one linear protocol exchange it is (RFC 3207 §4).
     async fn exchange(
         &self,
         host: &str,

@@ -26,6 +26,18 @@ pub fn is_record_ext_value(value: &str) -> bool {
             .all(|b| matches!(b, 0x21..=0x3A | 0x3C | 0x3E..=0x7E))
 }
 
+/// Whether a TXT string starts with the version field `version` followed by
+/// the end, white space or `;`: the record grammars' `version sep`, with
+/// `sep = *WSP ";" *WSP` (RFC 8461 §3.1 `sts-sep`, RFC 8460 §3
+/// `field-delim`). So `v=STSv1 ; id=1` starts with `v=STSv1` and
+/// `v=STSv10` does not.
+pub fn starts_with_version(txt: &str, version: &str) -> bool {
+    match txt.strip_prefix(version) {
+        Some(rest) => rest.is_empty() || rest.starts_with([';', ' ', '\t']),
+        None => false,
+    }
+}
+
 /// Splits a DNS TXT record of the form `field *WSP ";" *WSP field ... [sep]`
 /// into its fields (RFC 8461 §3.1 `sts-sep`, RFC 8460 §3 `field-delim`).
 /// A single trailing separator is allowed; an empty field anywhere else is

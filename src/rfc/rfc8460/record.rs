@@ -1,6 +1,8 @@
 //! The `_smtp._tls.<domain>` TLSRPT record (RFC 8460 §3).
 
-use crate::rfc::abnf::{is_ext_name, is_record_ext_value, is_wsp, split_record_fields};
+use crate::rfc::abnf::{
+    is_ext_name, is_record_ext_value, is_wsp, split_record_fields, starts_with_version,
+};
 
 /// A parsed TLSRPT record, e.g. `v=TLSRPTv1; rua=mailto:tlsrpt@example.com`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,10 +35,7 @@ const TLSRPT_VERSION: &str = "v=TLSRPTv1";
 /// `v=TLSRPTv1` followed by the end, white space or `;` (the ABNF's
 /// `field-delim = *WSP ";" *WSP`, as for STS records).
 pub fn is_tlsrpt_candidate(txt: &str) -> bool {
-    match txt.strip_prefix(TLSRPT_VERSION) {
-        Some(rest) => rest.is_empty() || rest.starts_with([';', ' ', '\t']),
-        None => false,
-    }
+    starts_with_version(txt, TLSRPT_VERSION)
 }
 
 /// Parses a TLSRPT record by the RFC 8460 §3 ABNF:

@@ -139,6 +139,9 @@ fn is_policy_ext_value(value: &str) -> bool {
 /// We follow the prose as well, so a larger value is a syntax error: a sender
 /// that honours the cap would otherwise cache the policy for less than the
 /// operator believes.
+///
+/// One pass over the lines with the ABNF's rules in order; a little over 80
+/// lines, kept whole so the grammar reads top to bottom.
 pub fn parse_policy(body: &[u8]) -> Result<Policy, PolicyError> {
     let text = std::str::from_utf8(body).map_err(|_| PolicyError::NotUtf8)?;
     if text.is_empty() {
@@ -306,6 +309,7 @@ mod tests {
         );
     }
 
+    /// A table of broken policies and the error each gives (long by nature).
     #[test]
     fn syntax_errors() {
         let base = "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 86400\n";

@@ -1,6 +1,8 @@
 //! The `_mta-sts.<domain>` TXT record (RFC 8461 §3.1).
 
-use crate::rfc::abnf::{is_ext_name, is_record_ext_value, split_record_fields};
+use crate::rfc::abnf::{
+    is_ext_name, is_record_ext_value, split_record_fields, starts_with_version,
+};
 
 /// A parsed MTA-STS TXT record, e.g. `v=STSv1; id=20160831085700Z`
 /// (RFC 8461 §3.1).
@@ -46,10 +48,7 @@ const STS_VERSION: &str = "v=STSv1";
 /// candidate that then fails to parse is a syntax error, not "no record",
 /// since it is plainly meant as one (as the reference client does too).
 pub fn is_sts_candidate(txt: &str) -> bool {
-    match txt.strip_prefix(STS_VERSION) {
-        Some(rest) => rest.is_empty() || rest.starts_with([';', ' ', '\t']),
-        None => false,
-    }
+    starts_with_version(txt, STS_VERSION)
 }
 
 /// Parses an STS record candidate strictly by the RFC 8461 §3.1 ABNF:
