@@ -1,12 +1,14 @@
 //! The running exporter: the configuration in force ([`Loaded`]), the
-//! long-running [`Component`]s that work from it (the probe scheduler today;
-//! report ingestion next), and reloading them all (SIGHUP, `POST /-/reload`).
+//! long-running [`Component`]s that work from it (the probe scheduler, and
+//! keeping its policy history across restarts; report ingestion next), and
+//! reloading them all (SIGHUP, `POST /-/reload`).
 
 use crate::config::{Config, ConfigError};
 use crate::history::PolicyHistories;
 use crate::metrics::{Metrics, RegistryKind};
 use crate::probe::Prober;
 use crate::scheduler::{ApplySummary, LatestReports, Readiness, Scheduler};
+use crate::state::StateKeeping;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use tokio::sync::Semaphore;
@@ -52,8 +54,9 @@ pub struct ProbeScheduling {
 }
 
 impl ProbeScheduling {
-    /// Starts probing the scheduled domains of `loaded`.
-    pub fn start(
+    /// A scheduler for `loaded` with no domain started yet (the saved
+    /// policy history goes in first: see [`Self::start_domains`]).
+    pub fn new(
         loaded: &Loaded,
         metrics: Arc<Metrics>,
         readiness: Arc<Readiness>,
@@ -66,9 +69,12 @@ impl ProbeScheduling {
             readiness,
             latest,
         );
-        let mut component = ProbeScheduling { scheduler, metrics };
-        component.apply_domains(loaded);
-        component
+        ProbeScheduling { scheduler, metrics }
+    }
+
+    /// Starts probing the scheduled domains of `loaded`.
+    pub fn start_domains(&mut self, loaded: &Loaded) {
+        self.apply_domains(loaded);
     }
 
     /// The policy history the scheduler keeps of each domain.
@@ -100,7 +106,7 @@ impl Component for ProbeScheduling {
     }
 
     fn stop(&mut self) {
-        self.scheduler.apply(&[]);
+        self.scheduler.halt();
     }
 }
 
@@ -175,12 +181,14 @@ impl App {
         let loaded = Loaded::new(config).map_err(|e| e.to_string())?;
         let readiness = Arc::new(Readiness::default());
         let latest: Arc<LatestReports> = Arc::default();
-        let scheduling =
-            ProbeScheduling::start(&loaded, metrics.clone(), readiness.clone(), latest.clone());
+        let mut scheduling =
+            ProbeScheduling::new(&loaded, metrics.clone(), readiness.clone(), latest.clone());
         let histories = scheduling.histories();
+        let keeping = StateKeeping::start(&loaded, histories.clone());
+        scheduling.start_domains(&loaded);
         metrics.config_reload_successful.set(1.0);
         metrics.config_reload_timestamp.set(unix_now());
-        let components: Vec<Box<dyn Component>> = vec![Box::new(scheduling)];
+        let components: Vec<Box<dyn Component>> = vec![Box::new(scheduling), Box::new(keeping)];
         Ok(App {
             reloader: Arc::new(Reloader {
                 path: path.to_path_buf(),

@@ -11,7 +11,8 @@
 use crate::report::{PolicyReport, ProbeReport};
 use crate::rfc::rfc8461::policy::Mode;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// The parts of a policy senders act on; a change in the text that leaves
@@ -88,29 +89,63 @@ impl PolicyHistory {
     }
 }
 
-/// The policy history of every scheduled domain.
+/// The policy history of every scheduled domain, and whether it changed
+/// since it was last saved.
 #[derive(Debug, Default)]
-pub struct PolicyHistories(Mutex<HashMap<String, PolicyHistory>>);
+pub struct PolicyHistories {
+    histories: Mutex<HashMap<String, PolicyHistory>>,
+    changed: AtomicBool,
+}
 
 impl PolicyHistories {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, PolicyHistory>> {
+        self.histories.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Takes in a report and returns the domain's history after it.
     pub fn observe(&self, report: &ProbeReport) -> PolicyHistory {
-        let mut histories = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut histories = self.lock();
         let history = histories.entry(report.domain.clone()).or_default();
         history.observe(report);
+        self.changed.store(true, Ordering::Release);
         history.clone()
     }
 
     /// A domain's history, if it was probed.
     pub fn get(&self, domain: &str) -> Option<PolicyHistory> {
-        let histories = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        histories.get(domain).cloned()
+        self.lock().get(domain).cloned()
     }
 
     /// Forgets a domain no longer configured.
     pub fn remove(&self, domain: &str) {
-        let mut histories = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        histories.remove(domain);
+        if self.lock().remove(domain).is_some() {
+            self.changed.store(true, Ordering::Release);
+        }
+    }
+
+    /// Puts back histories saved before a restart (before any probe runs).
+    pub fn restore(&self, saved: impl IntoIterator<Item = (String, PolicyHistory)>) {
+        self.lock().extend(saved);
+    }
+
+    /// Every history, when anything changed since the last call: what is to
+    /// be saved.
+    pub fn changed_since_last_save(&self) -> Option<BTreeMap<String, PolicyHistory>> {
+        if !self.changed.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        let histories = self.lock();
+        Some(
+            histories
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+
+    /// Marks the histories as not saved (after a failed save).
+    pub fn mark_unsaved(&self) {
+        self.changed.store(true, Ordering::Release);
     }
 }
 
@@ -201,7 +236,10 @@ mod tests {
             serde_json::from_str::<PolicyHistory>(&json).unwrap(),
             history
         );
+        assert!(histories.changed_since_last_save().is_some());
+        assert!(histories.changed_since_last_save().is_none());
         histories.remove("example.com");
         assert!(histories.get("example.com").is_none());
+        assert_eq!(histories.changed_since_last_save(), Some(BTreeMap::new()));
     }
 }

@@ -26,5 +26,6 @@ pub mod report;
 pub mod rfc;
 pub mod scheduler;
 pub mod server;
+pub mod state;
 pub mod taxonomy;
 pub mod tls;

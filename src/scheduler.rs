@@ -207,6 +207,14 @@ impl<P: RunProbe> Scheduler<P> {
             .remove(domain);
     }
 
+    /// Stops every domain's probing at once, keeping their series and
+    /// history (at shutdown, where that state is still to be saved).
+    pub fn halt(&mut self) {
+        for (_, task) in self.tasks.drain() {
+            task.handle.abort();
+        }
+    }
+
     /// The policy history of every scheduled domain.
     pub fn histories(&self) -> Arc<PolicyHistories> {
         self.shared.histories.clone()

@@ -1,6 +1,8 @@
 //! The values used for whatever the file does not say.
 
-use super::{Config, Ports, ProbeEndpointConfig, ProbeSettings, ResolverConfig, SmtpConfig};
+use super::{
+    Config, Ports, ProbeEndpointConfig, ProbeSettings, ResolverConfig, SmtpConfig, StorageConfig,
+};
 use crate::rfc::domain::is_ascii_domain;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,6 +23,8 @@ pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Default bound on concurrent `/probe` requests.
 pub const DEFAULT_PROBE_MAX_CONCURRENT: usize = 10;
+/// Default bound on how often the state is written after it changed.
+pub const DEFAULT_STORAGE_WRITE_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The EHLO name when none is configured: this machine's host name, or
 /// `localhost` when it cannot be read.
@@ -60,6 +64,10 @@ impl Default for Config {
             probe_endpoint: ProbeEndpointConfig::default(),
             modules: BTreeMap::new(),
             shard: None,
+            storage: StorageConfig {
+                path: None,
+                write_interval: DEFAULT_STORAGE_WRITE_INTERVAL,
+            },
             domains: Vec::new(),
         }
     }

@@ -34,7 +34,17 @@ pub(super) struct RawConfig {
     pub(super) modules: BTreeMap<String, RawModule>,
     pub(super) shard: Option<RawShard>,
     #[serde(default)]
+    pub(super) storage: RawStorage,
+    #[serde(default)]
     pub(super) domains: Vec<RawDomain>,
+}
+
+/// `storage:`: where state that survives a restart is kept.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStorage {
+    pub(super) path: Option<PathBuf>,
+    pub(super) write_interval: Option<ConfigDuration>,
 }
 
 /// `probe:`: the `/probe` endpoint's policy.

@@ -59,6 +59,17 @@ pub struct Ports {
     pub smtp: u16,
 }
 
+/// `storage:`: where the policy history of each domain is kept across
+/// restarts (RFC 8461 §5.1: senders keep a policy for `max_age`, so a
+/// monitor must remember it as long).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageConfig {
+    /// The state directory; `None`: nothing is kept across restarts.
+    pub path: Option<PathBuf>,
+    /// At most how often the state is written after it changed.
+    pub write_interval: Duration,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -86,6 +97,8 @@ pub struct Config {
     pub modules: BTreeMap<String, ProbeSettings>,
     /// This replica's share of the domains, when several split the fleet.
     pub shard: Option<Shard>,
+    /// Where state that survives a restart is kept.
+    pub storage: StorageConfig,
     /// The watched domains, in file order (all of them; see
     /// [`Config::scheduled_domains`] for this replica's share).
     pub domains: Vec<DomainConfig>,

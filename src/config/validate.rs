@@ -5,11 +5,12 @@
 //! `line:column`.
 
 use super::raw::{
-    RawConfig, RawDomain, RawModule, RawPorts, RawProbe, RawResolver, RawShard, RawSmtp, RawTls,
+    RawConfig, RawDomain, RawModule, RawPorts, RawProbe, RawResolver, RawShard, RawSmtp,
+    RawStorage, RawTls,
 };
 use super::{
     normalize_domain, parse_nameserver, Config, ConfigDuration, ConfigIssue, DomainConfig, Ports,
-    ProbeEndpointConfig, ProbeSettings, ResolverConfig, Shard, SmtpConfig,
+    ProbeEndpointConfig, ProbeSettings, ResolverConfig, Shard, SmtpConfig, StorageConfig,
 };
 use crate::rfc::domain::is_ascii_domain;
 use std::collections::{BTreeMap, HashSet};
@@ -53,6 +54,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigIssue>> {
     validate_probe_endpoint(raw.probe, &mut config.probe_endpoint, &mut issues);
     config.modules = validate_modules(&raw.modules, &config.defaults, &mut issues);
     config.shard = raw.shard.map(|shard| validate_shard(shard, &mut issues));
+    validate_storage(raw.storage, &mut config.storage, &mut issues);
     config.domains = validate_domains(raw.domains, &config.defaults, &mut issues);
     if issues.0.is_empty() {
         Ok(config)
@@ -113,6 +115,23 @@ fn check_range(field: &str, n: usize, max: usize, issues: &mut Issues) {
 fn check_above_zero(field: &str, duration: ConfigDuration, issues: &mut Issues) {
     if duration.0.is_zero() {
         issues.add(field, "must be above zero");
+    }
+}
+
+/// `storage:`: a path that is not empty, and a write interval of at least a
+/// second (writing is a whole-file rename, not to be done per probe).
+fn validate_storage(raw: RawStorage, storage: &mut StorageConfig, issues: &mut Issues) {
+    if let Some(path) = raw.path {
+        if path.as_os_str().is_empty() {
+            issues.add("storage.path", "must not be empty");
+        }
+        storage.path = Some(path);
+    }
+    if let Some(interval) = raw.write_interval {
+        if interval.0 < Duration::from_secs(1) {
+            issues.add("storage.write_interval", "must be at least 1s");
+        }
+        storage.write_interval = interval.0;
     }
 }
 
