@@ -10,6 +10,7 @@
 //! cost 0.3 s at 10,000 domains and 6 s at 100,000 (README "Performance").
 
 pub mod exposition;
+pub mod openmetrics;
 pub mod probe;
 
 use crate::history::PolicyHistory;

@@ -102,7 +102,7 @@ fn render(max_mx_hosts: usize, report: &ProbeReport) -> HttpResponse {
         Err(error) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")),
     };
     metrics.observe(report, &PolicyHistory::of_one(report));
-    exposition(metrics.render())
+    exposition(metrics.render(), prometheus::TEXT_FORMAT)
 }
 
 #[cfg(test)]

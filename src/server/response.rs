@@ -28,7 +28,7 @@ pub(super) fn html(status: StatusCode, body: impl Into<Bytes>) -> HttpResponse {
     respond(status, "text/html; charset=utf-8", body)
 }
 
-/// A Prometheus text exposition (`/metrics` and `/probe`).
-pub(super) fn exposition(body: Vec<u8>) -> HttpResponse {
-    respond(StatusCode::OK, prometheus::TEXT_FORMAT, body)
+/// An exposition (`/metrics` and `/probe`) of the given media type.
+pub(super) fn exposition(body: Vec<u8>, content_type: &'static str) -> HttpResponse {
+    respond(StatusCode::OK, content_type, body)
 }

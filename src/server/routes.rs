@@ -20,7 +20,9 @@ pub(super) async fn handle(state: &AppState, request: Request<Incoming>) -> Http
     match (request.method().as_str(), request.uri().path()) {
         ("POST" | "PUT", "/-/reload") => reload::reload(state).await,
         (_, "/-/reload") => text(StatusCode::METHOD_NOT_ALLOWED, "use POST to reload\n"),
-        ("GET" | "HEAD", path) if path == state.telemetry_path => metrics::metrics(state),
+        ("GET" | "HEAD", path) if path == state.telemetry_path => {
+            metrics::metrics(state, request.headers())
+        }
         ("GET" | "HEAD", "/probe") => probe::probe(state, &request).await,
         ("GET" | "HEAD", "/-/healthy") => health::healthy(),
         ("GET" | "HEAD", "/-/ready") => health::ready(state),
