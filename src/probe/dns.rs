@@ -215,6 +215,14 @@ fn local_cause(error: &NetError, nameservers: &[SocketAddr]) -> Option<LocalErro
 /// now (with none configured: no UDP socket at all); `None` when one can,
 /// or when the reason is not local.
 fn socket_shortage(nameservers: &[SocketAddr]) -> Option<LocalError> {
+    let local_error = |e: &std::io::Error| {
+        local_error(e).map(|local| {
+            LocalError::new(
+                local.kind,
+                format!("no socket to a name server can be opened: {e}"),
+            )
+        })
+    };
     if nameservers.is_empty() {
         return UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
             .err()
