@@ -5,7 +5,7 @@
 use crate::rfc::rfc5321::MxSource;
 use crate::rfc::rfc8460::TlsRptStatus;
 use crate::rfc::rfc8461::policy::Mode;
-use crate::taxonomy::{CertProblem, Failure, Phase, Reason, ResultType};
+use crate::taxonomy::{CertProblem, Failure, LocalError, Phase, Reason, ResultType};
 use serde::Serialize;
 
 /// Things RFC 8461 allows but strict senders or checkers trip over. A closed
@@ -141,6 +141,10 @@ pub struct PhaseTiming {
     pub duration_seconds: f64,
     /// Whether it produced what it was after.
     pub ok: bool,
+    /// Why the exporter could not run it, when that was its own problem
+    /// (out of file descriptors ...); `null` otherwise. A phase with a local
+    /// error is not `ok` and is no failure of the domain.
+    pub local_error: Option<LocalError>,
 }
 
 /// Everything one probe of one domain found. Absent parts are `None`
@@ -150,7 +154,9 @@ pub struct ProbeReport {
     /// The domain (ASCII).
     pub domain: String,
     /// Whether the domain passes: record and policy valid and, in mode
-    /// `enforce` or `testing`, every MX host covered.
+    /// `enforce` or `testing`, every MX host covered. Always false for an
+    /// incomplete probe ([`ProbeReport::is_complete`]), which forms no
+    /// verdict: the metrics keep the domain's previous one.
     pub success: bool,
     /// When the probe started, Unix seconds.
     pub timestamp: f64,
@@ -182,6 +188,18 @@ pub struct ProbeReport {
 }
 
 impl ProbeReport {
+    /// The local errors that kept phases from running (in phase order).
+    pub fn local_errors(&self) -> impl Iterator<Item = &LocalError> {
+        self.phases.iter().filter_map(|p| p.local_error.as_ref())
+    }
+
+    /// Whether every phase ran: a probe with a local error is incomplete,
+    /// says nothing about the domain's verdict, and the metrics leave the
+    /// domain's series as they were.
+    pub fn is_complete(&self) -> bool {
+        self.local_errors().next().is_none()
+    }
+
     /// The earliest notAfter of the policy host's and MX hosts'
     /// certificates, Unix seconds.
     pub fn earliest_cert_expiry(&self) -> Option<i64> {

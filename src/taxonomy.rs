@@ -212,12 +212,7 @@ impl Failure {
         reason: Reason,
         detail: impl Into<String>,
     ) -> Failure {
-        let detail: String = detail
-            .into()
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .take(MAX_DETAIL_LEN)
-            .collect();
+        let detail = sanitize_detail(detail.into());
         Failure {
             phase,
             result_type,
@@ -227,18 +222,138 @@ impl Failure {
     }
 }
 
+/// `detail` without control characters, capped at [`MAX_DETAIL_LEN`]
+/// characters.
+fn sanitize_detail(detail: String) -> String {
+    detail
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_DETAIL_LEN)
+        .collect()
+}
+
+/// Why the exporter itself could not run a step of a probe: its own
+/// shortage, not the domain's failure, so it has no RFC 8460 result type
+/// (RFC 8460 §4.3 result types describe what a sending MTA found at the
+/// recipient domain). A closed set: exported as
+/// `mtasts_probe_local_errors_total{kind}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LocalErrorKind {
+    /// The process or the system is out of file descriptors (`EMFILE`,
+    /// `ENFILE`).
+    DescriptorsExhausted,
+    /// The kernel is out of memory or socket buffers (`ENOMEM`, `ENOBUFS`).
+    MemoryExhausted,
+    /// The machine cannot use the address's family: no support, no source
+    /// address or no route for it (`EAFNOSUPPORT`, `EADDRNOTAVAIL`,
+    /// `ENETUNREACH`), e.g. an IPv6-only MX host seen from an IPv4-only
+    /// exporter.
+    AddressFamilyUnsupported,
+}
+
+impl LocalErrorKind {
+    /// Every kind, for pre-registering one series per kind.
+    pub const ALL: [LocalErrorKind; 3] = [
+        LocalErrorKind::DescriptorsExhausted,
+        LocalErrorKind::MemoryExhausted,
+        LocalErrorKind::AddressFamilyUnsupported,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocalErrorKind::DescriptorsExhausted => "descriptors-exhausted",
+            LocalErrorKind::MemoryExhausted => "memory-exhausted",
+            LocalErrorKind::AddressFamilyUnsupported => "address-family-unsupported",
+        }
+    }
+
+    /// What the exporter is short of, for people (logs, the status page).
+    pub fn shortage(self) -> &'static str {
+        match self {
+            LocalErrorKind::DescriptorsExhausted => "file descriptors",
+            LocalErrorKind::MemoryExhausted => "memory or socket buffers",
+            LocalErrorKind::AddressFamilyUnsupported => "network support for an address family",
+        }
+    }
+}
+
+/// A step of a probe the exporter could not run for a reason of its own
+/// ([`LocalErrorKind`]). It is not a [`Failure`] of the domain: a probe with
+/// one forms no verdict (see `probe::judge`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocalError {
+    /// What the exporter is short of.
+    pub kind: LocalErrorKind,
+    /// The operating system's message (capped at [`MAX_DETAIL_LEN`]
+    /// characters).
+    pub detail: String,
+}
+
+impl LocalError {
+    /// Builds a local error, capping and sanitizing the detail like
+    /// [`Failure::new`].
+    pub fn new(kind: LocalErrorKind, detail: impl Into<String>) -> LocalError {
+        LocalError {
+            kind,
+            detail: sanitize_detail(detail.into()),
+        }
+    }
+}
+
+impl std::fmt::Display for LocalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the exporter is short of {} ({}): {}",
+            self.kind.shortage(),
+            self.kind.as_str(),
+            self.detail
+        )
+    }
+}
+
+/// What the taxonomy calls an error: a failure of the domain (an RFC 8460
+/// §4.3 result type and a reason code), or the exporter's own problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Classification {
+    /// The domain fails: RFC 8460 result type and reason code.
+    Failure(ResultType, Reason),
+    /// The exporter could not do its part; the domain is not judged on it.
+    Local(LocalErrorKind),
+}
+
+/// An error of a phase, judged: a failure of the domain, or a local error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judged {
+    /// A failure of the domain.
+    Failure(Failure),
+    /// A step the exporter could not run.
+    Local(LocalError),
+}
+
 /// A classification: what RFC 8460 and the taxonomy call an error.
 pub trait Classified {
-    /// The result type and reason code.
-    fn classification(&self) -> (ResultType, Reason);
+    /// The result type and reason code, or the local error kind.
+    fn classification(&self) -> Classification;
 
-    /// The failure this error is in `phase`.
-    fn to_failure(&self, phase: Phase) -> Failure
+    /// This error in `phase`, with `detail` as its text.
+    fn judged(&self, phase: Phase, detail: String) -> Judged {
+        match self.classification() {
+            Classification::Failure(result_type, reason) => {
+                Judged::Failure(Failure::new(phase, result_type, reason, detail))
+            }
+            Classification::Local(kind) => Judged::Local(LocalError::new(kind, detail)),
+        }
+    }
+
+    /// This error in `phase`, with its own text as detail.
+    fn judged_in(&self, phase: Phase) -> Judged
     where
         Self: std::fmt::Display,
     {
-        let (result_type, reason) = self.classification();
-        Failure::new(phase, result_type, reason, self.to_string())
+        self.judged(phase, self.to_string())
     }
 }
 

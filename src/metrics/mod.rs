@@ -12,19 +12,22 @@
 pub mod exposition;
 pub mod openmetrics;
 pub mod probe;
+pub mod recent;
 
 use crate::history::PolicyHistory;
 use crate::report::ProbeReport;
-use crate::taxonomy::Phase;
+use crate::taxonomy::{LocalErrorKind, Phase};
 use exposition::write_families;
 use probe::DomainSeries;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Opts, Registry, TextEncoder,
 };
-use std::collections::BTreeMap;
+use recent::RecentLocalErrors;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::Instant;
 
 /// Buckets for phase durations: DNS answers in milliseconds, fetches in
 /// seconds, timeouts at a minute.
@@ -57,6 +60,9 @@ pub struct Metrics {
     pub config_reload_successful: Gauge,
     /// When the config was last loaded successfully.
     pub config_reload_timestamp: Gauge,
+    /// Probes a local error cut short, by [`LocalErrorKind`].
+    local_errors: IntCounterVec,
+    recent_local_errors: Mutex<RecentLocalErrors>,
     domains: Mutex<BTreeMap<String, DomainSeries>>,
 }
 
@@ -115,6 +121,18 @@ impl Metrics {
             "mtasts_config_last_reload_success_timestamp_seconds",
             "When the configuration was last loaded successfully.",
         )?;
+        let local_errors = IntCounterVec::new(
+            Opts::new(
+                "mtasts_probe_local_errors_total",
+                "Probes cut short by the exporter's own problem (out of file descriptors, memory, or support for an address family); their domains keep their previous results.",
+            ),
+            &["kind"],
+        )?;
+        for kind in LocalErrorKind::ALL {
+            local_errors.with_label_values(&[kind.as_str()]);
+        }
+        // Also in a /probe answer: it says why the probe's series are missing.
+        registry.register(Box::new(local_errors.clone()))?;
         if kind == RegistryKind::Exporter {
             registry.register(Box::new(build_info))?;
             registry.register(Box::new(domains_configured.clone()))?;
@@ -137,6 +155,8 @@ impl Metrics {
             probe_panics,
             config_reload_successful,
             config_reload_timestamp,
+            local_errors,
+            recent_local_errors: Mutex::new(RecentLocalErrors::new(Instant::now())),
             domains: Mutex::new(BTreeMap::new()),
         })
     }
@@ -195,7 +215,14 @@ impl Metrics {
     }
 
     /// Records one probe's report and the domain's policy history after it.
+    /// A probe a local error cut short ([`ProbeReport::is_complete`]) is only
+    /// counted in `mtasts_probe_local_errors_total` (once per kind): it says
+    /// nothing about the domain, whose series keep their previous values.
     pub fn observe(&self, report: &ProbeReport, history: &PolicyHistory) {
+        if !report.is_complete() {
+            self.observe_local_errors(report);
+            return;
+        }
         let domain = report.domain.as_str();
         for timing in &report.phases {
             let result = if timing.ok { "ok" } else { "error" };
@@ -215,9 +242,114 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    fn observe_local_errors(&self, report: &ProbeReport) {
+        let kinds: BTreeSet<LocalErrorKind> = report.local_errors().map(|l| l.kind).collect();
+        let now = Instant::now();
+        let mut recent = self
+            .recent_local_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for kind in kinds {
+            self.local_errors.with_label_values(&[kind.as_str()]).inc();
+            recent.note(kind, now);
+        }
+    }
+
+    /// The kinds of local error that cut probes short in the last
+    /// [`recent::WINDOW_MINUTES`] minutes, and how many probes each.
+    pub fn recent_local_errors(&self) -> Vec<(LocalErrorKind, u64)> {
+        self.recent_local_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .counts(Instant::now())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A probe cut short by a local error leaves the domain's series as
+    /// they were and is counted once per kind for the exporter.
+    #[test]
+    fn an_incomplete_probe_keeps_the_domain_series_and_counts_the_local_error() {
+        use crate::report::PhaseTiming;
+        use crate::taxonomy::{Failure, LocalError, Reason, ResultType};
+        let metrics = Metrics::new(5, false, RegistryKind::Exporter).unwrap();
+        let render = || String::from_utf8(metrics.render()).unwrap();
+        let zero = render();
+        for kind in LocalErrorKind::ALL {
+            let line = format!(
+                "mtasts_probe_local_errors_total{{kind=\"{}\"}} 0",
+                kind.as_str()
+            );
+            assert!(zero.lines().any(|l| l == line), "{line}\n{zero}");
+        }
+        let timing = |phase, local: Option<LocalError>| PhaseTiming {
+            phase,
+            duration_seconds: 0.001,
+            ok: local.is_none(),
+            local_error: local,
+        };
+        let mut report = ProbeReport {
+            domain: "example.com".into(),
+            success: true,
+            timestamp: 1.0,
+            duration_seconds: 0.1,
+            record: None,
+            policy: None,
+            policy_cert: None,
+            mx_source: None,
+            mx_hosts: None,
+            unused_patterns: Vec::new(),
+            tlsrpt: None,
+            warnings: Vec::new(),
+            failures: Vec::new(),
+            phases: vec![timing(Phase::RecordLookup, None)],
+        };
+        metrics.observe(&report, &PolicyHistory::of_one(&report));
+        let before = render();
+        let fd = || {
+            Some(LocalError::new(
+                LocalErrorKind::DescriptorsExhausted,
+                "EMFILE",
+            ))
+        };
+        report.success = false;
+        report.timestamp = 2.0;
+        report.failures = vec![Failure::new(
+            Phase::MxLookup,
+            ResultType::ValidationFailure,
+            Reason::DnsLookup,
+            "seen beside the local error",
+        )];
+        report.phases = vec![
+            timing(Phase::RecordLookup, fd()),
+            timing(Phase::MxLookup, None),
+            timing(Phase::Starttls, fd()),
+        ];
+        metrics.observe(&report, &PolicyHistory::of_one(&report));
+        let after = render();
+        let domain_lines = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| l.contains("example.com"))
+                .map(String::from)
+                .collect()
+        };
+        assert_eq!(domain_lines(&after), domain_lines(&before));
+        assert!(after.contains(r#"mtasts_probe_success{domain="example.com"} 1"#));
+        assert!(!after.contains("mtasts_failures_total{"), "{after}");
+        assert!(after
+            .lines()
+            .any(|l| l == r#"mtasts_probe_local_errors_total{kind="descriptors-exhausted"} 1"#));
+        // Not observed in the phase histogram either.
+        assert!(!after.contains(r#"phase="starttls""#), "{after}");
+        assert_eq!(
+            metrics.recent_local_errors(),
+            [(LocalErrorKind::DescriptorsExhausted, 1)]
+        );
+    }
 
     /// A domain whose 40 MX hosts and 40 unused patterns get new names on
     /// every probe: the series stay capped at `max_mx_hosts` per family, and

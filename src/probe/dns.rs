@@ -2,16 +2,18 @@
 //! probe needs and failures told apart (RFC 8461 §3.1: "no record" is not a
 //! DNS failure).
 
+use super::classify::local_error;
 use super::outcome::DnsFailure;
 use crate::config::ResolverConfig;
 use crate::rfc::rfc5321::MxRecord;
+use crate::taxonomy::LocalError;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig as HickoryConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::NetError;
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::TokioResolver;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 
 /// The answer to one query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +40,9 @@ impl<T> DnsAnswer<T> {
 #[derive(Clone)]
 pub struct Dns {
     resolver: TokioResolver,
+    /// The configured name servers (empty: the system's), to tell a query
+    /// the exporter could not send from one that failed.
+    nameservers: Vec<SocketAddr>,
 }
 
 /// Why the resolver could not be built.
@@ -76,7 +81,10 @@ impl Dns {
         options.ndots = 0;
         options.preserve_intermediates = false;
         let resolver = builder.build().map_err(|e| DnsSetupError(e.to_string()))?;
-        Ok(Dns { resolver })
+        Ok(Dns {
+            resolver,
+            nameservers: config.nameservers.clone(),
+        })
     }
 
     /// TXT records of `name`, each with its character-strings concatenated
@@ -144,7 +152,7 @@ impl Dns {
         let fqdn = fully_qualified(name);
         match self.resolver.lookup_ip(fqdn.as_str()).await {
             Ok(lookup) => Ok(DnsAnswer::Records(lookup.iter().collect())),
-            Err(error) => answer_from_error(error, name, "A/AAAA"),
+            Err(error) => self.answer_from_error(error, name, "A/AAAA"),
         }
     }
 
@@ -163,9 +171,79 @@ impl Dns {
                     .map(|r| r.data.clone())
                     .collect(),
             )),
-            Err(error) => answer_from_error(error, name, type_name(record_type)),
+            Err(error) => self.answer_from_error(error, name, type_name(record_type)),
         }
     }
+
+    /// [`answer_from_error`], with a query the exporter could not send
+    /// told apart as [`DnsFailure::Local`].
+    fn answer_from_error<T>(
+        &self,
+        error: NetError,
+        name: &str,
+        record_type: &'static str,
+    ) -> Result<DnsAnswer<T>, DnsFailure> {
+        match local_cause(&error, &self.nameservers) {
+            Some(local) => Err(DnsFailure::Local {
+                name: name.to_string(),
+                record_type,
+                error: local,
+            }),
+            None => answer_from_error(error, name, record_type),
+        }
+    }
+}
+
+/// Whether `error` is the exporter's own problem: an `io::Error` of a
+/// local kind, or a failure without an answer while no socket to a name
+/// server can be opened. The second check is needed because hickory does
+/// not pass the `io::Error` of a socket it could not open on: its name
+/// server pool prefers any other error to `NetError::Io`
+/// (`name_server_pool.rs`, `most_specific`), so an `EMFILE` reaches us as
+/// `NoConnections`. The check opens, connects (which sends nothing) and
+/// closes one UDP socket per configured name server, and only after such a
+/// failure.
+fn local_cause(error: &NetError, nameservers: &[SocketAddr]) -> Option<LocalError> {
+    match error {
+        NetError::Io(io) => local_error(io).or_else(|| socket_shortage(nameservers)),
+        NetError::NoConnections | NetError::Busy => socket_shortage(nameservers),
+        _ => None,
+    }
+}
+
+/// A local error when no UDP socket to any of `nameservers` can be opened
+/// now (with none configured: no UDP socket at all); `None` when one can,
+/// or when the reason is not local.
+fn socket_shortage(nameservers: &[SocketAddr]) -> Option<LocalError> {
+    let local_error = |e: &std::io::Error| {
+        local_error(e).map(|local| {
+            LocalError::new(
+                local.kind,
+                format!("no socket to a name server can be opened: {e}"),
+            )
+        })
+    };
+    if nameservers.is_empty() {
+        return UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+            .err()
+            .and_then(|e| local_error(&e));
+    }
+    let mut shortage = None;
+    for server in nameservers {
+        let unspecified: IpAddr = match server {
+            SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+            SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+        };
+        let opened = UdpSocket::bind((unspecified, 0)).and_then(|s| s.connect(server));
+        match opened {
+            Ok(()) => return None,
+            Err(e) => match local_error(&e) {
+                Some(local) => shortage = shortage.or(Some(local)),
+                None => return None,
+            },
+        }
+    }
+    shortage
 }
 
 fn type_name(record_type: RecordType) -> &'static str {
@@ -233,5 +311,54 @@ fn fully_qualified(name: &str) -> String {
         name.to_string()
     } else {
         format!("{name}.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::taxonomy::LocalErrorKind;
+    use std::sync::Arc;
+
+    fn io(code: i32) -> NetError {
+        NetError::Io(Arc::new(std::io::Error::from_raw_os_error(code)))
+    }
+
+    #[test]
+    fn a_local_io_error_is_local_whatever_the_name_servers() {
+        let local = local_cause(&io(libc::EMFILE), &[]).unwrap();
+        assert_eq!(local.kind, LocalErrorKind::DescriptorsExhausted);
+        let local = local_cause(&io(libc::ENOBUFS), &[]).unwrap();
+        assert_eq!(local.kind, LocalErrorKind::MemoryExhausted);
+    }
+
+    #[test]
+    fn no_connections_with_sockets_to_spare_is_a_dns_failure() {
+        let servers = [SocketAddr::from((Ipv4Addr::LOCALHOST, 53))];
+        assert!(local_cause(&NetError::NoConnections, &servers).is_none());
+        assert!(local_cause(&NetError::NoConnections, &[]).is_none());
+        assert!(local_cause(&io(libc::ECONNREFUSED), &servers).is_none());
+        let failure = answer_from_error::<()>(NetError::NoConnections, "example.com", "TXT");
+        assert!(
+            matches!(failure, Err(DnsFailure::Other { .. })),
+            "{failure:?}"
+        );
+    }
+
+    #[test]
+    fn answers_and_server_failures_are_never_local() {
+        let servfail = NetError::Dns(hickory_resolver::net::DnsError::ResponseCode(
+            ResponseCode::ServFail,
+        ));
+        assert!(local_cause(&servfail, &[]).is_none());
+        assert!(local_cause(&NetError::Timeout, &[]).is_none());
+        assert_eq!(
+            answer_from_error::<()>(servfail, "example.com", "TXT"),
+            Err(DnsFailure::ResponseCode {
+                name: "example.com".into(),
+                record_type: "TXT",
+                code: "SERVFAIL".into(),
+            })
+        );
     }
 }

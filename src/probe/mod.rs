@@ -8,6 +8,7 @@ pub mod cert;
 pub mod classify;
 pub mod dns;
 pub mod judge;
+pub mod local_log;
 pub mod mx_lookup;
 pub mod outcome;
 pub mod policy_fetch;
@@ -175,7 +176,9 @@ impl Prober {
             started_at: timestamp,
             duration: started.elapsed(),
         };
-        judge::judge(name, clock, outcomes)
+        let report = judge::judge(name, clock, outcomes);
+        local_log::log_local_errors(&report);
+        report
     }
 
     /// Checks STARTTLS on the first `max_mx_hosts` MX hosts concurrently.

@@ -8,7 +8,7 @@ use crate::rfc::rfc5321::MxSet;
 use crate::rfc::rfc8460::TlsRptStatus;
 use crate::rfc::rfc8461::policy::{Policy, PolicyError, MAX_POLICY_BYTES};
 use crate::rfc::rfc8461::record_set::{RecordSetError, ValidRecordSet};
-use crate::taxonomy::{tls_alert_name, CertProblem};
+use crate::taxonomy::{tls_alert_name, CertProblem, LocalError};
 use std::time::Duration;
 
 /// A DNS query that got no usable answer. "The name exists but has no
@@ -44,6 +44,29 @@ pub enum DnsFailure {
         /// The resolver's message.
         message: String,
     },
+    /// The exporter could not send the query: out of file descriptors,
+    /// memory, or support for the name server's address family. Not a DNS
+    /// failure of the domain.
+    #[error("DNS query for {name} {record_type} not sent: {error}")]
+    Local {
+        /// The queried name.
+        name: String,
+        /// The queried type.
+        record_type: &'static str,
+        /// What the exporter is short of.
+        error: LocalError,
+    },
+}
+
+impl DnsFailure {
+    /// The exporter's own problem that stopped the query, if that is what
+    /// failed.
+    pub fn local(&self) -> Option<&LocalError> {
+        match self {
+            DnsFailure::Local { error, .. } => Some(error),
+            _ => None,
+        }
+    }
 }
 
 /// Why the `_mta-sts` lookup did not yield one valid record.
@@ -62,6 +85,17 @@ pub enum RecordLookupError {
     /// The DNS query failed.
     #[error("{0}")]
     Dns(DnsFailure),
+}
+
+impl RecordLookupError {
+    /// The exporter's own problem that stopped the lookup, if that is what
+    /// failed.
+    pub fn local(&self) -> Option<&LocalError> {
+        match self {
+            RecordLookupError::Dns(failure) => failure.local(),
+            RecordLookupError::Rules { .. } => None,
+        }
+    }
 }
 
 fn alias_note(target: Option<&str>) -> String {
@@ -123,6 +157,23 @@ pub enum PolicyFetchError {
     /// The body does not parse.
     #[error("policy syntax error: {0}")]
     Syntax(PolicyError),
+    /// The exporter could not open the connection (out of file
+    /// descriptors, memory, or support for the address family): not the
+    /// policy host's failure.
+    #[error("{0}")]
+    Local(LocalError),
+}
+
+impl PolicyFetchError {
+    /// The exporter's own problem that stopped the fetch, if that is what
+    /// failed (also in the policy host's address lookup).
+    pub fn local(&self) -> Option<&LocalError> {
+        match self {
+            PolicyFetchError::Local(error) => Some(error),
+            PolicyFetchError::HostLookup(failure) => failure.local(),
+            _ => None,
+        }
+    }
 }
 
 /// The result of a fetch and the policy host's certificate, when the TLS
@@ -187,6 +238,23 @@ pub enum StarttlsError {
     /// The TLS handshake failed otherwise.
     #[error("TLS handshake failed: {0}")]
     Tls(String),
+    /// The exporter could not connect for a reason of its own (out of file
+    /// descriptors or memory, or every address of a family it cannot use):
+    /// not the MX host's failure.
+    #[error("{0}")]
+    Local(LocalError),
+}
+
+impl StarttlsError {
+    /// The exporter's own problem that stopped the check, if that is what
+    /// failed (also in the MX host's address lookup).
+    pub fn local(&self) -> Option<&LocalError> {
+        match self {
+            StarttlsError::Local(error) => Some(error),
+            StarttlsError::AddressLookup(failure) => failure.local(),
+            _ => None,
+        }
+    }
 }
 
 /// A successful check.

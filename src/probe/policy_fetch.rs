@@ -3,6 +3,7 @@
 //! certificate for the policy host, a bounded body and a timeout.
 
 use super::cert::{cert_problem, client_config, describe, find_rustls_error, RecordingVerifier};
+use super::classify::local_error;
 use super::dns::{Dns, DnsAnswer};
 use super::outcome::{DnsFailure, FetchOutcome, FetchedPolicy, PolicyFetchError};
 use crate::rfc::rfc8461::policy::{parse_policy, MAX_POLICY_BYTES};
@@ -170,9 +171,19 @@ impl PolicyFetcher {
 }
 
 /// Finds what went wrong in reqwest's error chain: our resolver's errors, a
-/// rustls certificate verdict, a timeout, or else a connection/transfer
-/// failure with the chain's text as detail.
+/// rustls certificate verdict, the exporter's own shortage (an `io::Error`
+/// of a local kind, e.g. `EMFILE` from `socket()`), a timeout, or else a
+/// connection/transfer failure with the chain's text as detail.
 fn fetch_error(error: &reqwest::Error) -> PolicyFetchError {
+    chain_error(error, error.is_timeout(), error.is_connect())
+}
+
+/// [`fetch_error`] over any error chain, with reqwest's own verdicts on it.
+fn chain_error(
+    error: &(dyn StdError + 'static),
+    is_timeout: bool,
+    is_connect: bool,
+) -> PolicyFetchError {
     let mut current: Option<&(dyn StdError + 'static)> = Some(error);
     let mut messages = Vec::new();
     while let Some(e) = current {
@@ -185,17 +196,64 @@ fn fetch_error(error: &reqwest::Error) -> PolicyFetchError {
         if let Some(rustls::Error::InvalidCertificate(cert_error)) = find_rustls_error(e) {
             return PolicyFetchError::Certificate(cert_problem(cert_error));
         }
+        if let Some(local) = e.downcast_ref::<std::io::Error>().and_then(local_error) {
+            return PolicyFetchError::Local(local);
+        }
         messages.push(e.to_string());
         current = e.source();
     }
-    if error.is_timeout() {
+    if is_timeout {
         return PolicyFetchError::Timeout;
     }
     messages.dedup();
     let detail = messages.join(": ");
-    if error.is_connect() {
+    if is_connect {
         PolicyFetchError::Connect(detail)
     } else {
         PolicyFetchError::Transfer(detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::taxonomy::LocalErrorKind;
+
+    /// hyper-util's connect error wraps the `io::Error` of `socket()`.
+    #[derive(Debug, thiserror::Error)]
+    #[error("client error (Connect)")]
+    struct ConnectError(#[source] std::io::Error);
+
+    #[test]
+    fn a_socket_the_exporter_cannot_open_is_local() {
+        let emfile = ConnectError(std::io::Error::from_raw_os_error(libc::EMFILE));
+        let error = chain_error(&emfile, false, true);
+        assert_eq!(
+            error.local().map(|l| l.kind),
+            Some(LocalErrorKind::DescriptorsExhausted),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_refused_connection_is_still_cannot_fetch_policy() {
+        let refused = ConnectError(std::io::Error::from_raw_os_error(libc::ECONNREFUSED));
+        let error = chain_error(&refused, false, true);
+        assert!(matches!(error, PolicyFetchError::Connect(_)), "{error:?}");
+    }
+
+    #[test]
+    fn a_local_dns_failure_of_the_policy_host_is_local() {
+        let failure = DnsFailure::Local {
+            name: "mta-sts.example.com".into(),
+            record_type: "A/AAAA",
+            error: crate::taxonomy::LocalError::new(LocalErrorKind::DescriptorsExhausted, "x"),
+        };
+        let error = chain_error(&failure, false, true);
+        assert!(
+            matches!(error, PolicyFetchError::HostLookup(_)),
+            "{error:?}"
+        );
+        assert!(error.local().is_some());
     }
 }

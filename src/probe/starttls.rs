@@ -7,6 +7,7 @@
 //! by a timeout, so a hostile server can cost neither memory nor time.
 
 use super::cert::{cert_problem, client_config, describe, find_rustls_error, RecordingVerifier};
+use super::classify::local_error;
 use super::dns::{Dns, DnsAnswer};
 use super::outcome::{StarttlsCheck, StarttlsError, StarttlsSuccess};
 use rustls::client::WebPkiServerVerifier;
@@ -287,17 +288,39 @@ impl StarttlsChecker {
 
 /// Connects to the first address that accepts.
 async fn connect_any(addresses: &[SocketAddr]) -> Result<TcpStream, StarttlsError> {
-    let mut last_error = StarttlsError::NoAddress;
+    let mut errors = Vec::new();
     for address in addresses {
         match TcpStream::connect(address).await {
             Ok(stream) => return Ok(stream),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                last_error = StarttlsError::ConnectionRefused
-            }
-            Err(e) => last_error = StarttlsError::Connect(e.to_string()),
+            Err(e) => errors.push(e),
         }
     }
-    Err(last_error)
+    Err(connect_failure(errors))
+}
+
+/// What the failed connections to every address of a host say. What a
+/// remote address answered (refused, unreachable ...) is the host's
+/// failure and wins over the exporter's own problem with another address
+/// (say an IPv6 address on a machine without IPv6): a sender could not
+/// connect either. Only when every address failed locally is the failure
+/// [`StarttlsError::Local`].
+fn connect_failure(errors: Vec<std::io::Error>) -> StarttlsError {
+    let mut remote = None;
+    let mut local = None;
+    for e in errors {
+        match local_error(&e) {
+            Some(error) => local = local.or(Some(error)),
+            None if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                remote = Some(StarttlsError::ConnectionRefused)
+            }
+            None => remote = Some(StarttlsError::Connect(e.to_string())),
+        }
+    }
+    match (remote, local) {
+        (Some(remote), _) => remote,
+        (None, Some(local)) => StarttlsError::Local(local),
+        (None, None) => StarttlsError::NoAddress,
+    }
 }
 
 /// Reads the rustls verdict out of tokio-rustls's `io::Error`.
@@ -313,5 +336,40 @@ fn handshake_error(error: &std::io::Error) -> StarttlsError {
             StarttlsError::Tls("connection closed during the handshake".into())
         }
         None => StarttlsError::Tls(cap(&error.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::taxonomy::LocalErrorKind;
+    use std::io::Error;
+
+    #[test]
+    fn every_address_failing_locally_is_local() {
+        let error = connect_failure(vec![
+            Error::from_raw_os_error(libc::EMFILE),
+            Error::from_raw_os_error(libc::ENETUNREACH),
+        ]);
+        assert_eq!(
+            error.local().map(|l| l.kind),
+            Some(LocalErrorKind::DescriptorsExhausted),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_remote_answer_wins_over_a_local_error() {
+        let error = connect_failure(vec![
+            Error::from_raw_os_error(libc::ENETUNREACH),
+            Error::from_raw_os_error(libc::ECONNREFUSED),
+        ]);
+        assert_eq!(error, StarttlsError::ConnectionRefused);
+        let error = connect_failure(vec![
+            Error::from_raw_os_error(libc::EHOSTUNREACH),
+            Error::from_raw_os_error(libc::EAFNOSUPPORT),
+        ]);
+        assert!(matches!(error, StarttlsError::Connect(_)), "{error:?}");
+        assert_eq!(connect_failure(Vec::new()), StarttlsError::NoAddress);
     }
 }

@@ -3,7 +3,9 @@
 
 use super::response::{html, HttpResponse};
 use super::AppState;
+use crate::metrics::recent::WINDOW_MINUTES;
 use crate::report::ProbeReport;
+use crate::taxonomy::LocalErrorKind;
 use hyper::StatusCode;
 use std::fmt::Write as _;
 
@@ -62,6 +64,7 @@ fn render(state: &AppState) -> String {
         total,
         pending
     );
+    html.push_str(&local_warning(&state.app.metrics.recent_local_errors()));
     html.push_str(TABLE_HEAD);
     for report in &reports {
         row(&mut html, report);
@@ -70,12 +73,37 @@ fn render(state: &AppState) -> String {
     html
 }
 
+/// A warning per kind of local error that cut probes short in the last
+/// minutes: the exporter's own problem, which no domain row shows as a
+/// failure.
+fn local_warning(recent: &[(LocalErrorKind, u64)]) -> String {
+    let mut html = String::new();
+    for (kind, probes) in recent {
+        let _ = writeln!(
+            html,
+            "<p class=\"fail\"><strong>The exporter itself is short of {}: {} probe{} could not \
+             run in the last {} minutes</strong> ({}; their domains keep their previous results) \
+             — see <code>mtasts_probe_local_errors_total</code>.</p>",
+            kind.shortage(),
+            probes,
+            if *probes == 1 { "" } else { "s" },
+            WINDOW_MINUTES,
+            kind.as_str()
+        );
+    }
+    html
+}
+
 /// Appends the table row of one domain's latest report.
 fn row(html: &mut String, report: &ProbeReport) {
-    let status = if report.success {
-        "<span class=\"ok\">ok</span>"
-    } else {
-        "<span class=\"fail\">failing</span>"
+    let local = report.local_errors().next().map(|l| l.kind);
+    let status = match local {
+        Some(kind) => format!(
+            "<span class=\"fail\">not probed: the exporter is short of {}</span>",
+            kind.shortage()
+        ),
+        None if report.success => "<span class=\"ok\">ok</span>".into(),
+        None => "<span class=\"fail\">failing</span>".into(),
     };
     let mode = report
         .policy
@@ -119,7 +147,58 @@ fn expiry(report: &ProbeReport) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::*;
+
+    #[test]
+    fn a_warning_per_kind_of_recent_local_error_and_none_without() {
+        assert_eq!(local_warning(&[]), "");
+        let html = local_warning(&[
+            (LocalErrorKind::DescriptorsExhausted, 12),
+            (LocalErrorKind::AddressFamilyUnsupported, 1),
+        ]);
+        assert!(
+            html.contains(
+                "short of file descriptors: 12 probes could not run in the last 10 minutes"
+            ),
+            "{html}"
+        );
+        assert!(html.contains("1 probe could not run"), "{html}");
+        assert!(html.contains("mtasts_probe_local_errors_total"), "{html}");
+    }
+
+    #[test]
+    fn a_probe_cut_short_is_not_shown_as_failing() {
+        use crate::report::PhaseTiming;
+        use crate::taxonomy::{LocalError, Phase};
+        let report = ProbeReport {
+            domain: "example.com".into(),
+            success: false,
+            timestamp: 1.0,
+            duration_seconds: 0.1,
+            record: None,
+            policy: None,
+            policy_cert: None,
+            mx_source: None,
+            mx_hosts: None,
+            unused_patterns: Vec::new(),
+            tlsrpt: None,
+            warnings: Vec::new(),
+            failures: Vec::new(),
+            phases: vec![PhaseTiming {
+                phase: Phase::RecordLookup,
+                duration_seconds: 0.001,
+                ok: false,
+                local_error: Some(LocalError::new(LocalErrorKind::DescriptorsExhausted, "x")),
+            }],
+        };
+        let mut html = String::new();
+        row(&mut html, &report);
+        assert!(
+            html.contains("not probed: the exporter is short of file descriptors"),
+            "{html}"
+        );
+        assert!(!html.contains("failing"), "{html}");
+    }
 
     #[test]
     fn escape_replaces_four_characters_and_leaves_the_rest() {

@@ -34,6 +34,18 @@ pub fn dns_timeout() -> DnsFailure {
     }
 }
 
+/// A DNS query the exporter could not send: out of file descriptors.
+pub fn dns_local() -> DnsFailure {
+    DnsFailure::Local {
+        name: "example.com".into(),
+        record_type: "TXT",
+        error: crate::taxonomy::LocalError::new(
+            crate::taxonomy::LocalErrorKind::DescriptorsExhausted,
+            "Too many open files (os error 24)",
+        ),
+    }
+}
+
 /// What the `_mta-sts` lookup makes of `txts` (no alias).
 pub fn record_lookup(txts: &[&str]) -> Result<ValidRecordSet, RecordLookupError> {
     let txts: Vec<String> = txts.iter().map(|t| t.to_string()).collect();

@@ -14,7 +14,7 @@ use super::outcome::Outcomes;
 use crate::report::{PhaseTiming, PolicyReport, ProbeReport, Warning};
 use crate::rfc::rfc8461::mode::domain_passes;
 use crate::rfc::rfc8461::policy::Mode;
-use crate::taxonomy::{Failure, Phase};
+use crate::taxonomy::{Failure, Judged, Phase};
 use std::time::Duration;
 
 /// What the per-phase judges add up, in the order the phases are judged.
@@ -32,7 +32,31 @@ impl Findings {
             phase,
             duration_seconds: time.as_secs_f64(),
             ok,
+            local_error: None,
         });
+    }
+
+    /// Files a judged error of the phase timed last: a failure of the domain
+    /// joins the failures (and is returned); a local error marks that
+    /// phase's timing, and the probe becomes incomplete.
+    fn file(&mut self, judged: Judged) -> Option<Failure> {
+        match judged {
+            Judged::Failure(failure) => {
+                self.failures.push(failure.clone());
+                Some(failure)
+            }
+            Judged::Local(local) => {
+                if let Some(timing) = self.phases.last_mut() {
+                    timing.local_error = Some(local);
+                }
+                None
+            }
+        }
+    }
+
+    /// Whether no phase was kept from running by a local error.
+    fn complete(&self) -> bool {
+        self.phases.iter().all(|p| p.local_error.is_none())
     }
 }
 
@@ -66,11 +90,15 @@ pub fn judge(domain: &str, clock: ProbeClock, outcomes: Outcomes) -> ProbeReport
     );
     let tlsrpt = tlsrpt::judge(outcomes.tlsrpt, &mut findings);
 
-    let success = verdict(
-        record.is_some(),
-        policy_mode,
-        mx.hosts_pass && starttls_pass,
-    );
+    // A probe a local error cut short forms no verdict: what it did not
+    // see might have failed the domain, and what it could not do is no
+    // failure of the domain either.
+    let success = findings.complete()
+        && verdict(
+            record.is_some(),
+            policy_mode,
+            mx.hosts_pass && starttls_pass,
+        );
     let Findings {
         failures,
         mut warnings,
@@ -185,6 +213,92 @@ mod tests {
         assert!(report.mx_hosts.is_some());
         assert!(report.tlsrpt.is_some());
         assert!(report.policy.is_none());
+    }
+
+    #[test]
+    fn a_local_error_in_any_phase_fails_nothing_and_forms_no_verdict() {
+        use crate::probe::outcome::{PolicyFetchError, RecordLookupError, StarttlsError};
+        use crate::taxonomy::LocalErrorKind;
+        let local = || dns_local().local().cloned().unwrap();
+        type Breaks = Box<dyn Fn(&mut Outcomes)>;
+        let cases: Vec<(Phase, Breaks)> = vec![
+            (
+                Phase::RecordLookup,
+                Box::new(|o| {
+                    o.record = Err(RecordLookupError::Dns(dns_local()));
+                    o.policy = None;
+                }),
+            ),
+            (
+                Phase::PolicyFetch,
+                Box::new(move |o| {
+                    if let Some((fetch, _)) = &mut o.policy {
+                        fetch.result = Err(PolicyFetchError::Local(local()));
+                    }
+                }),
+            ),
+            (
+                Phase::MxLookup,
+                Box::new(|o| {
+                    o.mx = Some((Err(dns_local()), ms(1)));
+                    o.starttls = Vec::new();
+                }),
+            ),
+            (
+                Phase::Starttls,
+                Box::new(|o| {
+                    o.starttls[0].0.result = Err(StarttlsError::AddressLookup(dns_local()));
+                }),
+            ),
+            (
+                Phase::TlsrptLookup,
+                Box::new(|o| o.tlsrpt.0 = Err(dns_local())),
+            ),
+        ];
+        for (phase, break_it) in cases {
+            let mut outcomes = healthy_outcomes();
+            break_it(&mut outcomes);
+            let report = judge("example.com", clock(), outcomes);
+            assert!(
+                report.failures.is_empty(),
+                "{phase:?}: {:?}",
+                report.failures
+            );
+            assert!(!report.is_complete(), "{phase:?}");
+            assert!(!report.success, "{phase:?}: no verdict, so no pass");
+            let marked: Vec<_> = report
+                .phases
+                .iter()
+                .filter_map(|p| p.local_error.as_ref().map(|l| (p.phase, l.kind)))
+                .collect();
+            assert_eq!(
+                marked,
+                [(phase, LocalErrorKind::DescriptorsExhausted)],
+                "{phase:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_real_failure_beside_a_local_error_is_still_reported() {
+        let mut outcomes = healthy_outcomes();
+        outcomes.tlsrpt.0 = Err(dns_local());
+        outcomes.starttls = vec![starttls_not_offered("mx.example.com")];
+        let report = judge("example.com", clock(), outcomes);
+        assert_eq!(report.failures.len(), 1);
+        assert_eq!(report.failures[0].reason, Reason::StarttlsNotOffered);
+        assert!(!report.is_complete());
+    }
+
+    #[test]
+    fn a_real_dns_failure_is_still_a_failure_and_complete() {
+        let mut outcomes = healthy_outcomes();
+        outcomes.mx = Some((Err(dns_timeout()), ms(1)));
+        outcomes.starttls = Vec::new();
+        let report = judge("example.com", clock(), outcomes);
+        assert!(report.is_complete());
+        assert!(!report.success);
+        assert_eq!(report.failures[0].reason, Reason::DnsLookup);
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub(super) fn judge(
     let set = match result {
         Ok(set) => set,
         Err(error) => {
-            findings.failures.push(error.to_failure(Phase::MxLookup));
+            findings.file(error.judged_in(Phase::MxLookup));
             return MxJudgement::default();
         }
     };

@@ -22,7 +22,7 @@ pub(super) fn judge(
     let fetched = match outcome.result {
         Ok(fetched) => fetched,
         Err(error) => {
-            findings.failures.push(error.to_failure(Phase::PolicyFetch));
+            findings.file(error.judged_in(Phase::PolicyFetch));
             return (None, outcome.cert);
         }
     };

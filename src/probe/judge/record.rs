@@ -31,9 +31,7 @@ pub(super) fn judge(
             })
         }
         Err(error) => {
-            findings
-                .failures
-                .push(error.to_failure(Phase::RecordLookup));
+            findings.file(error.judged_in(Phase::RecordLookup));
             None
         }
     }

@@ -9,7 +9,7 @@ use crate::probe::outcome::StarttlsCheck;
 use crate::report::MxHostReport;
 use crate::rfc::rfc8461::mode::failures_apply;
 use crate::rfc::rfc8461::policy::Mode;
-use crate::taxonomy::{Classified, Failure, Phase};
+use crate::taxonomy::{Classified, Phase};
 use std::time::Duration;
 
 /// Fills each checked host's STARTTLS columns in `hosts` and reports its
@@ -25,14 +25,8 @@ pub(super) fn judge(
     let mut pass = true;
     for (check, time) in checks {
         findings.timing(Phase::Starttls, time, check.result.is_ok());
-        let failure = check.result.as_ref().err().map(|error| {
-            let (result_type, reason) = error.classification();
-            Failure::new(
-                Phase::Starttls,
-                result_type,
-                reason,
-                format!("{}: {error}", check.host),
-            )
+        let failure = check.result.as_ref().err().and_then(|error| {
+            findings.file(error.judged(Phase::Starttls, format!("{}: {error}", check.host)))
         });
         let host = hosts
             .as_deref_mut()
@@ -48,9 +42,8 @@ pub(super) fn judge(
             host.result_type = failure.as_ref().map(|f| f.result_type);
             host.reason = failure.as_ref().map(|f| f.reason);
         }
-        if let Some(failure) = failure {
+        if failure.is_some() {
             pass &= !applies;
-            findings.failures.push(failure);
         }
     }
     pass
@@ -107,6 +100,35 @@ mod tests {
         );
         assert_eq!(reported[0].reason, Some(Reason::CertificateHostMismatch));
         assert!(findings.failures[0].detail.starts_with("mx.example.com: "));
+    }
+
+    #[test]
+    fn a_local_error_fails_neither_the_host_nor_the_domain() {
+        let mut findings = Findings::default();
+        let mut reported = hosts(&["mx.example.com"]);
+        let check = StarttlsCheck {
+            host: "mx.example.com".into(),
+            result: Err(StarttlsError::AddressLookup(dns_local())),
+            offered: None,
+            cert: None,
+        };
+        let pass = judge(
+            vec![(check, ms(1))],
+            Some(&mut reported),
+            Some(Mode::Enforce),
+            &mut findings,
+        );
+        assert!(pass);
+        assert!(findings.failures.is_empty());
+        assert_eq!(reported[0].result_type, None);
+        assert_eq!(reported[0].reason, None);
+        let local = findings.phases[0].local_error.as_ref().unwrap();
+        assert!(
+            local.detail.starts_with("mx.example.com: "),
+            "{}",
+            local.detail
+        );
+        assert!(!findings.complete());
     }
 
     #[test]

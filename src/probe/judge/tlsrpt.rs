@@ -5,7 +5,7 @@ use super::Findings;
 use crate::probe::outcome::DnsFailure;
 use crate::report::Warning;
 use crate::rfc::rfc8460::TlsRptStatus;
-use crate::taxonomy::Phase;
+use crate::taxonomy::{Judged, Phase};
 use std::time::Duration;
 
 /// The record set's status; `None` when the lookup failed.
@@ -14,6 +14,11 @@ pub(super) fn judge(
     findings: &mut Findings,
 ) -> Option<TlsRptStatus> {
     findings.timing(Phase::TlsrptLookup, time, outcome.is_ok());
+    // A failed lookup is no failure of the domain (reports are optional),
+    // but one the exporter could not send leaves the probe incomplete.
+    if let Some(local) = outcome.as_ref().err().and_then(DnsFailure::local) {
+        findings.file(Judged::Local(local.clone()));
+    }
     let status = outcome.ok()?;
     if !status.present {
         findings.warnings.push(Warning::TlsrptRecordMissing);
