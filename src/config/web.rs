@@ -59,8 +59,10 @@ impl WebConfig {
                 issue,
             }
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| error(ConfigIssue::new("", format!("cannot read: {e}")), ""))?;
+        let text = super::read::read_text(path).map_err(|e| match e {
+            super::read::ReadError::Encoding(issue) => error(issue, ""),
+            e => error(ConfigIssue::new("", e.to_string()), ""),
+        })?;
         let raw: RawWebConfig = yaml::from_str(&text).map_err(|issue| WebConfigError {
             path: path.display().to_string(),
             issue,
