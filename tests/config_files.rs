@@ -106,3 +106,82 @@ fn utf16_is_named_and_other_bytes_are_placed() {
         "{message}"
     );
 }
+
+#[test]
+fn deep_nesting_is_refused_before_parsing() {
+    // 200 KB of `[` took 37 s to refuse (issue 17 point 3).
+    let issues = Config::parse(&"[".repeat(200 * 1024)).unwrap_err();
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(
+        issues[0].render("c.yml"),
+        "c.yml:1:256: mappings and sequences are nested deeper than 64 levels, the limit (a configuration needs 4)"
+    );
+    // Block nesting is counted too, and so are mappings.
+    let issues = Config::parse(&format!("{}x\n", "- ".repeat(100_000))).unwrap_err();
+    assert!(issues[0].problem.contains("deeper than 64"), "{issues:?}");
+    assert_eq!(issues[0].render("c.yml").split(':').nth(2), Some("129"));
+    let issues = Config::parse(&"{a: ".repeat(100_000)).unwrap_err();
+    assert!(issues[0].problem.contains("deeper than 64"), "{issues:?}");
+    // 64 levels are not refused for their depth.
+    let deep = format!("x: {}{}", "[".repeat(63), "]".repeat(63));
+    let issues = Config::parse(&deep).unwrap_err();
+    assert!(!issues[0].problem.contains("deeper"), "{issues:?}");
+}
+
+#[test]
+fn nesting_after_a_syntax_error_is_bounded_too() {
+    // saphyr refuses a tab after `:`, serde_yaml accepts it: the file is
+    // still parsed by serde_yaml when what follows cannot nest deeply...
+    let config = Config::parse("interval:\t5m\ndomains: [a.example, {name: b.example}]\n").unwrap();
+    assert_eq!(config.domains.len(), 2);
+    // ... and refused, at saphyr's error, when it could.
+    let text = format!("interval:\t5m\ndomains: {}", "[".repeat(200 * 1024));
+    let issues = Config::parse(&text).unwrap_err();
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(
+        issues[0].position.map(|p| (p.line, p.column)),
+        Some((1, 11)),
+        "{issues:?}"
+    );
+}
+
+/// Not a check but a measurement: `cargo test --test config_files --
+/// --ignored --nocapture` prints how long refusals and a large valid file
+/// take.
+#[test]
+#[ignore]
+fn print_times() {
+    use std::time::Instant;
+    for (name, text) in [
+        ("16k levels of [", "[".repeat(16 * 1024)),
+        ("64k levels of [", "[".repeat(64 * 1024)),
+        ("200 KB of [", "[".repeat(200 * 1024)),
+        ("100k levels of - ", "- ".repeat(100_000)),
+    ] {
+        let started = Instant::now();
+        let refused = Config::parse(&text).is_err();
+        println!("{name}: refused={refused} in {:?}", started.elapsed());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("world.yml");
+    let mut text = String::from("interval: 1h\ntimeout: 30s\ndomains:\n");
+    for i in 0..100_000 {
+        if i % 10 == 0 {
+            text.push_str(&format!("  - name: d{i}.test\n    timeout: 5s\n"));
+        } else {
+            text.push_str(&format!("  - d{i}.test\n"));
+        }
+    }
+    std::fs::write(&path, &text).unwrap();
+    let started = Instant::now();
+    let config = Config::load(&path).unwrap();
+    let load = started.elapsed();
+    let started = Instant::now();
+    mtasts_exporter::config::yaml::check_depth(&text).unwrap();
+    let depth = started.elapsed();
+    println!(
+        "100,000 domains ({} bytes): load {load:?}, of which the depth check {depth:?}",
+        text.len()
+    );
+    assert_eq!(config.domains.len(), 100_000);
+}
