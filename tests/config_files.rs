@@ -185,3 +185,64 @@ fn print_times() {
     );
     assert_eq!(config.domains.len(), 100_000);
 }
+
+#[test]
+fn a_tab_and_a_nul_are_placed_where_they_are() {
+    // Was 2:1 (the `domains` key) and 1:1.
+    let text = "interval: 5m\ndomains:\n  - a.example\n\t- b.example\n";
+    let issues = Config::parse(text).unwrap_err();
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(
+        issues[0].position.map(|p| (p.line, p.column)),
+        Some((4, 1)),
+        "{issues:?}"
+    );
+    assert!(issues[0].problem.contains("tab"), "{issues:?}");
+    let text = "interval: 5m\ntimeout: 5s\ndomains:\n  - a.example\n  - b.example\n  - c.example\n  - d.example\n  - e.example\n  - f\0.example\n";
+    let issues = Config::parse(text).unwrap_err();
+    assert_eq!(
+        issues[0].render("c.yml"),
+        "c.yml:9:6: character U+0000 is not allowed in YAML (a control character)"
+    );
+    for (text, at, code) in [
+        ("a: \u{7f}\n", (1, 4), "U+007F"),
+        ("a: 1\nb: x\u{9b}y\n", (2, 5), "U+009B"),
+        ("a: 1\r\nb: \u{fffe}\n", (2, 4), "U+FFFE"),
+    ] {
+        let issues = Config::parse(text).unwrap_err();
+        assert_eq!(
+            issues[0].position.map(|p| (p.line, p.column)),
+            Some(at),
+            "{text:?}: {issues:?}"
+        );
+        assert!(issues[0].problem.contains(code), "{issues:?}");
+    }
+    // NEL, non-breaking space and text beyond ASCII stay allowed.
+    assert!(Config::parse("interval: 5m # \u{a0}é\ndomains: [bücher.example]\n").is_ok());
+    assert!(mtasts_exporter::config::yaml::check_characters("a\u{85}b\u{a0}c\u{fffd}").is_ok());
+}
+
+#[test]
+fn many_problems_of_one_kind_are_counted_not_listed() {
+    // 200,000 duplicate domains printed 200,000 lines (18 MB).
+    let mut text = String::from("domains:\n");
+    for _ in 0..200_000 {
+        text.push_str("  - a.example\n");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dup.yml");
+    std::fs::write(&path, &text).unwrap();
+    let message = error_text(&path);
+    let lines: Vec<&str> = message.lines().collect();
+    assert_eq!(lines.len(), 21, "{message}");
+    assert!(
+        lines[0].ends_with("dup.yml:3:5: field domains[1]: duplicate domain \"a.example\""),
+        "{message}"
+    );
+    assert!(
+        lines[20].ends_with(
+            "dup.yml: … and 199979 more problems like domains[…]: duplicate domain \"…\", from line 23 on"
+        ),
+        "{message}"
+    );
+}

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 mod defaults;
 mod domain;
 mod duration;
+pub mod issues;
 mod nameserver;
 mod probe_endpoint;
 mod raw;
@@ -108,14 +109,15 @@ impl Config {
         })
     }
 
-    /// Parses and validates configuration text, returning every problem found,
-    /// each with the line it is on.
+    /// Parses and validates configuration text, returning the problems
+    /// found, each with the line it is on (the first of each kind, and a
+    /// count of the rest: see [`issues`]).
     pub fn parse(text: &str) -> Result<Config, Vec<ConfigIssue>> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let raw: RawConfig = yaml::from_str(text).map_err(|issue| vec![issue])?;
         validate::validate(raw).map_err(|mut issues| {
             yaml::place_issues(text, &mut issues);
-            issues
+            issues::bound(issues)
         })
     }
 }

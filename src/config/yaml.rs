@@ -196,11 +196,38 @@ fn too_deep(position: Position) -> ConfigIssue {
     }
 }
 
+/// Refuses a character YAML does not allow in a document (C0 and C1
+/// control characters but tab and line breaks, DEL, U+FFFE, U+FFFF), at its
+/// line and column: serde_yaml places such an error at `1:1`.
+pub fn check_characters(text: &str) -> Result<(), ConfigIssue> {
+    let bytes = text.as_bytes();
+    let bad = bytes.iter().enumerate().position(|(at, &byte)| match byte {
+        b'\t' | b'\n' | b'\r' => false,
+        0..=0x1F | 0x7F => true,
+        0xC2 => matches!(bytes.get(at + 1), Some(0x80..=0x84 | 0x86..=0x9F)),
+        0xEF => bytes
+            .get(at + 1..at + 3)
+            .is_some_and(|n| matches!(n, [0xBF, 0xBE | 0xBF])),
+        _ => false,
+    });
+    let Some(at) = bad else { return Ok(()) };
+    // `at` starts a character: a byte below 0x80, or a lead byte.
+    let character = text[at..].chars().next().map_or(0, u32::from);
+    Err(ConfigIssue {
+        field: String::new(),
+        position: Some(super::read::end_position(&text[..at])),
+        problem: format!(
+            "character U+{character:04X} is not allowed in YAML (a control character)"
+        ),
+    })
+}
+
 /// Deserializes a YAML document; an empty document is an empty mapping. A
 /// syntax or type error comes back as one issue with its field and position.
 /// A document nested deeper than [`MAX_DEPTH`] is refused before parsing.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, ConfigIssue> {
     let text = if text.trim().is_empty() { "{}" } else { text };
+    check_characters(text)?;
     check_depth(text)?;
     let deserializer = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
@@ -245,7 +272,13 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, ConfigIssue> {
             position: None,
             problem,
         };
-        place_issues(text, std::slice::from_mut(&mut issue));
+        // A syntax error is where libyaml says, not at the field it broke
+        // off in (a tab on line 4 inside `domains:` is on line 4). serde_yaml
+        // tells its libyaml errors only by their `Debug` form.
+        let syntax = format!("{inner:?}").starts_with("Error { kind: ");
+        if !syntax || location.is_none() {
+            place_issues(text, std::slice::from_mut(&mut issue));
+        }
         if issue.position.is_none() {
             issue.position = location;
         }
