@@ -246,3 +246,53 @@ fn many_problems_of_one_kind_are_counted_not_listed() {
         "{message}"
     );
 }
+
+#[test]
+fn errors_echo_bad_values_capped() {
+    // A 10 MB interval gave a 10 MB line, a 1 MB domain 1 MB (point 6).
+    let dir = tempfile::tempdir().unwrap();
+    let huge = "9".repeat(10_000_000);
+    let mega = format!("{}.example", "a".repeat(1_000_000));
+    let key = "k".repeat(1_000_000);
+    for (name, text) in [
+        ("interval", format!("interval: {huge}x\n")),
+        ("domain", format!("domains:\n  - {mega}\n")),
+        (
+            "domain entry",
+            format!("domains:\n  - name: {mega}\n    interval: 5m\n"),
+        ),
+        ("type", format!("ports:\n  https: \"{key}\"\n")),
+        ("unknown key", format!("resolver:\n  {key}: 1\n")),
+        (
+            "nameserver",
+            format!("resolver:\n  nameservers: [\"{mega}\"]\n"),
+        ),
+        ("helo", format!("smtp:\n  helo_name: \"{mega}!\"\n")),
+        (
+            "target",
+            format!("probe:\n  allowed_targets: [\"{mega}!\"]\n"),
+        ),
+        ("ca file", format!("tls:\n  ca_file: /nonexistent/{mega}\n")),
+    ] {
+        let path = dir.path().join("c.yml");
+        std::fs::write(&path, &text).unwrap();
+        let error = load_within(&path, Duration::from_secs(60)).err().unwrap();
+        let message = error.to_string();
+        let shown = &message[..message.len().min(2000)];
+        assert!(
+            message.len() < 1024,
+            "{name}: {} bytes: {shown}",
+            message.len()
+        );
+        assert!(message.contains(" bytes)"), "{name}: {message}");
+        // What a reload logs, field by field.
+        if let ConfigError::Invalid { issues, .. } = error {
+            for issue in issues {
+                assert!(
+                    issue.field.len() + issue.problem.len() < 1024,
+                    "{name}: {issue:?}"
+                );
+            }
+        }
+    }
+}

@@ -9,7 +9,16 @@
 //! one kind, `domains[8]: "x" is not a valid host name` another.
 
 use super::yaml::{ConfigIssue, Position};
+use crate::echo::{capped, capped_at};
 use std::collections::HashMap;
+
+/// Characters of a field path kept before it is cut (a path holds the keys
+/// as written, and a key can be as long as the file).
+pub const MAX_FIELD_CHARS: usize = 200;
+
+/// Characters of a problem kept before it is cut, after each quoted value
+/// in it was cut to [`crate::echo::MAX_ECHO_CHARS`].
+pub const MAX_PROBLEM_CHARS: usize = 600;
 
 /// Problems of one kind listed before the rest of that kind are counted.
 pub const MAX_PER_KIND: usize = 20;
@@ -26,7 +35,8 @@ struct Omitted {
 /// Keeps the first problems of each kind, in file order, followed by one
 /// line for each kind with problems left out and one for the problems left
 /// out beyond [`MAX_LISTED`].
-pub(super) fn bound(issues: Vec<ConfigIssue>) -> Vec<ConfigIssue> {
+pub(super) fn bound(mut issues: Vec<ConfigIssue>) -> Vec<ConfigIssue> {
+    issues.iter_mut().for_each(cap);
     if issues.len() <= MAX_PER_KIND {
         return issues;
     }
@@ -68,6 +78,58 @@ pub(super) fn bound(issues: Vec<ConfigIssue>) -> Vec<ConfigIssue> {
         ));
     }
     kept
+}
+
+/// Cuts what an issue echoes: its field path to [`MAX_FIELD_CHARS`], each
+/// quoted value in its problem (`"…"`, `` `…` ``, as serde and the
+/// validators quote them) to [`crate::echo::MAX_ECHO_CHARS`], and the whole
+/// problem to [`MAX_PROBLEM_CHARS`].
+pub fn cap(issue: &mut ConfigIssue) {
+    if let std::borrow::Cow::Owned(field) = capped_at(&issue.field, MAX_FIELD_CHARS) {
+        issue.field = field;
+    }
+    if issue.problem.len() > crate::echo::MAX_ECHO_CHARS {
+        let values_capped = cap_quoted(&issue.problem);
+        issue.problem = capped_at(&values_capped, MAX_PROBLEM_CHARS).into_owned();
+    }
+}
+
+/// `text` with the inside of each quoted part capped by
+/// [`crate::echo::capped`]; an unclosed quote runs to the end.
+fn cap_quoted(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = char::from(rest.as_bytes()[open]);
+        out.push_str(&rest[..=open]);
+        let inside = &rest[open + 1..];
+        match closing(inside, quote) {
+            Some(end) => {
+                out.push_str(&capped(&inside[..end]));
+                out.push(quote);
+                rest = &inside[end + 1..];
+            }
+            None => {
+                out.push_str(&capped(inside));
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where the quote closing a quoted part is in `inside` (what follows the
+/// opening quote): `\"` does not close a `"`.
+fn closing(inside: &str, quote: char) -> Option<usize> {
+    let mut escaped = false;
+    for (at, c) in inside.char_indices() {
+        if c == quote && !escaped {
+            return Some(at);
+        }
+        escaped = quote == '"' && c == '\\' && !escaped;
+    }
+    None
 }
 
 /// The line that counts the problems of a kind left out.
@@ -183,9 +245,52 @@ mod tests {
     }
 
     #[test]
+    fn echoed_values_are_capped() {
+        let long = "x".repeat(1_000_000);
+        let mut issue = issue(
+            &format!("resolver.{long}"),
+            &format!("unknown field `{long}`, expected `nameservers` or `timeout`"),
+            1,
+        );
+        cap(&mut issue);
+        assert!(issue.field.len() < 300, "{}", issue.field);
+        assert_eq!(
+            issue.problem,
+            format!(
+                "unknown field `{}… (1000000 bytes)`, expected `nameservers` or `timeout`",
+                "x".repeat(100)
+            )
+        );
+        let mut issue = issue_with(&format!(
+            "invalid type: string \"a\\\"{long}\", expected u16"
+        ));
+        cap(&mut issue);
+        assert!(
+            issue.problem.ends_with("(1000003 bytes)\", expected u16"),
+            "{}",
+            issue.problem
+        );
+        // Unquoted, or quoted many times: the whole is cut too.
+        let mut issue = issue_with(&format!("{long} and {}", "`a` ".repeat(1000)));
+        cap(&mut issue);
+        assert!(issue.problem.chars().count() < 700, "{}", issue.problem);
+    }
+
+    fn issue_with(problem: &str) -> ConfigIssue {
+        ConfigIssue::new("interval", problem)
+    }
+
+    #[test]
     fn many_kinds_are_bounded_in_all() {
         let issues: Vec<ConfigIssue> = (0..1000)
-            .map(|i| issue(&format!("modules.m{}x.timeout", "y".repeat(i)), "bad", i))
+            .map(|i| {
+                // Names without digits, each its own kind.
+                let name: String = [i / 260, i / 26 % 10, i % 26]
+                    .iter()
+                    .map(|&n| char::from(b'a' + n as u8))
+                    .collect();
+                issue(&format!("modules.{name}.timeout"), "bad", i)
+            })
             .collect();
         let bounded = bound(issues);
         assert_eq!(bounded.len(), MAX_LISTED + 1);

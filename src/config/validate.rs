@@ -11,6 +11,7 @@ use super::{
     normalize_domain, parse_nameserver, Config, ConfigDuration, ConfigIssue, DomainConfig, Ports,
     ProbeEndpointConfig, ProbeSettings, ResolverConfig, Shard, SmtpConfig,
 };
+use crate::echo::capped;
 use crate::rfc::domain::is_ascii_domain;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -120,7 +121,10 @@ fn check_above_zero(field: &str, duration: ConfigDuration, issues: &mut Issues) 
 fn validate_smtp(raw: RawSmtp, smtp: &mut SmtpConfig, issues: &mut Issues) {
     if let Some(name) = raw.helo_name {
         if !is_ascii_domain(&name) {
-            issues.add("smtp.helo_name", format!("{name:?} is not a host name"));
+            issues.add(
+                "smtp.helo_name",
+                format!("{:?} is not a host name", capped(&name)),
+            );
         }
         smtp.helo_name = name;
     }
@@ -150,7 +154,10 @@ fn validate_tls(raw: RawTls, issues: &mut Issues) -> Option<PathBuf> {
     if !path.is_file() {
         issues.add(
             "tls.ca_file",
-            format!("{} is not a readable file", path.display()),
+            format!(
+                "{} is not a readable file",
+                capped(&path.display().to_string())
+            ),
         );
     }
     Some(path)
@@ -181,7 +188,7 @@ fn validate_probe_endpoint(raw: RawProbe, endpoint: &mut ProbeEndpointConfig, is
             if target != "*" && normalize_domain(name).is_err() && !is_ascii_domain(name) {
                 issues.add(
                     format!("probe.allowed_targets[{i}]"),
-                    format!("{target:?} is not a domain, *.domain or *"),
+                    format!("{:?} is not a domain, *.domain or *", capped(target)),
                 );
             }
         }
@@ -263,7 +270,7 @@ fn validate_domains(
             }
         };
         if !seen.insert(ascii.clone()) {
-            issues.add(field, format!("duplicate domain {ascii:?}"));
+            issues.add(field, format!("duplicate domain {:?}", capped(&ascii)));
             continue;
         }
         let mut settings = defaults.clone();

@@ -7,6 +7,7 @@
 //! refused with a clear error rather than silently ignored.
 
 use super::yaml::{self, ConfigIssue};
+use crate::echo::capped;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -69,8 +70,10 @@ impl WebConfig {
         })?;
         for (user, hash) in &raw.basic_auth_users {
             if !(hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$")) {
-                let issue =
-                    ConfigIssue::new(format!("basic_auth_users.{user}"), "not a bcrypt hash");
+                let issue = ConfigIssue::new(
+                    format!("basic_auth_users.{}", capped(user)),
+                    "not a bcrypt hash",
+                );
                 return Err(error(issue, &text));
             }
         }
@@ -118,13 +121,13 @@ fn server_tls(cert_file: &Path, key_file: &Path) -> Result<rustls::ServerConfig,
     let cert_issue = |problem: String| {
         ConfigIssue::new(
             "tls_server_config.cert_file",
-            format!("{}: {problem}", cert_file.display()),
+            format!("{}: {problem}", capped(&cert_file.display().to_string())),
         )
     };
     let key_issue = |problem: String| {
         ConfigIssue::new(
             "tls_server_config.key_file",
-            format!("{}: {problem}", key_file.display()),
+            format!("{}: {problem}", capped(&key_file.display().to_string())),
         )
     };
     let certs_pem = std::fs::read(cert_file).map_err(|e| cert_issue(e.to_string()))?;

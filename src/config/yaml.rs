@@ -282,6 +282,7 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, ConfigIssue> {
         if issue.position.is_none() {
             issue.position = location;
         }
+        super::issues::cap(&mut issue);
         issue
     })
 }
