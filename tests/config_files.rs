@@ -179,8 +179,11 @@ fn print_times() {
     let started = Instant::now();
     mtasts_exporter::config::yaml::check_depth(&text).unwrap();
     let depth = started.elapsed();
+    let started = Instant::now();
+    mtasts_exporter::config::yaml::check_characters(&text).unwrap();
+    let characters = started.elapsed();
     println!(
-        "100,000 domains ({} bytes): load {load:?}, of which the depth check {depth:?}",
+        "100,000 domains ({} bytes): load {load:?}, of which the depth check {depth:?} and the character check {characters:?}",
         text.len()
     );
     assert_eq!(config.domains.len(), 100_000);
