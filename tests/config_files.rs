@@ -21,7 +21,7 @@ fn load_within(path: &Path, limit: Duration) -> Result<Config, ConfigError> {
 }
 
 fn error_text(path: &Path) -> String {
-    load_within(path, Duration::from_secs(20))
+    load_within(path, Duration::from_secs(120))
         .err()
         .unwrap_or_else(|| panic!("{} was accepted", path.display()))
         .to_string()
@@ -298,4 +298,47 @@ fn errors_echo_bad_values_capped() {
             }
         }
     }
+}
+
+#[test]
+fn the_web_config_and_its_files_are_read_the_same_way() {
+    use mtasts_exporter::config::web::WebConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("cert.pem");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            fifo.display(),
+            fifo.display()
+        ),
+    )
+    .unwrap();
+    let (sender, receiver) = mpsc::channel();
+    let (web_path, fifo_path) = (web.clone(), fifo.clone());
+    std::thread::spawn(move || {
+        let _ = sender.send((
+            WebConfig::load(&web_path).err().map(|e| e.to_string()),
+            WebConfig::load(&fifo_path).err().map(|e| e.to_string()),
+        ));
+    });
+    let (with_fifo_cert, fifo_itself) = receiver.recv_timeout(Duration::from_secs(5)).unwrap();
+    let with_fifo_cert = with_fifo_cert.unwrap();
+    assert!(
+        with_fifo_cert.contains("field tls_server_config.cert_file"),
+        "{with_fifo_cert}"
+    );
+    assert!(
+        with_fifo_cert.contains("is a FIFO (named pipe), not a regular file"),
+        "{with_fifo_cert}"
+    );
+    let fifo_itself = fifo_itself.unwrap();
+    assert!(
+        fifo_itself.ends_with("cert.pem: is a FIFO (named pipe), not a regular file"),
+        "{fifo_itself}"
+    );
 }

@@ -40,6 +40,13 @@ pub enum ReadError {
 /// file swapped for a FIFO between the metadata check and the open could
 /// still block.
 pub fn read_text(path: &Path) -> Result<String, ReadError> {
+    decode(read_bytes(path)?).map_err(ReadError::Encoding)
+}
+
+/// Reads a regular file of at most [`MAX_CONFIG_BYTES`] (a configuration
+/// file, or a certificate or key it names) without blocking on a FIFO or
+/// reading a device for ever.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, ReadError> {
     let metadata = std::fs::metadata(path)?;
     if !metadata.is_file() {
         return Err(ReadError::NotAFile(describe(&metadata.file_type())));
@@ -58,7 +65,7 @@ pub fn read_text(path: &Path) -> Result<String, ReadError> {
             size: bytes.len() as u64,
         });
     }
-    decode(bytes).map_err(ReadError::Encoding)
+    Ok(bytes)
 }
 
 /// What a non-regular file is, for the error message.

@@ -6,6 +6,7 @@
 //! `basic_auth_users` (bcrypt hashes). Other exporter-toolkit keys are
 //! refused with a clear error rather than silently ignored.
 
+use super::read::read_bytes;
 use super::yaml::{self, ConfigIssue};
 use crate::echo::capped;
 use serde::Deserialize;
@@ -130,14 +131,14 @@ fn server_tls(cert_file: &Path, key_file: &Path) -> Result<rustls::ServerConfig,
             format!("{}: {problem}", capped(&key_file.display().to_string())),
         )
     };
-    let certs_pem = std::fs::read(cert_file).map_err(|e| cert_issue(e.to_string()))?;
+    let certs_pem = read_bytes(cert_file).map_err(|e| cert_issue(e.to_string()))?;
     let certs: Vec<_> = rustls_pemfile::certs(&mut certs_pem.as_slice())
         .collect::<Result<_, _>>()
         .map_err(|e| cert_issue(e.to_string()))?;
     if certs.is_empty() {
         return Err(cert_issue("no certificate".into()));
     }
-    let key_pem = std::fs::read(key_file).map_err(|e| key_issue(e.to_string()))?;
+    let key_pem = read_bytes(key_file).map_err(|e| key_issue(e.to_string()))?;
     let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
         .map_err(|e| key_issue(e.to_string()))?
         .ok_or_else(|| key_issue("no private key".into()))?;
