@@ -10,7 +10,14 @@ pub const MAX_ECHO_CHARS: usize = 100;
 /// characters, otherwise its first [`MAX_ECHO_CHARS`] characters and
 /// `… (N bytes)`, N being the whole value's length.
 pub fn capped(value: &str) -> Cow<'_, str> {
-    match value.char_indices().nth(MAX_ECHO_CHARS) {
+    capped_at(value, MAX_ECHO_CHARS)
+}
+
+/// `value` whole when at most `max_chars` characters, otherwise its first
+/// `max_chars` characters and `… (N bytes)`: [`capped`] for texts that hold
+/// values rather than being one (a whole error message).
+pub fn capped_at(value: &str, max_chars: usize) -> Cow<'_, str> {
+    match value.char_indices().nth(max_chars) {
         None => Cow::Borrowed(value),
         Some((cut, _)) => Cow::Owned(format!("{}… ({} bytes)", &value[..cut], value.len())),
     }

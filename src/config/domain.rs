@@ -2,6 +2,7 @@
 //! any case, optional trailing dot, turned into the one ASCII form used in
 //! DNS queries and metric labels.
 
+use crate::echo::capped;
 use crate::rfc::domain::is_ascii_domain;
 
 /// Normalizes a domain as written in the config: Unicode (IDN) or punycode,
@@ -12,6 +13,7 @@ pub fn normalize_domain(input: &str) -> Result<String, String> {
     if trimmed.is_empty() {
         return Err("empty domain name".into());
     }
+    let input = capped(input);
     let ascii = idna::domain_to_ascii_strict(trimmed)
         .map_err(|_| format!("{input:?} is not a valid (internationalized) domain name"))?;
     if !is_ascii_domain(&ascii) {

@@ -1,5 +1,6 @@
 //! Durations as written in the configuration, in the Prometheus style.
 
+use crate::echo::capped;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -19,7 +20,12 @@ impl<'de> Deserialize<'de> for ConfigDuration {
 /// Parses a Prometheus-style duration: one or more `<integer><unit>` with units
 /// `ms`, `s`, `m`, `h`, `d`, `w`, largest first, e.g. `1h30m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {text:?}: expected e.g. 30s, 5m, 1h30m");
+    let bad = || {
+        format!(
+            "invalid duration {:?}: expected e.g. 30s, 5m, 1h30m",
+            capped(text)
+        )
+    };
     if text.is_empty() {
         return Err(bad());
     }

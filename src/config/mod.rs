@@ -18,9 +18,11 @@ use std::path::{Path, PathBuf};
 mod defaults;
 mod domain;
 mod duration;
+pub mod issues;
 mod nameserver;
 mod probe_endpoint;
 mod raw;
+pub mod read;
 mod schema;
 mod shard;
 mod validate;
@@ -36,6 +38,7 @@ pub use domain::normalize_domain;
 pub use duration::{parse_duration, ConfigDuration};
 pub use nameserver::parse_nameserver;
 pub use probe_endpoint::ProbeEndpointConfig;
+pub use read::MAX_CONFIG_BYTES;
 pub use schema::{
     Config, DomainConfig, Ports, ProbeSettings, ResolverConfig, SmtpConfig, StorageConfig,
 };
@@ -54,6 +57,15 @@ pub enum ConfigError {
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// The path is not something to read a configuration from: not a
+    /// regular file, or over [`MAX_CONFIG_BYTES`].
+    #[error("{}: {reason}", path.display())]
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// Why it was not read.
+        reason: read::ReadError,
     },
     /// The file was read but has one or more problems.
     #[error("{}", render_issues(path, issues))]
@@ -75,11 +87,24 @@ fn render_issues(path: &Path, issues: &[ConfigIssue]) -> String {
 }
 
 impl Config {
-    /// Reads and validates a configuration file.
+    /// Reads and validates a configuration file. It blocks (on the file
+    /// system, and for up to a second on a huge file): call it off the async
+    /// threads.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
+        let path_buf = path.to_path_buf();
+        let text = read::read_text(path).map_err(|reason| match reason {
+            read::ReadError::Io(source) => ConfigError::Read {
+                path: path_buf,
+                source,
+            },
+            read::ReadError::Encoding(issue) => ConfigError::Invalid {
+                path: path_buf,
+                issues: vec![issue],
+            },
+            reason => ConfigError::Refused {
+                path: path_buf,
+                reason,
+            },
         })?;
         Config::parse(&text).map_err(|issues| ConfigError::Invalid {
             path: path.to_path_buf(),
@@ -87,13 +112,15 @@ impl Config {
         })
     }
 
-    /// Parses and validates configuration text, returning every problem found,
-    /// each with the line it is on.
+    /// Parses and validates configuration text, returning the problems
+    /// found, each with the line it is on (the first of each kind, and a
+    /// count of the rest: see [`issues`]).
     pub fn parse(text: &str) -> Result<Config, Vec<ConfigIssue>> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let raw: RawConfig = yaml::from_str(text).map_err(|issue| vec![issue])?;
         validate::validate(raw).map_err(|mut issues| {
             yaml::place_issues(text, &mut issues);
-            issues
+            issues::bound(issues)
         })
     }
 }

@@ -1,5 +1,6 @@
 //! Name server addresses as written in `resolver.nameservers`.
 
+use crate::echo::capped;
 use std::net::{IpAddr, SocketAddr};
 
 /// Parses a name server as `IP` or `IP:port` (`[v6]:port` for IPv6); port 53
@@ -10,7 +11,7 @@ pub fn parse_nameserver(text: &str) -> Result<SocketAddr, String> {
     }
     text.parse::<IpAddr>()
         .map(|ip| SocketAddr::new(ip, 53))
-        .map_err(|_| format!("{text:?} is not IP or IP:port"))
+        .map_err(|_| format!("{:?} is not IP or IP:port", capped(text)))
 }
 
 #[cfg(test)]

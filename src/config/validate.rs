@@ -12,6 +12,7 @@ use super::{
     normalize_domain, parse_nameserver, Config, ConfigDuration, ConfigIssue, DomainConfig, Ports,
     ProbeEndpointConfig, ProbeSettings, ResolverConfig, Shard, SmtpConfig, StorageConfig,
 };
+use crate::echo::capped;
 use crate::rfc::domain::is_ascii_domain;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -139,7 +140,10 @@ fn validate_storage(raw: RawStorage, storage: &mut StorageConfig, issues: &mut I
 fn validate_smtp(raw: RawSmtp, smtp: &mut SmtpConfig, issues: &mut Issues) {
     if let Some(name) = raw.helo_name {
         if !is_ascii_domain(&name) {
-            issues.add("smtp.helo_name", format!("{name:?} is not a host name"));
+            issues.add(
+                "smtp.helo_name",
+                format!("{:?} is not a host name", capped(&name)),
+            );
         }
         smtp.helo_name = name;
     }
@@ -169,7 +173,10 @@ fn validate_tls(raw: RawTls, issues: &mut Issues) -> Option<PathBuf> {
     if !path.is_file() {
         issues.add(
             "tls.ca_file",
-            format!("{} is not a readable file", path.display()),
+            format!(
+                "{} is not a readable file",
+                capped(&path.display().to_string())
+            ),
         );
     }
     Some(path)
@@ -200,7 +207,7 @@ fn validate_probe_endpoint(raw: RawProbe, endpoint: &mut ProbeEndpointConfig, is
             if target != "*" && normalize_domain(name).is_err() && !is_ascii_domain(name) {
                 issues.add(
                     format!("probe.allowed_targets[{i}]"),
-                    format!("{target:?} is not a domain, *.domain or *"),
+                    format!("{:?} is not a domain, *.domain or *", capped(target)),
                 );
             }
         }
@@ -282,7 +289,7 @@ fn validate_domains(
             }
         };
         if !seen.insert(ascii.clone()) {
-            issues.add(field, format!("duplicate domain {ascii:?}"));
+            issues.add(field, format!("duplicate domain {:?}", capped(&ascii)));
             continue;
         }
         let mut settings = defaults.clone();

@@ -6,7 +6,9 @@
 //! `basic_auth_users` (bcrypt hashes). Other exporter-toolkit keys are
 //! refused with a clear error rather than silently ignored.
 
+use super::read::read_bytes;
 use super::yaml::{self, ConfigIssue};
+use crate::echo::capped;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -59,16 +61,20 @@ impl WebConfig {
                 issue,
             }
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| error(ConfigIssue::new("", format!("cannot read: {e}")), ""))?;
+        let text = super::read::read_text(path).map_err(|e| match e {
+            super::read::ReadError::Encoding(issue) => error(issue, ""),
+            e => error(ConfigIssue::new("", e.to_string()), ""),
+        })?;
         let raw: RawWebConfig = yaml::from_str(&text).map_err(|issue| WebConfigError {
             path: path.display().to_string(),
             issue,
         })?;
         for (user, hash) in &raw.basic_auth_users {
             if !(hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$")) {
-                let issue =
-                    ConfigIssue::new(format!("basic_auth_users.{user}"), "not a bcrypt hash");
+                let issue = ConfigIssue::new(
+                    format!("basic_auth_users.{}", capped(user)),
+                    "not a bcrypt hash",
+                );
                 return Err(error(issue, &text));
             }
         }
@@ -116,23 +122,23 @@ fn server_tls(cert_file: &Path, key_file: &Path) -> Result<rustls::ServerConfig,
     let cert_issue = |problem: String| {
         ConfigIssue::new(
             "tls_server_config.cert_file",
-            format!("{}: {problem}", cert_file.display()),
+            format!("{}: {problem}", capped(&cert_file.display().to_string())),
         )
     };
     let key_issue = |problem: String| {
         ConfigIssue::new(
             "tls_server_config.key_file",
-            format!("{}: {problem}", key_file.display()),
+            format!("{}: {problem}", capped(&key_file.display().to_string())),
         )
     };
-    let certs_pem = std::fs::read(cert_file).map_err(|e| cert_issue(e.to_string()))?;
+    let certs_pem = read_bytes(cert_file).map_err(|e| cert_issue(e.to_string()))?;
     let certs: Vec<_> = rustls_pemfile::certs(&mut certs_pem.as_slice())
         .collect::<Result<_, _>>()
         .map_err(|e| cert_issue(e.to_string()))?;
     if certs.is_empty() {
         return Err(cert_issue("no certificate".into()));
     }
-    let key_pem = std::fs::read(key_file).map_err(|e| key_issue(e.to_string()))?;
+    let key_pem = read_bytes(key_file).map_err(|e| key_issue(e.to_string()))?;
     let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
         .map_err(|e| key_issue(e.to_string()))?
         .ok_or_else(|| key_issue("no private key".into()))?;

@@ -70,10 +70,165 @@ impl fmt::Display for ConfigIssue {
     }
 }
 
+/// The deepest nesting of mappings and sequences accepted. The
+/// configuration needs 4 levels; serde_yaml's parser takes time quadratic
+/// in the depth of flow collections (37 s for 200 KB of `[`), so deeper
+/// documents are refused before it sees them.
+pub const MAX_DEPTH: usize = 64;
+
+/// Refuses a document nested deeper than [`MAX_DEPTH`], at the collection
+/// that goes one level too deep. This runs the `saphyr-parser` scanner,
+/// which is cheap at this depth and stops at that collection (or at its own
+/// limit of 255 flow levels, a few hundred bytes on).
+///
+/// Where saphyr finds a syntax error, the depth after it is unknown: the
+/// document then goes on to serde_yaml (whose message and position are the
+/// ones reported) only when the `[` and `{` not yet parsed, which bound its
+/// flow depth, cannot take it past the limit (its block nesting is cheap,
+/// and bounded by serde_yaml itself). Otherwise saphyr's error is reported.
+pub fn check_depth(text: &str) -> Result<(), ConfigIssue> {
+    use saphyr_parser::Event;
+    // Most files cannot nest deeply by the look of their bytes alone: they
+    // are not parsed twice.
+    if depth_bound(text) <= MAX_DEPTH {
+        return Ok(());
+    }
+    let mut depth = 0usize;
+    // Characters parsed into events so far.
+    let mut parsed = 0;
+    for event in saphyr_parser::Parser::new_from_str(text) {
+        let (event, span) = match event {
+            Ok(event) => event,
+            Err(error) => {
+                let rest = text.chars().skip(parsed);
+                let opens = rest.filter(|c| matches!(c, '[' | '{')).count();
+                if depth + opens <= MAX_DEPTH {
+                    return Ok(());
+                }
+                let position = Position {
+                    line: error.marker().line(),
+                    column: error.marker().col() + 1,
+                };
+                // saphyr's own limit on flow levels.
+                if error.info() == "recursion limit exceeded" {
+                    return Err(too_deep(position));
+                }
+                return Err(ConfigIssue {
+                    field: String::new(),
+                    position: Some(position),
+                    problem: error.info().to_string(),
+                });
+            }
+        };
+        parsed = span.end.index();
+        match event {
+            Event::MappingStart(..) | Event::SequenceStart(..) => depth += 1,
+            Event::MappingEnd | Event::SequenceEnd => depth = depth.saturating_sub(1),
+            _ => continue,
+        }
+        if depth > MAX_DEPTH {
+            return Err(too_deep(Position {
+                line: span.start.line(),
+                column: span.start.col() + 1,
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// An upper bound on how deep a document nests, from its bytes alone: every
+/// `[` and `{` (flow collections), plus the most block collections one line
+/// can be in. Those are at most two for each column of the line's
+/// indentation and one more (nested collections are indented further, but
+/// for a sequence that is a mapping's value) and one for each indicator
+/// (`- `, `? `, `: `) on the line. Block scalars, comments and quoted text
+/// only make the bound looser.
+fn depth_bound(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let (mut flow, mut block) = (0usize, 0usize);
+    // The line so far: its indentation, whether still in it, its indicators.
+    let (mut indent, mut indenting, mut indicators) = (0usize, true, 0usize);
+    for (at, &byte) in bytes.iter().enumerate() {
+        // Line breaks: LF, CR, and the last byte of NEL, LS and PS (whose
+        // first bytes count as text, which only loosens the bound).
+        let breaks = match byte {
+            b'\n' | b'\r' => true,
+            0x85 => at > 0 && bytes[at - 1] == 0xC2,
+            0xA8 | 0xA9 => at > 1 && bytes[at - 2..at] == [0xE2, 0x80],
+            _ => false,
+        };
+        if breaks {
+            block = block.max(2 * (indent + 1) + indicators);
+            (indent, indenting, indicators) = (0, true, 0);
+            continue;
+        }
+        if indenting && byte == b' ' {
+            indent += 1;
+            continue;
+        }
+        indenting = false;
+        match byte {
+            b'[' | b'{' => flow += 1,
+            b'-' | b'?' | b':' => {
+                let next = bytes.get(at + 1);
+                if matches!(
+                    next,
+                    None | Some(b' ' | b'\t' | b'\n' | b'\r' | 0xC2 | 0xE2)
+                ) {
+                    indicators += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    block = block.max(2 * (indent + 1) + indicators);
+    flow.saturating_add(block)
+}
+
+/// The issue of a document nested too deep, at `position`.
+fn too_deep(position: Position) -> ConfigIssue {
+    ConfigIssue {
+        field: String::new(),
+        position: Some(position),
+        problem: format!(
+            "mappings and sequences are nested deeper than {MAX_DEPTH} levels, the limit (a configuration needs 4)"
+        ),
+    }
+}
+
+/// Refuses a character YAML does not allow in a document (C0 and C1
+/// control characters but tab and line breaks, DEL, U+FFFE, U+FFFF), at its
+/// line and column: serde_yaml places such an error at `1:1`.
+pub fn check_characters(text: &str) -> Result<(), ConfigIssue> {
+    let bytes = text.as_bytes();
+    let bad = bytes.iter().enumerate().position(|(at, &byte)| match byte {
+        b'\t' | b'\n' | b'\r' => false,
+        0..=0x1F | 0x7F => true,
+        0xC2 => matches!(bytes.get(at + 1), Some(0x80..=0x84 | 0x86..=0x9F)),
+        0xEF => bytes
+            .get(at + 1..at + 3)
+            .is_some_and(|n| matches!(n, [0xBF, 0xBE | 0xBF])),
+        _ => false,
+    });
+    let Some(at) = bad else { return Ok(()) };
+    // `at` starts a character: a byte below 0x80, or a lead byte.
+    let character = text[at..].chars().next().map_or(0, u32::from);
+    Err(ConfigIssue {
+        field: String::new(),
+        position: Some(super::read::end_position(&text[..at])),
+        problem: format!(
+            "character U+{character:04X} is not allowed in YAML (a control character)"
+        ),
+    })
+}
+
 /// Deserializes a YAML document; an empty document is an empty mapping. A
 /// syntax or type error comes back as one issue with its field and position.
+/// A document nested deeper than [`MAX_DEPTH`] is refused before parsing.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, ConfigIssue> {
     let text = if text.trim().is_empty() { "{}" } else { text };
+    check_characters(text)?;
+    check_depth(text)?;
     let deserializer = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let mut field = error.path().to_string();
@@ -117,10 +272,17 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, ConfigIssue> {
             position: None,
             problem,
         };
-        place_issues(text, std::slice::from_mut(&mut issue));
+        // A syntax error is where libyaml says, not at the field it broke
+        // off in (a tab on line 4 inside `domains:` is on line 4). serde_yaml
+        // tells its libyaml errors only by their `Debug` form.
+        let syntax = format!("{inner:?}").starts_with("Error { kind: ");
+        if !syntax || location.is_none() {
+            place_issues(text, std::slice::from_mut(&mut issue));
+        }
         if issue.position.is_none() {
             issue.position = location;
         }
+        super::issues::cap(&mut issue);
         issue
     })
 }
@@ -295,6 +457,17 @@ mod tests {
         assert_eq!(positions.find("base.timeout").map(|p| p.line), Some(3));
         assert_eq!(positions.find("last").map(|p| p.line), Some(5));
         assert_eq!(positions.find("other.timeout").map(|p| p.line), Some(4));
+    }
+
+    #[test]
+    fn the_depth_bound_is_above_the_depth() {
+        let typical = "interval: 1h\nresolver:\n  nameservers: [\"127.0.0.1\"]\ndomains:\n  - a-b.example\n  - name: c.example\n    timeout: 5s\n";
+        // One `[`, and `    timeout: 5s`: four columns and one indicator.
+        assert_eq!(depth_bound(typical), 1 + 2 * (4 + 1) + 1);
+        // Compact nesting on one line, and a sequence at its key's column.
+        assert!(depth_bound("a:\n- - - ? x\n") >= 5);
+        assert!(depth_bound("a:\u{85}  b:\u{85}    c: 1") > 2 * (4 + 1));
+        assert!(check_depth(typical).is_ok());
     }
 
     #[test]
