@@ -11,6 +11,7 @@ use mtasts_exporter::server::{self, AppState};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// The default listen port: above 10000 (the 9100–9999 exporter range is
 /// allocated), outside Zabbix's 10050–10052; 10461 for RFC 8461.
@@ -114,6 +115,7 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
 }
 
 fn main() -> ExitCode {
+    ignore_early_hangups();
     let cli = Cli::parse();
     // One crypto provider for the process: the probe names `ring` explicitly,
     // and this keeps any client built without one from panicking.
@@ -135,6 +137,9 @@ fn main() -> ExitCode {
             None => serve(&cli).await,
         }
     });
+    // A config load stopped by SIGTERM may still block a pool thread (a
+    // FIFO, a hung mount): do not wait for it for ever.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     ExitCode::from(code as u8)
 }
 
@@ -171,71 +176,95 @@ async fn run_check(cli: &Cli, output: OutputFormat, names: &[String]) -> i32 {
     check::exit_code(&reports)
 }
 
-async fn serve(cli: &Cli) -> i32 {
-    let path = cli
-        .config_file
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("mtasts-exporter.yml"));
-    let config = match Config::load(&path) {
-        Ok(config) => config,
-        Err(error) => {
-            // Plain lines, once: `file:line:column: field ...` reads and
-            // links better than the same text escaped in a log record.
-            eprintln!("{error}");
-            return EXIT_USAGE;
+/// The signals the server answers, registered together before anything
+/// that can take time: from then on a SIGHUP or SIGTERM is handled, never
+/// the default action (for SIGHUP, death).
+struct Signals {
+    /// SIGHUP: reload. Deliveries before the app is ready are held by the
+    /// stream (several as one) and answered once it is.
+    hangup: Signal,
+    /// SIGTERM or SIGINT: stop.
+    shutdown: Shutdown,
+}
+
+/// SIGTERM and SIGINT (ctrl-c), registered on creation.
+struct Shutdown {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            hangup: signal(SignalKind::hangup())?,
+            shutdown: Shutdown {
+                terminate: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            },
+        })
+    }
+}
+
+impl Shutdown {
+    /// Completes on SIGTERM or SIGINT.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
         }
-    };
-    let web = match &cli.web_config_file {
-        Some(path) => match WebConfig::load(path) {
-            Ok(web) => web,
-            Err(error) => {
-                eprintln!("{error}");
-                return EXIT_USAGE;
-            }
-        },
-        None => WebConfig::default(),
-    };
-    let listener = match tokio::net::TcpListener::bind(&cli.listen_address).await {
-        Ok(listener) => listener,
+        tracing::info!("shutting down");
+    }
+}
+
+/// Until the handlers are registered, SIGHUP is ignored rather than fatal.
+/// Nothing is lost: no configuration has been read yet, so there is
+/// nothing to reload. Called first thing in `main`.
+fn ignore_early_hangups() {
+    // SAFETY: sets the disposition of one signal to SIG_IGN, with no
+    // handler code; tokio's registration later replaces it (and does not
+    // chain to SIG_IGN).
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+}
+
+/// What start-up hands to the server.
+struct Started {
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+}
+
+async fn serve(cli: &Cli) -> i32 {
+    let mut signals = match Signals::install() {
+        Ok(signals) => signals,
         Err(error) => {
-            eprintln!("cannot listen on {}: {error}", cli.listen_address);
+            eprintln!("cannot install signal handlers: {error}");
             return 1;
         }
     };
-    let domains = config.scheduled_domains().count();
-    let total = config.domains.len();
-    let app = match App::start(&path, config) {
-        Ok(app) => app,
-        Err(error) => {
-            eprintln!("{}: {error}", path.display());
-            return EXIT_USAGE;
+    // SIGTERM during start-up (a config file on a hung mount, say) stops
+    // the process as it did before the handlers existed, but cleanly.
+    let started = tokio::select! {
+        started = start(cli) => started,
+        () = signals.shutdown.recv() => {
+            tracing::info!("stopped during start-up");
+            return 0;
         }
     };
-    tracing::info!(
-        address = %cli.listen_address,
-        domains,
-        configured = total,
-        config = %path.display(),
-        "mtasts-exporter listening"
-    );
-    let reloader = app.reloader.clone();
+    let Started { listener, state } = match started {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    let reloader = state.app.reloader.clone();
+    let mut hangups = signals.hangup;
     let hangup = tokio::spawn(async move {
-        let Ok(mut hangups) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            return;
-        };
         while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the configuration");
             let _ = reloader.reload().await;
         }
     });
-    let state = Arc::new(AppState {
-        app,
-        telemetry_path: cli.telemetry_path.clone(),
-        web,
-        client_timeouts: server::ClientTimeouts::default(),
-    });
-    let result = server::run(listener, state, shutdown_signal()).await;
+    let mut shutdown = signals.shutdown;
+    let result = server::run(listener, state, async move { shutdown.recv().await }).await;
     hangup.abort();
     if let Err(error) = result {
         tracing::error!(%error, "server failed");
@@ -245,19 +274,66 @@ async fn serve(cli: &Cli) -> i32 {
     0
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+/// Reads the configuration, binds the listener and starts the app; on
+/// failure, the exit code (the reason is printed).
+async fn start(cli: &Cli) -> Result<Started, i32> {
+    let path = cli
+        .config_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("mtasts-exporter.yml"));
+    // Off the async threads, so the signal handlers run meanwhile.
+    let config = {
+        let path = path.clone();
+        blocking(move || Config::load(&path).map_err(|e| e.to_string())).await
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down");
+    let config = config.map_err(|error| {
+        // Plain lines, once: `file:line:column: field ...` reads and
+        // links better than the same text escaped in a log record.
+        eprintln!("{error}");
+        EXIT_USAGE
+    })?;
+    let web = match cli.web_config_file.clone() {
+        Some(path) => blocking(move || WebConfig::load(&path).map_err(|e| e.to_string()))
+            .await
+            .map_err(|error| {
+                eprintln!("{error}");
+                EXIT_USAGE
+            })?,
+        None => WebConfig::default(),
+    };
+    let listener = tokio::net::TcpListener::bind(&cli.listen_address)
+        .await
+        .map_err(|error| {
+            eprintln!("cannot listen on {}: {error}", cli.listen_address);
+            1
+        })?;
+    let domains = config.scheduled_domains().count();
+    let total = config.domains.len();
+    let app = App::start(&path, config).map_err(|error| {
+        eprintln!("{}: {error}", path.display());
+        EXIT_USAGE
+    })?;
+    tracing::info!(
+        address = %cli.listen_address,
+        domains,
+        configured = total,
+        config = %path.display(),
+        "mtasts-exporter listening"
+    );
+    let state = Arc::new(AppState {
+        app,
+        telemetry_path: cli.telemetry_path.clone(),
+        web,
+        client_timeouts: server::ClientTimeouts::default(),
+    });
+    Ok(Started { listener, state })
+}
+
+/// Runs `load` on the blocking pool; a load that panicked is an error.
+async fn blocking<T: Send + 'static>(
+    load: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(load)
+        .await
+        .unwrap_or_else(|error| Err(format!("loading failed: {error}")))
 }
