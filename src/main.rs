@@ -8,6 +8,7 @@ use mtasts_exporter::config::web::WebConfig;
 use mtasts_exporter::config::Config;
 use mtasts_exporter::probe::Prober;
 use mtasts_exporter::server::{self, AppState};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -36,6 +37,9 @@ struct Cli {
     /// Path under which metrics are served.
     #[arg(long = "web.telemetry-path", default_value = "/metrics")]
     telemetry_path: String,
+    /// Client connections served at once; more wait in the listen backlog.
+    #[arg(long = "web.max-connections", default_value_t = server::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: NonZeroUsize,
     /// Log level.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info, global = true)]
     log_level: LogLevel,
@@ -228,6 +232,51 @@ fn ignore_early_hangups() {
     }
 }
 
+/// Raises the soft limit on open files to the hard one, as Prometheus and
+/// most servers do (the soft default, often 1,024, is a relic of select(2)),
+/// and logs both; warns when the connection cap would leave the probes
+/// fewer descriptors than the clients.
+fn raise_descriptor_limit(max_connections: NonZeroUsize) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the rlimit we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        let error = std::io::Error::last_os_error();
+        tracing::warn!(%error, "cannot read the file descriptor limit");
+        return;
+    }
+    let previous = limit.rlim_cur;
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads the rlimit we own.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        } else {
+            let error = std::io::Error::last_os_error();
+            tracing::warn!(%error, soft = previous, hard = limit.rlim_max, "cannot raise the file descriptor limit");
+        }
+    }
+    tracing::info!(
+        soft = limit.rlim_cur,
+        hard = limit.rlim_max,
+        previous_soft = previous,
+        "file descriptor limit"
+    );
+    let connections = u64::try_from(max_connections.get()).unwrap_or(u64::MAX);
+    if connections.saturating_mul(2) > limit.rlim_cur {
+        tracing::warn!(
+            max_connections = connections,
+            soft = limit.rlim_cur,
+            "--web.max-connections is over half the descriptor limit: idle clients could leave the probes without descriptors"
+        );
+    }
+}
+
 /// What start-up hands to the server.
 struct Started {
     listener: tokio::net::TcpListener,
@@ -242,6 +291,7 @@ async fn serve(cli: &Cli) -> i32 {
             return 1;
         }
     };
+    raise_descriptor_limit(cli.max_connections);
     // SIGTERM during start-up (a config file on a hung mount, say) stops
     // the process as it did before the handlers existed, but cleanly.
     let started = tokio::select! {
@@ -264,7 +314,8 @@ async fn serve(cli: &Cli) -> i32 {
         }
     });
     let mut shutdown = signals.shutdown;
-    let result = server::run(listener, state, async move { shutdown.recv().await }).await;
+    let shutdown = async move { shutdown.recv().await };
+    let result = server::run_limited(listener, state, shutdown, cli.max_connections).await;
     hangup.abort();
     if let Err(error) = result {
         tracing::error!(%error, "server failed");
