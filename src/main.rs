@@ -37,7 +37,8 @@ struct Cli {
     /// Path under which metrics are served.
     #[arg(long = "web.telemetry-path", default_value = "/metrics")]
     telemetry_path: String,
-    /// Client connections served at once; more wait in the listen backlog.
+    /// Client connections open at once. At the cap a new client takes the
+    /// place of the connection idle the longest; with all busy, it waits.
     #[arg(long = "web.max-connections", default_value_t = server::DEFAULT_MAX_CONNECTIONS)]
     max_connections: NonZeroUsize,
     /// Log level.

@@ -19,7 +19,7 @@ mod routes;
 
 use crate::app::App;
 use crate::config::web::WebConfig;
-use hyper_util::server::graceful::GracefulShutdown;
+use connection::Connections;
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -78,21 +78,19 @@ pub async fn run(
 }
 
 /// Serves until `shutdown` completes, with at most `max_connections`
-/// client connections open at once, then stops accepting and gives open
-/// connections up to 10 seconds to finish.
+/// client connections open at once (see `connection::accept_loop` for what
+/// happens at the cap), then stops accepting and gives open connections up
+/// to 10 seconds to finish.
 pub async fn run_limited(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
     max_connections: NonZeroUsize,
 ) -> std::io::Result<()> {
-    let graceful = GracefulShutdown::new();
-    connection::accept_loop(&listener, &state, &graceful, max_connections, shutdown).await;
+    let connections = Connections::new(&state, max_connections);
+    connection::accept_loop(&listener, &state, &connections, shutdown).await;
     drop(listener);
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if !connections.shut_down(Duration::from_secs(10)).await {
         tracing::warn!("connections still open after 10s; closing them");
     }
     Ok(())
