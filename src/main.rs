@@ -6,6 +6,7 @@ use mtasts_exporter::app::App;
 use mtasts_exporter::check::{self, OutputFormat, EXIT_FAILED, EXIT_USAGE};
 use mtasts_exporter::config::web::WebConfig;
 use mtasts_exporter::config::Config;
+use mtasts_exporter::echo::{capped, capped_within};
 use mtasts_exporter::probe::Prober;
 use mtasts_exporter::server::{self, AppState};
 use std::num::NonZeroUsize;
@@ -119,9 +120,36 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
     }
 }
 
+/// The command line, or the exit code once clap's message is printed, with
+/// any long argument it repeats cut to [`capped`] length (clap prints a
+/// refused value in full).
+fn parse_arguments() -> Result<Cli, ExitCode> {
+    let error = match Cli::try_parse() {
+        Ok(cli) => return Ok(cli),
+        Err(error) => error,
+    };
+    if !error.use_stderr() {
+        // --help, --version: clap's own output, to stdout.
+        error.exit();
+    }
+    let mut message = error.render().to_string();
+    for argument in std::env::args_os().skip(1) {
+        let argument = argument.to_string_lossy();
+        let value = argument.split_once('=').map(|(_, value)| value);
+        for value in [Some(argument.as_ref()), value].into_iter().flatten() {
+            message = capped_within(&message, value).into_owned();
+        }
+    }
+    eprint!("{message}");
+    Err(ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2)))
+}
+
 fn main() -> ExitCode {
     ignore_early_hangups();
-    let cli = Cli::parse();
+    let cli = match parse_arguments() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     // One crypto provider for the process: the probe names `ring` explicitly,
     // and this keeps any client built without one from panicking.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -356,7 +384,8 @@ async fn start(cli: &Cli) -> Result<Started, i32> {
     let listener = tokio::net::TcpListener::bind(&cli.listen_address)
         .await
         .map_err(|error| {
-            eprintln!("cannot listen on {}: {error}", cli.listen_address);
+            let address = capped(&cli.listen_address);
+            eprintln!("cannot listen on {address}: {error}");
             1
         })?;
     let domains = config.scheduled_domains().count();

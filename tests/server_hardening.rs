@@ -60,6 +60,35 @@ fn check_argument_errors_echo_capped_values() {
     assert!(stderr.contains("is not a valid"), "{stderr}");
 }
 
+/// A 10,000-character flag value refused by clap, or an address that
+/// cannot be bound, is echoed capped too.
+#[tokio::test]
+async fn refused_flag_values_are_echoed_capped() {
+    let world = world().start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yml");
+    std::fs::write(&config, world.config_yaml(&["good.test"])).unwrap();
+    let long = "y".repeat(10_000);
+    let cut = format!("{}… (10000 bytes)", "y".repeat(100));
+    let config = config.to_str().unwrap();
+    let with_equals = format!("--web.listen-address={long}");
+    for (args, code) in [
+        (vec!["check", "--output", &long], 2),
+        (vec!["--config.file", config, "--log.level", &long], 2),
+        (vec!["--config.file", config, &with_equals], 1),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_mtasts-exporter"))
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
+        assert!(stderr.len() < 1024, "{} bytes: {stderr}", stderr.len());
+        assert_eq!(stderr.matches(&cut).count(), 1, "{stderr}");
+    }
+}
+
 // --- Point 1: signals at awkward moments of start-up. ---
 
 /// The binary, running on a world's config; killed when dropped.
