@@ -306,6 +306,37 @@ fn raise_descriptor_limit(max_connections: NonZeroUsize) {
     }
 }
 
+/// Tells systemd (`Type=notify`) that start-up is done, when it asked
+/// ($NOTIFY_SOCKET). systemd holds a `systemctl reload` issued meanwhile
+/// until then: a reload right after start reaches a process that is ready
+/// for it, not one still in its dynamic loader, where no program can
+/// handle SIGHUP.
+fn notify_ready() {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    if let Err(error) = send_notification(&path, b"READY=1") {
+        tracing::warn!(%error, "cannot tell systemd the exporter is ready");
+    }
+}
+
+/// Sends one sd_notify(3) datagram to `path` (`@` starts an abstract name).
+fn send_notification(path: &std::ffi::OsStr, message: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let socket = UnixDatagram::unbound()?;
+    let address = match path.as_bytes().strip_prefix(b"@") {
+        #[cfg(target_os = "linux")]
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            SocketAddr::from_abstract_name(name)?
+        }
+        _ => SocketAddr::from_pathname(path)?,
+    };
+    socket.send_to_addr(message, &address)?;
+    Ok(())
+}
+
 /// What start-up hands to the server.
 struct Started {
     listener: tokio::net::TcpListener,
@@ -334,6 +365,7 @@ async fn serve(cli: &Cli) -> i32 {
         Ok(started) => started,
         Err(code) => return code,
     };
+    notify_ready();
     let reloader = state.app.reloader.clone();
     let mut hangups = signals.hangup;
     let hangup = tokio::spawn(async move {

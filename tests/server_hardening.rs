@@ -373,3 +373,42 @@ async fn the_soft_descriptor_limit_is_raised_and_logged() {
     );
     assert!(logged.contains(&expected), "{expected}\n{logged}");
 }
+
+/// Under systemd (`Type=notify`, $NOTIFY_SOCKET) the exporter says
+/// READY=1 once it listens, so systemd holds a `systemctl reload` issued
+/// right after `start` until the process can take it.
+#[tokio::test]
+async fn systemd_is_told_when_the_exporter_is_ready() {
+    let world = world().start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yml");
+    std::fs::write(&config, world.config_yaml(&["good.test"])).unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = tokio::net::UnixDatagram::bind(&socket_path).unwrap();
+    let log = dir.path().join("notify.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_mtasts-exporter"))
+        .arg("--config.file")
+        .arg(&config)
+        .arg("--web.listen-address")
+        .arg("127.0.0.1:0")
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let exporter = Exporter {
+        child,
+        base: String::new(),
+        log,
+    };
+    let mut message = [0u8; 64];
+    let received = tokio::time::timeout(Duration::from_secs(10), socket.recv(&mut message))
+        .await
+        .expect("no READY=1 within 10 s")
+        .unwrap();
+    assert_eq!(&message[..received], b"READY=1");
+    let logged = std::fs::read_to_string(&exporter.log).unwrap();
+    assert!(logged.contains("listening"), "{logged}");
+    kill(&exporter.child, libc::SIGHUP);
+    assert!(wait_for_log(&exporter, "SIGHUP: reloading").await);
+}
