@@ -20,13 +20,17 @@ use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+/// The highest cap [`Connections`] takes.
+const MAX_CAP: u32 = 100_000_000;
+
 /// How every accepted connection is served, and the connections open now;
 /// one per [`run_limited`](super::run_limited).
 pub(super) struct Connections {
     builder: auto::Builder<TokioExecutor>,
     tls: Option<TlsAcceptor>,
     tls_handshake_timeout: Duration,
-    max: NonZeroUsize,
+    /// The cap.
+    max: u32,
     /// One permit per connection that may be open.
     slots: Arc<Semaphore>,
     open: Arc<Registry>,
@@ -36,8 +40,10 @@ pub(super) struct Connections {
 
 impl Connections {
     /// Takes the bounds and the TLS set-up from `state`; at most `max`
-    /// connections open at once.
+    /// connections open at once (beyond 100 million: 100 million, which no
+    /// descriptor limit reaches anyway; tokio's semaphore has a ceiling).
     pub(super) fn new(state: &AppState, max: NonZeroUsize) -> Connections {
+        let max = u32::try_from(max.get()).map_or(MAX_CAP, |max| max.min(MAX_CAP));
         // HTTP/1 only (what Prometheus speaks here): the auto builder would
         // otherwise first wait, without any bound, for bytes that tell HTTP/1
         // from HTTP/2, and a silent client would hold its connection for ever.
@@ -51,7 +57,7 @@ impl Connections {
             tls: state.web.tls.clone().map(TlsAcceptor::from),
             tls_handshake_timeout: state.client_timeouts.tls_handshake,
             max,
-            slots: Arc::new(Semaphore::new(max.get())),
+            slots: Arc::new(Semaphore::new(max as usize)),
             open: Arc::new(Registry::default()),
             stop: watch::channel(false).0,
         }
@@ -62,8 +68,7 @@ impl Connections {
     /// still open then.
     pub(super) async fn shut_down(&self, grace: Duration) -> bool {
         self.stop.send_replace(true);
-        let all = u32::try_from(self.max.get()).unwrap_or(u32::MAX);
-        tokio::time::timeout(grace, self.slots.acquire_many(all))
+        tokio::time::timeout(grace, self.slots.acquire_many(self.max))
             .await
             .is_ok()
     }
