@@ -39,7 +39,7 @@ pub fn select_domains(config: &Config, names: &[String]) -> Result<Vec<DomainCon
     names
         .iter()
         .map(|name| {
-            let ascii = normalize_domain(name).map_err(|e| format!("domain {name:?}: {e}"))?;
+            let ascii = normalize_domain(name).map_err(|e| domain_error(name, &e.to_string()))?;
             Ok(config
                 .domains
                 .iter()
@@ -51,6 +51,18 @@ pub fn select_domains(config: &Config, names: &[String]) -> Result<Vec<DomainCon
                 }))
         })
         .collect()
+}
+
+/// Why the domain argument `name` was refused: the value once, capped
+/// (`error` may already quote it in full).
+fn domain_error(name: &str, error: &str) -> String {
+    let error = crate::echo::capped_within(error, name);
+    let quoted = format!("{:?}", crate::echo::capped(name));
+    if error.contains(&quoted) {
+        format!("domain {error}")
+    } else {
+        format!("domain {quoted}: {error}")
+    }
 }
 
 /// Probes `domains` concurrently (bounded by `concurrency`) and returns the

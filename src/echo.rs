@@ -23,6 +23,23 @@ pub fn capped_at(value: &str, max_chars: usize) -> Cow<'_, str> {
     }
 }
 
+/// `message` with every echo of `value`, quoted (as `{value:?}` writes it)
+/// or bare, replaced by the [`capped`] value: for messages built elsewhere
+/// that repeat a value in full.
+pub fn capped_within<'a>(message: &'a str, value: &str) -> Cow<'a, str> {
+    let short = capped(value);
+    if matches!(short, Cow::Borrowed(_)) {
+        return Cow::Borrowed(message);
+    }
+    let quoted = format!("{value:?}");
+    if !message.contains(value) && !message.contains(&quoted) {
+        return Cow::Borrowed(message);
+    }
+    // Quoted first (with the escapes `{:?}` adds), then any bare repeat.
+    let message = message.replace(&quoted, &format!("{short:?}"));
+    Cow::Owned(message.replace(value, &short))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +59,26 @@ mod tests {
         // Cut on a character boundary.
         let wide = "é".repeat(200);
         assert_eq!(capped(&wide), format!("{}… (400 bytes)", "é".repeat(100)));
+    }
+
+    #[test]
+    fn quoted_echoes_inside_a_message_are_cut() {
+        let long = "b".repeat(5_000);
+        let message = format!("{long:?} is not a valid host name");
+        let echoed = capped_within(&message, &long);
+        assert_eq!(
+            echoed,
+            format!(
+                "\"{}… (5000 bytes)\" is not a valid host name",
+                "b".repeat(100)
+            )
+        );
+        assert!(matches!(capped_within("short", "x"), Cow::Borrowed(_)));
+        assert!(matches!(capped_within("no echo", &long), Cow::Borrowed(_)));
+        let bare = format!("target {long}: refused");
+        assert_eq!(
+            capped_within(&bare, &long),
+            format!("target {}… (5000 bytes): refused", "b".repeat(100))
+        );
     }
 }

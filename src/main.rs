@@ -6,11 +6,14 @@ use mtasts_exporter::app::App;
 use mtasts_exporter::check::{self, OutputFormat, EXIT_FAILED, EXIT_USAGE};
 use mtasts_exporter::config::web::WebConfig;
 use mtasts_exporter::config::Config;
+use mtasts_exporter::echo::{capped, capped_within};
 use mtasts_exporter::probe::Prober;
 use mtasts_exporter::server::{self, AppState};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// The default listen port: above 10000 (the 9100–9999 exporter range is
 /// allocated), outside Zabbix's 10050–10052; 10461 for RFC 8461.
@@ -35,6 +38,10 @@ struct Cli {
     /// Path under which metrics are served.
     #[arg(long = "web.telemetry-path", default_value = "/metrics")]
     telemetry_path: String,
+    /// Client connections open at once. At the cap a new client takes the
+    /// place of the connection idle the longest; with all busy, it waits.
+    #[arg(long = "web.max-connections", default_value_t = server::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: NonZeroUsize,
     /// Log level.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info, global = true)]
     log_level: LogLevel,
@@ -113,8 +120,36 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
     }
 }
 
+/// The command line, or the exit code once clap's message is printed, with
+/// any long argument it repeats cut to [`capped`] length (clap prints a
+/// refused value in full).
+fn parse_arguments() -> Result<Cli, ExitCode> {
+    let error = match Cli::try_parse() {
+        Ok(cli) => return Ok(cli),
+        Err(error) => error,
+    };
+    if !error.use_stderr() {
+        // --help, --version: clap's own output, to stdout.
+        error.exit();
+    }
+    let mut message = error.render().to_string();
+    for argument in std::env::args_os().skip(1) {
+        let argument = argument.to_string_lossy();
+        let value = argument.split_once('=').map(|(_, value)| value);
+        for value in [Some(argument.as_ref()), value].into_iter().flatten() {
+            message = capped_within(&message, value).into_owned();
+        }
+    }
+    eprint!("{message}");
+    Err(ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2)))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    ignore_early_hangups();
+    let cli = match parse_arguments() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     // One crypto provider for the process: the probe names `ring` explicitly,
     // and this keeps any client built without one from panicking.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -135,6 +170,9 @@ fn main() -> ExitCode {
             None => serve(&cli).await,
         }
     });
+    // A config load stopped by SIGTERM may still block a pool thread (a
+    // FIFO, a hung mount): do not wait for it for ever.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     ExitCode::from(code as u8)
 }
 
@@ -171,71 +209,174 @@ async fn run_check(cli: &Cli, output: OutputFormat, names: &[String]) -> i32 {
     check::exit_code(&reports)
 }
 
-async fn serve(cli: &Cli) -> i32 {
-    let path = cli
-        .config_file
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("mtasts-exporter.yml"));
-    let config = match Config::load(&path) {
-        Ok(config) => config,
-        Err(error) => {
-            // Plain lines, once: `file:line:column: field ...` reads and
-            // links better than the same text escaped in a log record.
-            eprintln!("{error}");
-            return EXIT_USAGE;
+/// The signals the server answers, registered together before anything
+/// that can take time: from then on a SIGHUP or SIGTERM is handled, never
+/// the default action (for SIGHUP, death).
+struct Signals {
+    /// SIGHUP: reload. Deliveries before the app is ready are held by the
+    /// stream (several as one) and answered once it is.
+    hangup: Signal,
+    /// SIGTERM or SIGINT: stop.
+    shutdown: Shutdown,
+}
+
+/// SIGTERM and SIGINT (ctrl-c), registered on creation.
+struct Shutdown {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            hangup: signal(SignalKind::hangup())?,
+            shutdown: Shutdown {
+                terminate: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            },
+        })
+    }
+}
+
+impl Shutdown {
+    /// Completes on SIGTERM or SIGINT.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
         }
+        tracing::info!("shutting down");
+    }
+}
+
+/// Until the handlers are registered, SIGHUP is ignored rather than fatal.
+/// Nothing is lost: no configuration has been read yet, so there is
+/// nothing to reload. Called first thing in `main`.
+fn ignore_early_hangups() {
+    // SAFETY: sets the disposition of one signal to SIG_IGN, with no
+    // handler code; tokio's registration later replaces it (and does not
+    // chain to SIG_IGN).
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+}
+
+/// Raises the soft limit on open files to the hard one, as Prometheus and
+/// most servers do (the soft default, often 1,024, is a relic of select(2)),
+/// and logs both; warns when the connection cap would leave the probes
+/// fewer descriptors than the clients.
+fn raise_descriptor_limit(max_connections: NonZeroUsize) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
     };
-    let web = match &cli.web_config_file {
-        Some(path) => match WebConfig::load(path) {
-            Ok(web) => web,
-            Err(error) => {
-                eprintln!("{error}");
-                return EXIT_USAGE;
-            }
-        },
-        None => WebConfig::default(),
+    // SAFETY: getrlimit writes into the rlimit we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        let error = std::io::Error::last_os_error();
+        tracing::warn!(%error, "cannot read the file descriptor limit");
+        return;
+    }
+    let previous = limit.rlim_cur;
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads the rlimit we own.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        } else {
+            let error = std::io::Error::last_os_error();
+            tracing::warn!(%error, soft = previous, hard = limit.rlim_max, "cannot raise the file descriptor limit");
+        }
+    }
+    tracing::info!(
+        soft = limit.rlim_cur,
+        hard = limit.rlim_max,
+        previous_soft = previous,
+        "file descriptor limit"
+    );
+    let connections = u64::try_from(max_connections.get()).unwrap_or(u64::MAX);
+    if connections.saturating_mul(2) > limit.rlim_cur {
+        tracing::warn!(
+            max_connections = connections,
+            soft = limit.rlim_cur,
+            "--web.max-connections is over half the descriptor limit: idle clients could leave the probes without descriptors"
+        );
+    }
+}
+
+/// Tells systemd (`Type=notify`) that start-up is done, when it asked
+/// ($NOTIFY_SOCKET). systemd holds a `systemctl reload` issued meanwhile
+/// until then: a reload right after start reaches a process that is ready
+/// for it, not one still in its dynamic loader, where no program can
+/// handle SIGHUP.
+fn notify_ready() {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
     };
-    let listener = match tokio::net::TcpListener::bind(&cli.listen_address).await {
-        Ok(listener) => listener,
+    if let Err(error) = send_notification(&path, b"READY=1") {
+        tracing::warn!(%error, "cannot tell systemd the exporter is ready");
+    }
+}
+
+/// Sends one sd_notify(3) datagram to `path` (`@` starts an abstract name).
+fn send_notification(path: &std::ffi::OsStr, message: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let socket = UnixDatagram::unbound()?;
+    let address = match path.as_bytes().strip_prefix(b"@") {
+        #[cfg(target_os = "linux")]
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            SocketAddr::from_abstract_name(name)?
+        }
+        _ => SocketAddr::from_pathname(path)?,
+    };
+    socket.send_to_addr(message, &address)?;
+    Ok(())
+}
+
+/// What start-up hands to the server.
+struct Started {
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+}
+
+async fn serve(cli: &Cli) -> i32 {
+    let mut signals = match Signals::install() {
+        Ok(signals) => signals,
         Err(error) => {
-            eprintln!("cannot listen on {}: {error}", cli.listen_address);
+            eprintln!("cannot install signal handlers: {error}");
             return 1;
         }
     };
-    let domains = config.scheduled_domains().count();
-    let total = config.domains.len();
-    let app = match App::start(&path, config) {
-        Ok(app) => app,
-        Err(error) => {
-            eprintln!("{}: {error}", path.display());
-            return EXIT_USAGE;
+    raise_descriptor_limit(cli.max_connections);
+    // SIGTERM during start-up (a config file on a hung mount, say) stops
+    // the process as it did before the handlers existed, but cleanly.
+    let started = tokio::select! {
+        started = start(cli) => started,
+        () = signals.shutdown.recv() => {
+            tracing::info!("stopped during start-up");
+            return 0;
         }
     };
-    tracing::info!(
-        address = %cli.listen_address,
-        domains,
-        configured = total,
-        config = %path.display(),
-        "mtasts-exporter listening"
-    );
-    let reloader = app.reloader.clone();
+    let Started { listener, state } = match started {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    notify_ready();
+    let reloader = state.app.reloader.clone();
+    let mut hangups = signals.hangup;
     let hangup = tokio::spawn(async move {
-        let Ok(mut hangups) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            return;
-        };
         while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the configuration");
             let _ = reloader.reload().await;
         }
     });
-    let state = Arc::new(AppState {
-        app,
-        telemetry_path: cli.telemetry_path.clone(),
-        web,
-        client_timeouts: server::ClientTimeouts::default(),
-    });
-    let result = server::run(listener, state, shutdown_signal()).await;
+    let mut shutdown = signals.shutdown;
+    let shutdown = async move { shutdown.recv().await };
+    let result = server::run_limited(listener, state, shutdown, cli.max_connections).await;
     hangup.abort();
     if let Err(error) = result {
         tracing::error!(%error, "server failed");
@@ -245,19 +386,67 @@ async fn serve(cli: &Cli) -> i32 {
     0
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+/// Reads the configuration, binds the listener and starts the app; on
+/// failure, the exit code (the reason is printed).
+async fn start(cli: &Cli) -> Result<Started, i32> {
+    let path = cli
+        .config_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("mtasts-exporter.yml"));
+    // Off the async threads, so the signal handlers run meanwhile.
+    let config = {
+        let path = path.clone();
+        blocking(move || Config::load(&path).map_err(|e| e.to_string())).await
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down");
+    let config = config.map_err(|error| {
+        // Plain lines, once: `file:line:column: field ...` reads and
+        // links better than the same text escaped in a log record.
+        eprintln!("{error}");
+        EXIT_USAGE
+    })?;
+    let web = match cli.web_config_file.clone() {
+        Some(path) => blocking(move || WebConfig::load(&path).map_err(|e| e.to_string()))
+            .await
+            .map_err(|error| {
+                eprintln!("{error}");
+                EXIT_USAGE
+            })?,
+        None => WebConfig::default(),
+    };
+    let listener = tokio::net::TcpListener::bind(&cli.listen_address)
+        .await
+        .map_err(|error| {
+            let address = capped(&cli.listen_address);
+            eprintln!("cannot listen on {address}: {error}");
+            1
+        })?;
+    let domains = config.scheduled_domains().count();
+    let total = config.domains.len();
+    let app = App::start(&path, config).map_err(|error| {
+        eprintln!("{}: {error}", path.display());
+        EXIT_USAGE
+    })?;
+    tracing::info!(
+        address = %cli.listen_address,
+        domains,
+        configured = total,
+        config = %path.display(),
+        "mtasts-exporter listening"
+    );
+    let state = Arc::new(AppState {
+        app,
+        telemetry_path: cli.telemetry_path.clone(),
+        web,
+        client_timeouts: server::ClientTimeouts::default(),
+    });
+    Ok(Started { listener, state })
+}
+
+/// Runs `load` on the blocking pool; a load that panicked is an error.
+async fn blocking<T: Send + 'static>(
+    load: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(load)
+        .await
+        .unwrap_or_else(|error| Err(format!("loading failed: {error}")))
 }

@@ -2,7 +2,8 @@
 //! bind 127.0.0.1:0): `/metrics` (the telemetry path), `/probe`,
 //! `/-/reload`, `/-/healthy`, `/-/ready` and the landing page `/`.
 //!
-//! [`run`] accepts connections, `connection` serves each within its
+//! [`run`] serves until shutdown; `connection` accepts connections (at
+//! most `--web.max-connections` at once) and serves each within its
 //! bounds, `auth` checks basic authentication, and `routes`, the routing
 //! table, hands the request to the module of its endpoint.
 
@@ -19,8 +20,8 @@ mod routes;
 use crate::app::App;
 use crate::config::web::WebConfig;
 use connection::Connections;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -59,34 +60,37 @@ impl Default for ClientTimeouts {
     }
 }
 
-/// Serves until `shutdown` completes, then stops accepting and gives open
-/// connections up to 10 seconds to finish.
+/// Connections served at once unless `--web.max-connections` says
+/// otherwise: well under the usual descriptor limits (1,024 soft before
+/// it is raised), so the probes keep descriptors of their own.
+pub const DEFAULT_MAX_CONNECTIONS: NonZeroUsize = match NonZeroUsize::new(512) {
+    Some(n) => n,
+    None => NonZeroUsize::MIN,
+};
+
+/// [`run_limited`] with [`DEFAULT_MAX_CONNECTIONS`].
 pub async fn run(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let graceful = GracefulShutdown::new();
-    let connections = Connections::new(&state);
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => connections.spawn(stream, state.clone(), graceful.watcher()),
-                Err(error) => {
-                    // Out of file descriptors and the like: wait, go on.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            () = &mut shutdown => break,
-        }
-    }
+    run_limited(listener, state, shutdown, DEFAULT_MAX_CONNECTIONS).await
+}
+
+/// Serves until `shutdown` completes, with at most `max_connections`
+/// client connections open at once (see `connection::accept_loop` for what
+/// happens at the cap), then stops accepting and gives open connections up
+/// to 10 seconds to finish.
+pub async fn run_limited(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()>,
+    max_connections: NonZeroUsize,
+) -> std::io::Result<()> {
+    let connections = Connections::new(&state, max_connections);
+    connection::accept_loop(&listener, &state, &connections, shutdown).await;
     drop(listener);
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if !connections.shut_down(Duration::from_secs(10)).await {
         tracing::warn!("connections still open after 10s; closing them");
     }
     Ok(())

@@ -5,6 +5,7 @@
 use super::response::{exposition, text, HttpResponse};
 use super::AppState;
 use crate::config::{normalize_domain, DomainConfig};
+use crate::echo::{capped, capped_within};
 use crate::history::PolicyHistory;
 use crate::metrics::{Metrics, RegistryKind};
 use crate::report::ProbeReport;
@@ -26,24 +27,28 @@ pub(super) async fn probe(state: &AppState, request: &Request<Incoming>) -> Http
     let domain = match normalize_domain(target) {
         Ok(domain) => domain,
         Err(error) => {
+            let error = error.to_string();
             return text(
                 StatusCode::BAD_REQUEST,
-                format!("invalid target: {error}\n"),
-            )
+                format!("invalid target: {}\n", capped_within(&error, target)),
+            );
         }
     };
     let runtime = state.app.reloader.current();
     if !runtime.config.probe_allowed(&domain) {
         return text(
             StatusCode::FORBIDDEN,
-            format!("target {domain:?} is not allowed (probe.allowed_targets)\n"),
+            format!(
+                "target {:?} is not allowed (probe.allowed_targets)\n",
+                capped(&domain)
+            ),
         );
     }
     let module = param(&params, "module");
     let Some(mut settings) = runtime.config.module(module) else {
         return text(
             StatusCode::BAD_REQUEST,
-            format!("unknown module {:?}\n", module.unwrap_or_default()),
+            format!("unknown module {:?}\n", capped(module.unwrap_or_default())),
         );
     };
     if let Some(budget) = scrape_budget(request.headers()) {
