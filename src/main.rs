@@ -376,8 +376,11 @@ async fn serve(cli: &Cli) -> i32 {
     });
     let mut shutdown = signals.shutdown;
     let shutdown = async move { shutdown.recv().await };
+    let components = state.app.reloader.clone();
     let result = server::run_limited(listener, state, shutdown, cli.max_connections).await;
     hangup.abort();
+    // Stops probing and saves the policy history (storage.path).
+    components.stop().await;
     if let Err(error) = result {
         tracing::error!(%error, "server failed");
         return 1;

@@ -176,3 +176,33 @@ async fn kill_9_never_leaves_an_unusable_state_file() {
     );
     assert_eq!(StateStore::new(&state).load().len(), 2);
 }
+
+/// SIGTERM saves what changed since the last write, however long the write
+/// interval: a restart loses nothing.
+#[tokio::test]
+async fn sigterm_saves_the_state() {
+    let world = world_spec().start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let path = dir.path().join("config.yml");
+    let yaml = config_yaml(&world, &state, &["good.test", "other.test"])
+        .replace("write_interval: 1s", "write_interval: 1h");
+    std::fs::write(&path, yaml).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mtasts-exporter"))
+        .args(["--config.file", path.to_str().unwrap()])
+        .args(["--web.listen-address", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !state.join(STATE_FILE).exists(),
+        "nothing written before the hour"
+    );
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(StateStore::new(&state).load().len(), 2);
+}
