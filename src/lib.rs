@@ -22,4 +22,5 @@ pub mod probe;
 pub mod report;
 pub mod scheduler;
 pub mod server;
+pub mod version;
 pub mod web_config;

@@ -19,10 +19,13 @@ const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:10461";
 #[derive(Debug, Parser)]
 #[command(
     name = "mtasts-exporter",
-    version,
-    about = "Prometheus exporter for MTA-STS (RFC 8461) set-ups"
+    about = "Prometheus exporter for MTA-STS (RFC 8461) set-ups",
+    disable_version_flag = true
 )]
 struct Cli {
+    /// Print version, git revision and Rust version, then exit.
+    #[arg(short = 'V', long = "version")]
+    version: bool,
     /// Configuration file (YAML).
     #[arg(long = "config.file", global = true)]
     config_file: Option<PathBuf>,
@@ -115,6 +118,10 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.version {
+        print!("{}", mtasts_exporter::version::print("mtasts-exporter"));
+        return ExitCode::SUCCESS;
+    }
     // One crypto provider for the process: the probe names `ring` explicitly,
     // and this keeps any client built without one from panicking.
     let _ = rustls::crypto::ring::default_provider().install_default();
