@@ -22,5 +22,6 @@ pub mod probe;
 pub mod report;
 pub mod scheduler;
 pub mod server;
+pub mod shard_env;
 pub mod version;
 pub mod web_config;
