@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 
 const DOMAINS: usize = 30;
 
+/// Environment variables set for one run of the binary.
+type Env<'a> = &'a [(&'a str, &'a str)];
+/// Extra command-line arguments.
+type Args<'a> = &'a [&'a str];
+
 fn config_text() -> String {
     let mut text = String::from(
         "timeout: 2s\nresolver:\n  nameservers: [\"127.0.0.1:9\"]\n  timeout: 1s\ndomains:\n",
@@ -49,7 +54,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn exporter(config: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
+fn exporter(config: &Path, env: Env, args: Args) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mtasts-exporter"));
     command
         .arg("--config.file")
@@ -89,7 +94,7 @@ fn metric(port: u16, name: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-fn start(config: &Path, env: &[(&str, &str)], args: &[&str]) -> Exporter {
+fn start(config: &Path, env: Env, args: Args) -> Exporter {
     let port = free_port();
     let child = exporter(config, env, args)
         .arg("--web.listen-address")
@@ -112,7 +117,7 @@ fn environment_and_flags_pick_the_share_and_a_reload_keeps_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("config.yml");
     std::fs::write(&config, config_text()).expect("write config");
-    let cases: [(&[(&str, &str)], &[&str], Shard); 3] = [
+    let cases: [(Env, Args, Shard); 3] = [
         (
             &[("MTASTS_SHARD_INDEX", "1"), ("MTASTS_SHARD_COUNT", "3")],
             &[],
@@ -154,7 +159,7 @@ fn a_bad_shard_is_refused_at_start_up() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("config.yml");
     std::fs::write(&config, config_text()).expect("write config");
-    let cases: [(&[(&str, &str)], &[&str], &str); 4] = [
+    let cases: [(Env, Args, &str); 4] = [
         (
             &[("MTASTS_SHARD_INDEX", "3"), ("MTASTS_SHARD_COUNT", "3")],
             &[],
