@@ -18,7 +18,7 @@ bundle="${ADVISORY_DB_BUNDLE:-../shared/advisory-db.bundle}"
 
 deny_flags=()
 if timeout "${ADVISORY_FETCH_TIMEOUT:-60}" cargo deny fetch db >/dev/null 2>&1; then
-  echo "advisory DB: live RustSec database (github.com), head $(git -C "$db" log -1 --format='%h of %cd' --date=short)"
+  echo "advisory DB: live RustSec database (github.com), head $(git -C "$db" log -1 --format='%h of %cd' --date=short 2>/dev/null || echo "(date unknown)")"
 elif [ -f "$bundle" ]; then
   rm -rf "$db"
   mkdir -p "$db_root"

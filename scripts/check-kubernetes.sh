@@ -53,8 +53,17 @@ for k in ("kustomization.yaml", "prometheus-operator/kustomization.yaml"):
         assert os.path.isfile(os.path.join(base, r)), f"{k}: {r} missing"
 services = docs("service.yaml")
 sts = docs("statefulset.yaml")[0]
-port = sts["spec"]["template"]["spec"]["containers"][0]["ports"][0]
+container = sts["spec"]["template"]["spec"]["containers"][0]
+port = container["ports"][0]
 assert port["containerPort"] == 10461, port
+# The image's ENTRYPOINT already names the config file; a second
+# --config.file makes the exporter refuse to start.
+entrypoint = open("Dockerfile").read()
+assert '"--config.file=/etc/mtasts-exporter/mtasts-exporter.yml"' in entrypoint
+assert not any(a.startswith("--config.file") for a in container.get("args", [])), container["args"]
+mount = [m for m in container["volumeMounts"] if m["name"] == "config"][0]
+assert mount["mountPath"] == "/etc/mtasts-exporter", mount
+assert "mtasts-exporter.yml" in docs("configmap.yaml")[0]["data"]
 sm = docs("prometheus-operator/servicemonitor.yaml")[0]
 assert sm["kind"] == "ServiceMonitor"
 want = sm["spec"]["selector"]["matchLabels"]
