@@ -22,15 +22,15 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=MTASTS_REVISION");
     // Rebuild when HEAD moves: HEAD itself, the branch it points to, and
-    // packed refs (paths from git, so worktrees work too).
-    for git_path in ["HEAD", "packed-refs"] {
+    // packed refs (paths from git, so worktrees work too). Only files that
+    // exist: cargo reruns the script on every build for a missing one.
+    let mut watched = vec!["HEAD".to_string(), "packed-refs".to_string()];
+    watched.extend(output("git", &["symbolic-ref", "-q", "HEAD"]));
+    for git_path in &watched {
         if let Some(path) = output("git", &["rev-parse", "--git-path", git_path]) {
-            println!("cargo:rerun-if-changed={path}");
-        }
-    }
-    if let Some(branch) = output("git", &["symbolic-ref", "-q", "HEAD"]) {
-        if let Some(path) = output("git", &["rev-parse", "--git-path", &branch]) {
-            println!("cargo:rerun-if-changed={path}");
+            if std::path::Path::new(&path).exists() {
+                println!("cargo:rerun-if-changed={path}");
+            }
         }
     }
 
