@@ -12,7 +12,9 @@ cd "$(dirname "$0")/.."
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 tag=${1:-mtasts-exporter:$version}
 revision=${MTASTS_REVISION:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
-source_url=${MTASTS_SOURCE:-$(git remote get-url origin 2>/dev/null | sed -E 's#//[^/@]*@#//#' || true)}
+# The public repository: MTASTS_SOURCE, else origin when it is a URL (a
+# clone of a local path says nothing to a user), credentials stripped.
+source_url=${MTASTS_SOURCE:-$(git remote get-url origin 2>/dev/null | grep -E '^(https?://|git@|ssh://)' | sed -E 's#//[^/@]*@#//#' || true)}
 source_url=${source_url:-unknown}
 created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
