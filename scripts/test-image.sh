@@ -84,4 +84,24 @@ for series in 'mtasts_probe_success{domain="good.test"} 1' \
   echo "scraped from outside the container: $series"
 done
 [ "$(podman_ inspect --format '{{.Config.User}}' "$name")" = "10461:10461" ]
+configured=$(grep -E '^mtasts_domains_configured ' <<<"$metrics" | cut -d' ' -f2)
+
+echo "-- as a StatefulSet pod runs it: shard from the environment, its args"
+podman_ stop --time 5 "$name" >/dev/null
+podman_ rm -f "$name" >/dev/null
+port=$(free_port)
+podman_ run -d --name "$name" --network host --read-only --cap-drop ALL \
+  --security-opt no-new-privileges -e MTASTS_SHARD_INDEX=0 -e MTASTS_SHARD_COUNT=3 \
+  -v "$work/world.yml:/etc/mtasts-exporter/mtasts-exporter.yml:ro" \
+  -v "$work/world.yml.ca.pem:$work/world.yml.ca.pem:ro" \
+  "$tag" --log.format=json --web.listen-address "127.0.0.1:$port" >/dev/null
+healthy=""
+for _ in $(seq 1 120); do
+  if curl -sf "http://127.0.0.1:$port/-/healthy" >/dev/null 2>&1; then healthy=yes; break; fi
+  sleep 0.25
+done
+if [ -z "$healthy" ]; then podman_ logs "$name" >&2 || true; echo "sharded exporter in the container not healthy" >&2; exit 1; fi
+share=$(curl -sf "http://127.0.0.1:$port/metrics" | grep -E '^mtasts_domains_configured ' | cut -d' ' -f2)
+echo "shard 0 of 3 schedules $share of $configured domains"
+[ "$share" -gt 0 ] && [ "$share" -lt "$configured" ]
 echo "image checks passed in $(($(date +%s) - started)) s"
