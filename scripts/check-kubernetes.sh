@@ -12,7 +12,9 @@ dir=deploy/kubernetes
 # 1.37: the newest schemas the pinned kubernetes-validate carries.
 versions=(1.30.0 1.37.0)
 
-command -v kubernetes-validate >/dev/null 2>&1 ||
+# Run as a module: a console script installed by `python3 -m pip` may not be
+# on PATH yet (pyenv shims need a rehash).
+python3 -c 'import kubernetes_validate' 2>/dev/null ||
   python3 -m pip install --quiet --disable-pip-version-check 'kubernetes-validate==1.37.0'
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check pyyaml
 if ! command -v promtool >/dev/null 2>&1; then
@@ -22,7 +24,7 @@ fi
 echo "-- core kinds against the Kubernetes schemas"
 core=("$dir/configmap.yaml" "$dir/service.yaml" "$dir/statefulset.yaml" "$dir/poddisruptionbudget.yaml")
 for version in "${versions[@]}"; do
-  kubernetes-validate --strict --quiet -k "$version" "${core[@]}"
+  python3 -m kubernetes_validate --strict --quiet -k "$version" "${core[@]}"
   echo "valid against Kubernetes $version: ${core[*]##*/}"
 done
 
