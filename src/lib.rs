@@ -26,6 +26,8 @@ pub mod report;
 pub mod rfc;
 pub mod scheduler;
 pub mod server;
+pub mod shard_env;
 pub mod state;
 pub mod taxonomy;
 pub mod tls;
+pub mod version;

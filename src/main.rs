@@ -22,10 +22,13 @@ const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:10461";
 #[derive(Debug, Parser)]
 #[command(
     name = "mtasts-exporter",
-    version,
-    about = "Prometheus exporter for MTA-STS (RFC 8461) set-ups"
+    about = "Prometheus exporter for MTA-STS (RFC 8461) set-ups",
+    disable_version_flag = true
 )]
 struct Cli {
+    /// Print version, git revision and Rust version, then exit.
+    #[arg(short = 'V', long = "version")]
+    version: bool,
     /// Configuration file (YAML).
     #[arg(long = "config.file", global = true)]
     config_file: Option<PathBuf>,
@@ -48,6 +51,12 @@ struct Cli {
     /// Log format.
     #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt, global = true)]
     log_format: LogFormat,
+    /// This replica's shard index, over the config's shard.index (same as MTASTS_SHARD_INDEX).
+    #[arg(long = "shard.index", global = true)]
+    shard_index: Option<u32>,
+    /// The number of shards, over the config's shard.count (same as MTASTS_SHARD_COUNT).
+    #[arg(long = "shard.count", global = true)]
+    shard_count: Option<u32>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -150,6 +159,20 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
+    if cli.version {
+        print!("{}", mtasts_exporter::version::print("mtasts-exporter"));
+        return ExitCode::SUCCESS;
+    }
+    // The --shard.* flags travel as the variables Config::load reads, so a
+    // reload keeps them; set here, before any thread starts.
+    for (var, value) in [
+        (mtasts_exporter::shard_env::INDEX_VAR, cli.shard_index),
+        (mtasts_exporter::shard_env::COUNT_VAR, cli.shard_count),
+    ] {
+        if let Some(value) = value {
+            std::env::set_var(var, value.to_string());
+        }
+    }
     // One crypto provider for the process: the probe names `ring` explicitly,
     // and this keeps any client built without one from panicking.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -35,8 +35,9 @@ pub fn load_ca_file(
         path: path.display().to_string(),
         problem,
     };
+    use rustls::pki_types::pem::PemObject;
     let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+    let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
         .map_err(|e| ca_error(format!("invalid PEM: {e}")))?;
     if certs.is_empty() {

@@ -123,7 +123,6 @@ async fn scrape_metrics_over_http() {
     assert!(!body.contains(r#"mtasts_policy_mode{domain="plain.test""#));
     assert!(!body.contains(r#"mtasts_mx_policy_match{domain="plain.test""#));
     assert!(v(r#"mtasts_phase_duration_seconds_count{phase="policy_fetch",result="ok"}"#) >= 2.0);
-    assert_eq!(v(r#"mtasts_exporter_build_info{version="0.1.0"}"#), 1.0);
     assert_eq!(v("mtasts_domains_configured"), 3.0);
     assert_eq!(
         v(r#"mtasts_probe_interval_seconds{domain="good.test"}"#),

@@ -106,10 +106,17 @@ impl Config {
                 reason,
             },
         })?;
-        Config::parse(&text).map_err(|issues| ConfigError::Invalid {
+        let mut config = Config::parse(&text).map_err(|issues| ConfigError::Invalid {
             path: path.to_path_buf(),
             issues,
-        })
+        })?;
+        // MTASTS_SHARD_INDEX / MTASTS_SHARD_COUNT override `shard` (and a
+        // reload keeps them): see src/shard_env.rs.
+        crate::shard_env::apply(&mut config).map_err(|issue| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            issues: vec![issue],
+        })?;
+        Ok(config)
     }
 
     /// Parses and validates configuration text, returning the problems

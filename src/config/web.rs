@@ -131,17 +131,19 @@ fn server_tls(cert_file: &Path, key_file: &Path) -> Result<rustls::ServerConfig,
             format!("{}: {problem}", capped(&key_file.display().to_string())),
         )
     };
+    use rustls::pki_types::pem::{self, PemObject};
     let certs_pem = read_bytes(cert_file).map_err(|e| cert_issue(e.to_string()))?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut certs_pem.as_slice())
+    let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_slice_iter(&certs_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| cert_issue(e.to_string()))?;
     if certs.is_empty() {
         return Err(cert_issue("no certificate".into()));
     }
     let key_pem = read_bytes(key_file).map_err(|e| key_issue(e.to_string()))?;
-    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| key_issue(e.to_string()))?
-        .ok_or_else(|| key_issue("no private key".into()))?;
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
+        pem::Error::NoItemsFound => key_issue("no private key".into()),
+        other => key_issue(other.to_string()),
+    })?;
     let mut config = rustls::ServerConfig::builder_with_provider(crate::tls::crypto_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| ConfigIssue::new("tls_server_config", e.to_string()))?

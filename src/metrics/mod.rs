@@ -97,12 +97,16 @@ impl Metrics {
         let build_info = GaugeVec::new(
             Opts::new(
                 "mtasts_exporter_build_info",
-                "Always 1; the exporter's version.",
+                "Always 1; the exporter's version, git revision and Rust version.",
             ),
-            &["version"],
+            &["version", "revision", "rustversion"],
         )?;
         build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .with_label_values(&[
+                crate::version::VERSION,
+                crate::version::REVISION,
+                crate::version::RUST_VERSION,
+            ])
             .set(1.0);
         let domains_configured = IntGauge::new(
             "mtasts_domains_configured",
