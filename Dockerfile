@@ -24,6 +24,9 @@ LABEL org.opencontainers.image.title="mtasts-exporter" \
 
 COPY rootfs/ /
 
+# The policy history (storage.path in the default configuration) survives
+# a restart of the container on this volume.
+VOLUME /var/lib/mtasts-exporter
 # mtasts (uid/gid 10461, in rootfs/etc/passwd): never root.
 USER 10461:10461
 EXPOSE 10461

@@ -49,6 +49,11 @@ mtasts:x:10461:
 GROUP
 cp config/mtasts-exporter.yml "$rootfs/etc/mtasts-exporter/mtasts-exporter.yml"
 mkdir -p "$rootfs/tmp" && chmod 1777 "$rootfs/tmp"
+# storage.path of the default configuration: the policy history, kept on a
+# volume (Dockerfile VOLUME) owned by the unprivileged user.
+mkdir -p "$rootfs/var/lib/mtasts-exporter"
+chown 10461:10461 "$rootfs/var/lib/mtasts-exporter"
+chmod 0700 "$rootfs/var/lib/mtasts-exporter"
 find "$rootfs" -type f | sort | sed "s#^$rootfs#  #"
 
 tool=${CONTAINER_TOOL:-}
