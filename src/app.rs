@@ -13,6 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use tokio::sync::Semaphore;
 
+/// How long a reload waits for the configuration file to be read and
+/// checked. A file on a hung network file system would otherwise hold the
+/// reload (and so every later one) for ever; the read itself cannot be
+/// cancelled and ends, or not, on its own thread.
+pub const CONFIG_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// One loaded configuration and what is built from it.
 pub struct Loaded {
     /// The configuration.
@@ -124,7 +130,8 @@ pub enum ReloadError {
     /// (a resolver, a trust store).
     #[error("{0}")]
     Setup(String),
-    /// Reading the file failed in its worker thread (a bug).
+    /// Reading the file did not finish in time, or its worker thread
+    /// failed.
     #[error("the configuration reader failed: {0}")]
     Reader(String),
 }
@@ -257,8 +264,16 @@ impl Reloader {
     /// file must not hold up scrapes), then builds what it asks for.
     async fn load(&self) -> Result<Arc<Loaded>, ReloadError> {
         let path = self.path.clone();
-        let config = tokio::task::spawn_blocking(move || Config::load(&path))
+        let read = tokio::task::spawn_blocking(move || Config::load(&path));
+        let config = tokio::time::timeout(CONFIG_READ_TIMEOUT, read)
             .await
+            .map_err(|_| {
+                ReloadError::Reader(format!(
+                    "{}: not read within {} s (a hung file system?); the running configuration stays",
+                    self.path.display(),
+                    CONFIG_READ_TIMEOUT.as_secs()
+                ))
+            })?
             .map_err(|e| ReloadError::Reader(e.to_string()))?
             .map_err(|error| {
                 log_config_problems(&error);
