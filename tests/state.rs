@@ -38,6 +38,29 @@ fn config_yaml(world: &World, state: &Path, domains: &[&str]) -> String {
     )
 }
 
+/// A fake world, and a config file in a temporary directory that watches
+/// `domains` and keeps its state in the directory's `state/`.
+struct Setup {
+    world: World,
+    dir: tempfile::TempDir,
+    state: std::path::PathBuf,
+    path: std::path::PathBuf,
+}
+
+async fn setup(domains: &[&str]) -> Setup {
+    let world = world_spec().start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let path = dir.path().join("config.yml");
+    std::fs::write(&path, config_yaml(&world, &state, domains)).unwrap();
+    Setup {
+        world,
+        dir,
+        state,
+        path,
+    }
+}
+
 fn scrape(metrics: &Metrics) -> HashMap<String, f64> {
     parse_exposition(&String::from_utf8(metrics.render()).unwrap())
 }
@@ -63,11 +86,12 @@ const PROBES: &str = r#"mtasts_probes_total{domain="good.test"}"#;
 
 #[tokio::test]
 async fn policy_history_carries_on_after_a_restart() {
-    let world = world_spec().start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let path = dir.path().join("config.yml");
-    std::fs::write(&path, config_yaml(&world, &state, &["good.test"])).unwrap();
+    let Setup {
+        world,
+        dir: _dir,
+        state,
+        path,
+    } = setup(&["good.test"]).await;
 
     let app = App::start(&path, Config::load(&path).unwrap()).unwrap();
     wait_for(&app.metrics, |m| m.get(PROBES).is_some_and(|n| *n >= 1.0)).await;
@@ -98,15 +122,12 @@ async fn policy_history_carries_on_after_a_restart() {
 /// on reload.
 #[tokio::test]
 async fn a_removed_domain_loses_its_state() {
-    let world = world_spec().start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let path = dir.path().join("config.yml");
-    std::fs::write(
-        &path,
-        config_yaml(&world, &state, &["good.test", "other.test"]),
-    )
-    .unwrap();
+    let Setup {
+        world,
+        dir: _dir,
+        state,
+        path,
+    } = setup(&["good.test", "other.test"]).await;
     let app = App::start(&path, Config::load(&path).unwrap()).unwrap();
     wait_for(&app.metrics, |m| {
         m.contains_key(FETCHED)
@@ -138,15 +159,12 @@ async fn a_removed_domain_loses_its_state() {
 /// move aside.
 #[tokio::test]
 async fn kill_9_never_leaves_an_unusable_state_file() {
-    let world = world_spec().start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let path = dir.path().join("config.yml");
-    std::fs::write(
-        &path,
-        config_yaml(&world, &state, &["good.test", "other.test"]),
-    )
-    .unwrap();
+    let Setup {
+        world: _world,
+        dir: _dir,
+        state,
+        path,
+    } = setup(&["good.test", "other.test"]).await;
     for round in 0..6u64 {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mtasts-exporter"))
             .args(["--config.file", path.to_str().unwrap()])
