@@ -439,7 +439,7 @@ async fn start(cli: &Cli) -> Result<Started, i32> {
             })?,
         None => WebConfig::default(),
     };
-    let listener = tokio::net::TcpListener::bind(&cli.listen_address)
+    let listener = server::listen::bind(&cli.listen_address)
         .await
         .map_err(|error| {
             let address = capped(&cli.listen_address);

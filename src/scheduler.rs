@@ -381,8 +381,10 @@ fn log_report(report: &ProbeReport) {
     if report.failures.is_empty() {
         tracing::debug!(domain = %report.domain, success = report.success, duration_seconds = report.duration_seconds, "probe done");
     } else {
+        // Plain comma-separated text, as log searches and people read it.
         let reasons: Vec<_> = report.failures.iter().map(|f| f.reason.as_str()).collect();
-        tracing::info!(domain = %report.domain, success = report.success, reasons = ?reasons, duration_seconds = report.duration_seconds, "probe found failures");
+        let reasons = reasons.join(",");
+        tracing::info!(domain = %report.domain, success = report.success, %reasons, duration_seconds = report.duration_seconds, "probe found failures");
     }
 }
 

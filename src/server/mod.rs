@@ -11,6 +11,7 @@ mod auth;
 mod connection;
 mod health;
 mod landing;
+pub mod listen;
 mod metrics;
 mod probe;
 mod reload;
