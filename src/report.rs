@@ -33,11 +33,14 @@ pub enum Warning {
     TlsrptRecordInvalid,
     /// A policy `mx:` pattern no MX host uses (left over after a migration).
     PolicyPatternUnused,
+    /// A certificate (the policy host's or an MX host's) expires within
+    /// `certificates.warning_days`.
+    CertificateExpiringSoon,
 }
 
 impl Warning {
     /// Every warning, for exporting one series per value.
-    pub const ALL: [Warning; 8] = [
+    pub const ALL: [Warning; 9] = [
         Warning::ContentTypeNotTextPlain,
         Warning::MaxAgeShort,
         Warning::StsRecordAtApex,
@@ -46,6 +49,7 @@ impl Warning {
         Warning::TlsrptRecordMissing,
         Warning::TlsrptRecordInvalid,
         Warning::PolicyPatternUnused,
+        Warning::CertificateExpiringSoon,
     ];
 
     /// The label value.
@@ -59,6 +63,7 @@ impl Warning {
             Warning::TlsrptRecordMissing => "tlsrpt-record-missing",
             Warning::TlsrptRecordInvalid => "tlsrpt-record-invalid",
             Warning::PolicyPatternUnused => "policy-pattern-unused",
+            Warning::CertificateExpiringSoon => "certificate-expiring-soon",
         }
     }
 }
@@ -79,6 +84,56 @@ pub struct CertInfo {
     pub issuer: String,
     /// Why it is not valid, when it is not.
     pub problem: Option<CertProblem>,
+}
+
+/// When a certificate's coming expiry deserves a warning, and when a page
+/// (config `certificates:`): one pair of thresholds for `check`, the status
+/// page, the `certificate-expiring-soon` warning and the shipped alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CertThresholds {
+    /// Days before notAfter from which a certificate is expiring soon.
+    pub warning_days: u32,
+    /// Days before notAfter from which it is critical.
+    pub critical_days: u32,
+}
+
+impl Default for CertThresholds {
+    /// 21 and 7 days, as the shipped alert rules.
+    fn default() -> Self {
+        CertThresholds {
+            warning_days: 21,
+            critical_days: 7,
+        }
+    }
+}
+
+/// Where a certificate stands against the [`CertThresholds`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ExpiryLevel {
+    /// More than `warning_days` left.
+    Fine,
+    /// At most `warning_days` left.
+    Warning,
+    /// At most `critical_days` left.
+    Critical,
+    /// Past its notAfter.
+    Expired,
+}
+
+impl CertThresholds {
+    /// Where a certificate with `not_after` (Unix seconds) stands at `now`.
+    pub fn level(&self, not_after: i64, now: f64) -> ExpiryLevel {
+        let days_left = (not_after as f64 - now) / 86_400.0;
+        if days_left < 0.0 {
+            ExpiryLevel::Expired
+        } else if days_left <= f64::from(self.critical_days) {
+            ExpiryLevel::Critical
+        } else if days_left <= f64::from(self.warning_days) {
+            ExpiryLevel::Warning
+        } else {
+            ExpiryLevel::Fine
+        }
+    }
 }
 
 /// The STS TXT record found.

@@ -64,6 +64,7 @@ impl Default for Config {
             probe_endpoint: ProbeEndpointConfig::default(),
             modules: BTreeMap::new(),
             shard: None,
+            certificates: crate::report::CertThresholds::default(),
             storage: StorageConfig {
                 path: None,
                 write_interval: DEFAULT_STORAGE_WRITE_INTERVAL,

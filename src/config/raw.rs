@@ -36,7 +36,17 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) storage: RawStorage,
     #[serde(default)]
+    pub(super) certificates: RawCertificates,
+    #[serde(default)]
     pub(super) domains: Vec<RawDomain>,
+}
+
+/// `certificates:`: expiry thresholds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCertificates {
+    pub(super) warning_days: Option<u32>,
+    pub(super) critical_days: Option<u32>,
 }
 
 /// `storage:`: where state that survives a restart is kept.

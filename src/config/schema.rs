@@ -99,6 +99,8 @@ pub struct Config {
     pub shard: Option<Shard>,
     /// Where state that survives a restart is kept.
     pub storage: StorageConfig,
+    /// When a certificate's coming expiry warns, and when it is critical.
+    pub certificates: crate::report::CertThresholds,
     /// The watched domains, in file order (all of them; see
     /// [`Config::scheduled_domains`] for this replica's share).
     pub domains: Vec<DomainConfig>,

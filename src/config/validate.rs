@@ -5,8 +5,8 @@
 //! `line:column`.
 
 use super::raw::{
-    RawConfig, RawDomain, RawModule, RawPorts, RawProbe, RawResolver, RawShard, RawSmtp,
-    RawStorage, RawTls,
+    RawCertificates, RawConfig, RawDomain, RawModule, RawPorts, RawProbe, RawResolver, RawShard,
+    RawSmtp, RawStorage, RawTls,
 };
 use super::{
     normalize_domain, parse_nameserver, Config, ConfigDuration, ConfigIssue, DomainConfig, Ports,
@@ -56,6 +56,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigIssue>> {
     config.modules = validate_modules(&raw.modules, &config.defaults, &mut issues);
     config.shard = raw.shard.map(|shard| validate_shard(shard, &mut issues));
     validate_storage(raw.storage, &mut config.storage, &mut issues);
+    validate_certificates(raw.certificates, &mut config.certificates, &mut issues);
     config.domains = validate_domains(raw.domains, &config.defaults, &mut issues);
     if issues.0.is_empty() {
         Ok(config)
@@ -133,6 +134,32 @@ fn validate_storage(raw: RawStorage, storage: &mut StorageConfig, issues: &mut I
             issues.add("storage.write_interval", "must be at least 1s");
         }
         storage.write_interval = interval.0;
+    }
+}
+
+/// `certificates:`: days from 1 to 365, the critical threshold at most the
+/// warning one.
+fn validate_certificates(
+    raw: RawCertificates,
+    thresholds: &mut crate::report::CertThresholds,
+    issues: &mut Issues,
+) {
+    if let Some(days) = raw.warning_days {
+        check_range("certificates.warning_days", days as usize, 365, issues);
+        thresholds.warning_days = days;
+    }
+    if let Some(days) = raw.critical_days {
+        check_range("certificates.critical_days", days as usize, 365, issues);
+        thresholds.critical_days = days;
+    }
+    if thresholds.critical_days > thresholds.warning_days {
+        issues.add(
+            "certificates.critical_days",
+            format!(
+                "must be at most certificates.warning_days ({})",
+                thresholds.warning_days
+            ),
+        );
     }
 }
 
@@ -329,6 +356,35 @@ mod tests {
         assert_eq!(c.smtp.timeout, Duration::from_secs(10));
         assert_eq!(c.concurrency, DEFAULT_CONCURRENCY);
         assert_eq!(c.ports.https, 443);
+    }
+
+    #[test]
+    fn certificate_thresholds_and_storage() {
+        let c = Config::parse(
+            "certificates:\n  warning_days: 30\n  critical_days: 10\nstorage:\n  path: /var/lib/x\n  write_interval: 5s\ndomains: [a.example]\n",
+        )
+        .unwrap();
+        assert_eq!(c.certificates.warning_days, 30);
+        assert_eq!(c.certificates.critical_days, 10);
+        assert_eq!(
+            c.storage.path.as_deref(),
+            Some(std::path::Path::new("/var/lib/x"))
+        );
+        assert_eq!(c.storage.write_interval, Duration::from_secs(5));
+        let defaults = Config::parse("domains: [a.example]\n").unwrap();
+        assert_eq!(defaults.certificates.warning_days, 21);
+        assert_eq!(defaults.certificates.critical_days, 7);
+        assert_eq!(defaults.storage.path, None);
+        let issues = Config::parse(
+            "certificates:\n  warning_days: 5\n  critical_days: 10\nstorage:\n  write_interval: 10ms\ndomains: [a.example]\n",
+        )
+        .unwrap_err();
+        let fields: Vec<_> = issues.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["storage.write_interval", "certificates.critical_days"],
+            "{issues:?}"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub mod starttls;
 pub mod tlsrpt_lookup;
 
 use crate::config::{Config, DomainConfig};
-use crate::report::ProbeReport;
+use crate::report::{CertThresholds, ProbeReport};
 use crate::rfc::rfc5321::MxSet;
 use crate::tls;
 use dns::Dns;
@@ -58,6 +58,7 @@ pub struct Prober {
     /// bound, so a probe holding its permit never waits on its own kind).
     connection_permits: Arc<Semaphore>,
     max_mx_hosts: usize,
+    cert_thresholds: CertThresholds,
 }
 
 /// Runs `future` until `deadline`, timing it.
@@ -98,6 +99,7 @@ impl Prober {
             starttls,
             connection_permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
             max_mx_hosts: config.max_mx_hosts,
+            cert_thresholds: config.certificates,
         })
     }
 
@@ -176,7 +178,7 @@ impl Prober {
             started_at: timestamp,
             duration: started.elapsed(),
         };
-        let report = judge::judge(name, clock, outcomes);
+        let report = judge::judge(name, clock, &self.cert_thresholds, outcomes);
         local_log::log_local_errors(&report);
         report
     }

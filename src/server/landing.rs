@@ -4,7 +4,7 @@
 use super::response::{html, HttpResponse};
 use super::AppState;
 use crate::metrics::recent::WINDOW_MINUTES;
-use crate::report::ProbeReport;
+use crate::report::{CertThresholds, ExpiryLevel, ProbeReport};
 use crate::taxonomy::LocalErrorKind;
 use hyper::StatusCode;
 use std::fmt::Write as _;
@@ -16,7 +16,7 @@ pub(super) fn page(state: &AppState) -> HttpResponse {
 
 /// From the doctype to the heading.
 const HEAD: &str = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>MTA-STS Exporter</title>\
-         <style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}.fail{color:#b00}.ok{color:#070}</style>\
+         <style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}.fail{color:#b00}.warn{color:#b60}.ok{color:#070}</style>\
          </head><body>\n<h1>MTA-STS Exporter</h1>\n";
 
 /// The table's header row.
@@ -42,11 +42,9 @@ fn render(state: &AppState) -> String {
         .collect();
     reports.sort_by(|a, b| a.domain.cmp(&b.domain));
     let (pending, total) = state.app.readiness.progress();
-    let example = state
-        .app
-        .reloader
-        .current()
-        .config
+    let config = state.app.reloader.current().config.clone();
+    let thresholds = config.certificates;
+    let example = config
         .domains
         .first()
         .map(|d| d.name.clone())
@@ -67,7 +65,7 @@ fn render(state: &AppState) -> String {
     html.push_str(&local_warning(&state.app.metrics.recent_local_errors()));
     html.push_str(TABLE_HEAD);
     for report in &reports {
-        row(&mut html, report);
+        row(&mut html, report, &thresholds);
     }
     html.push_str("</table>\n</body></html>\n");
     html
@@ -95,7 +93,7 @@ fn local_warning(recent: &[(LocalErrorKind, u64)]) -> String {
 }
 
 /// Appends the table row of one domain's latest report.
-fn row(html: &mut String, report: &ProbeReport) {
+fn row(html: &mut String, report: &ProbeReport, thresholds: &CertThresholds) {
     let local = report.local_errors().next().map(|l| l.kind);
     let status = match local {
         Some(kind) => format!(
@@ -116,7 +114,7 @@ fn row(html: &mut String, report: &ProbeReport) {
         .map(|f| format!("{} ({})", f.reason.as_str(), f.result_type.as_str()))
         .collect();
     let warnings: Vec<&str> = report.warnings.iter().map(|w| w.as_str()).collect();
-    let expiry = expiry(report);
+    let expiry = expiry(report, thresholds);
     let _ = writeln!(
         html,
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td></tr>",
@@ -130,16 +128,21 @@ fn row(html: &mut String, report: &ProbeReport) {
     );
 }
 
-/// Days until the earliest certificate expires, or (in red) since it did.
-fn expiry(report: &ProbeReport) -> String {
+/// Days until the earliest certificate expires, coloured by the
+/// `certificates:` thresholds (orange within the warning one, red within
+/// the critical one), or (in red) since it did.
+fn expiry(report: &ProbeReport, thresholds: &CertThresholds) -> String {
     report
         .earliest_cert_expiry()
         .map(|t| {
             let days = (t as f64 - report.timestamp) / 86400.0;
-            if days >= 0.0 {
-                format!("{days:.0} days")
-            } else {
-                format!("<span class=\"fail\">expired {:.0} days ago</span>", -days)
+            match thresholds.level(t, report.timestamp) {
+                ExpiryLevel::Fine => format!("{days:.0} days"),
+                ExpiryLevel::Warning => format!("<span class=\"warn\">{days:.0} days</span>"),
+                ExpiryLevel::Critical => format!("<span class=\"fail\">{days:.0} days</span>"),
+                ExpiryLevel::Expired => {
+                    format!("<span class=\"fail\">expired {:.0} days ago</span>", -days)
+                }
             }
         })
         .unwrap_or_else(|| "-".into())
@@ -192,7 +195,7 @@ mod tests {
             }],
         };
         let mut html = String::new();
-        row(&mut html, &report);
+        row(&mut html, &report, &CertThresholds::default());
         assert!(
             html.contains("not probed: the exporter is short of file descriptors"),
             "{html}"

@@ -63,12 +63,15 @@ pub fn no_record() -> RecordLookupError {
     }
 }
 
-/// A certificate, valid or not, expiring at Unix second 2000.
+/// When [`cert`] expires: years after [`clock`]'s probe.
+pub const CERT_NOT_AFTER: i64 = 100_000_000;
+
+/// A certificate, valid or not, expiring at [`CERT_NOT_AFTER`].
 pub fn cert(valid: bool) -> CertInfo {
     CertInfo {
         valid,
         not_before: 0,
-        not_after: 2_000,
+        not_after: CERT_NOT_AFTER,
         names: vec!["mx.example.com".into()],
         issuer: "CN=test".into(),
         problem: None,

@@ -4,6 +4,7 @@
 //! [`verdict`]; nothing here reaches the network, so each is unit-tested with
 //! hand-built outcomes.
 
+mod certificates;
 mod mx;
 mod policy;
 mod record;
@@ -11,7 +12,7 @@ mod starttls;
 mod tlsrpt;
 
 use super::outcome::Outcomes;
-use crate::report::{PhaseTiming, PolicyReport, ProbeReport, Warning};
+use crate::report::{CertThresholds, PhaseTiming, PolicyReport, ProbeReport, Warning};
 use crate::rfc::rfc8461::mode::domain_passes;
 use crate::rfc::rfc8461::policy::Mode;
 use crate::taxonomy::{Failure, Judged, Phase};
@@ -69,8 +70,14 @@ pub struct ProbeClock {
     pub duration: Duration,
 }
 
-/// Judges every phase of one probe of `domain` and forms the verdict.
-pub fn judge(domain: &str, clock: ProbeClock, outcomes: Outcomes) -> ProbeReport {
+/// Judges every phase of one probe of `domain` and forms the verdict;
+/// certificates are weighed against `thresholds`.
+pub fn judge(
+    domain: &str,
+    clock: ProbeClock,
+    thresholds: &CertThresholds,
+    outcomes: Outcomes,
+) -> ProbeReport {
     let mut findings = Findings::default();
     let record = record::judge(
         outcomes.record,
@@ -89,6 +96,13 @@ pub fn judge(domain: &str, clock: ProbeClock, outcomes: Outcomes) -> ProbeReport
         &mut findings,
     );
     let tlsrpt = tlsrpt::judge(outcomes.tlsrpt, &mut findings);
+    certificates::judge(
+        policy_cert.as_ref(),
+        mx.hosts.as_deref(),
+        clock.started_at,
+        thresholds,
+        &mut findings,
+    );
 
     // A probe a local error cut short forms no verdict: what it did not
     // see might have failed the domain, and what it could not do is no
@@ -149,7 +163,12 @@ mod tests {
 
     #[test]
     fn a_healthy_domain_passes_with_every_phase_timed_in_order() {
-        let report = judge("example.com", clock(), healthy_outcomes());
+        let report = judge(
+            "example.com",
+            clock(),
+            &CertThresholds::default(),
+            healthy_outcomes(),
+        );
         assert!(report.success, "{:?}", report.failures);
         assert_eq!(report.timestamp, 1_000.0);
         assert_eq!(report.duration_seconds, 2.0);
@@ -180,7 +199,7 @@ mod tests {
             let mut outcomes = healthy_outcomes();
             set_mode(&mut outcomes, mode);
             outcomes.starttls = vec![starttls_not_offered("mx.example.com")];
-            let report = judge("example.com", clock(), outcomes);
+            let report = judge("example.com", clock(), &CertThresholds::default(), outcomes);
             assert_eq!(report.success, passes, "{mode:?}");
             // Seen in every mode.
             assert_eq!(report.failures.len(), 1, "{mode:?}");
@@ -195,7 +214,7 @@ mod tests {
             set_mode(&mut outcomes, mode);
             outcomes.mx = Some((Ok(mx_set(&["other.example.net"])), ms(1)));
             outcomes.starttls = Vec::new();
-            let report = judge("example.com", clock(), outcomes);
+            let report = judge("example.com", clock(), &CertThresholds::default(), outcomes);
             assert_eq!(report.success, passes, "{mode:?}");
             assert_eq!(report.failures.len(), failures, "{mode:?}");
         }
@@ -206,7 +225,7 @@ mod tests {
         let mut outcomes = healthy_outcomes();
         outcomes.record = Err(no_record());
         outcomes.policy = None;
-        let report = judge("example.com", clock(), outcomes);
+        let report = judge("example.com", clock(), &CertThresholds::default(), outcomes);
         assert!(!report.success);
         assert_eq!(report.failures[0].reason, Reason::NoMtaStsDnsTxtRecord);
         // The MX and TLSRPT phases are still reported.
@@ -258,7 +277,7 @@ mod tests {
         for (phase, break_it) in cases {
             let mut outcomes = healthy_outcomes();
             break_it(&mut outcomes);
-            let report = judge("example.com", clock(), outcomes);
+            let report = judge("example.com", clock(), &CertThresholds::default(), outcomes);
             assert!(
                 report.failures.is_empty(),
                 "{phase:?}: {:?}",
@@ -284,7 +303,7 @@ mod tests {
         let mut outcomes = healthy_outcomes();
         outcomes.tlsrpt.0 = Err(dns_local());
         outcomes.starttls = vec![starttls_not_offered("mx.example.com")];
-        let report = judge("example.com", clock(), outcomes);
+        let report = judge("example.com", clock(), &CertThresholds::default(), outcomes);
         assert_eq!(report.failures.len(), 1);
         assert_eq!(report.failures[0].reason, Reason::StarttlsNotOffered);
         assert!(!report.is_complete());
@@ -295,7 +314,7 @@ mod tests {
         let mut outcomes = healthy_outcomes();
         outcomes.mx = Some((Err(dns_timeout()), ms(1)));
         outcomes.starttls = Vec::new();
-        let report = judge("example.com", clock(), outcomes);
+        let report = judge("example.com", clock(), &CertThresholds::default(), outcomes);
         assert!(report.is_complete());
         assert!(!report.success);
         assert_eq!(report.failures[0].reason, Reason::DnsLookup);
@@ -306,7 +325,7 @@ mod tests {
         let mut outcomes = healthy_outcomes();
         outcomes.at_apex = true;
         outcomes.tlsrpt.0 = Ok(crate::rfc::rfc8460::record_set::evaluate_tlsrpt(&[]));
-        let report = judge("example.com", clock(), outcomes);
+        let report = judge("example.com", clock(), &CertThresholds::default(), outcomes);
         assert_eq!(
             report.warnings,
             [Warning::StsRecordAtApex, Warning::TlsrptRecordMissing]
