@@ -156,10 +156,7 @@ mod tests {
 
     fn report(at: f64, id: &str, max_age: u64, mx: &[&str]) -> ProbeReport {
         ProbeReport {
-            domain: "example.com".into(),
             success: true,
-            timestamp: at,
-            duration_seconds: 0.1,
             record: Some(RecordReport {
                 id: id.into(),
                 txt: format!("v=STSv1; id={id}"),
@@ -171,14 +168,7 @@ mod tests {
                 text: String::new(),
                 content_type: None,
             }),
-            policy_cert: None,
-            mx_source: None,
-            mx_hosts: None,
-            unused_patterns: Vec::new(),
-            tlsrpt: None,
-            warnings: Vec::new(),
-            failures: Vec::new(),
-            phases: Vec::new(),
+            ..ProbeReport::blank("example.com", at)
         }
     }
 

@@ -243,6 +243,28 @@ pub struct ProbeReport {
 }
 
 impl ProbeReport {
+    /// A report of `domain` at `timestamp` that found nothing and failed
+    /// nothing: what unit tests fill in with the parts they need.
+    #[cfg(test)]
+    pub(crate) fn blank(domain: &str, timestamp: f64) -> ProbeReport {
+        ProbeReport {
+            domain: domain.to_string(),
+            success: false,
+            timestamp,
+            duration_seconds: 0.1,
+            record: None,
+            policy: None,
+            policy_cert: None,
+            mx_source: None,
+            mx_hosts: None,
+            unused_patterns: Vec::new(),
+            tlsrpt: None,
+            warnings: Vec::new(),
+            failures: Vec::new(),
+            phases: Vec::new(),
+        }
+    }
+
     /// The local errors that kept phases from running (in phase order).
     pub fn local_errors(&self) -> impl Iterator<Item = &LocalError> {
         self.phases.iter().filter_map(|p| p.local_error.as_ref())

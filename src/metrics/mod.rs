@@ -297,20 +297,9 @@ mod tests {
             local_error: local,
         };
         let mut report = ProbeReport {
-            domain: "example.com".into(),
             success: true,
-            timestamp: 1.0,
-            duration_seconds: 0.1,
-            record: None,
-            policy: None,
-            policy_cert: None,
-            mx_source: None,
-            mx_hosts: None,
-            unused_patterns: Vec::new(),
-            tlsrpt: None,
-            warnings: Vec::new(),
-            failures: Vec::new(),
             phases: vec![timing(Phase::RecordLookup, None)],
+            ..ProbeReport::blank("example.com", 1.0)
         };
         metrics.observe(&report, &PolicyHistory::of_one(&report));
         let before = render();
@@ -363,14 +352,6 @@ mod tests {
         use crate::report::MxHostReport;
         let metrics = Metrics::new(5, false, RegistryKind::Exporter).unwrap();
         let report = |round: usize| ProbeReport {
-            domain: "churn.example".into(),
-            success: false,
-            timestamp: round as f64,
-            duration_seconds: 0.1,
-            record: None,
-            policy: None,
-            policy_cert: None,
-            mx_source: None,
             mx_hosts: Some(
                 (0..40)
                     .map(|i| MxHostReport {
@@ -386,10 +367,7 @@ mod tests {
                     .collect(),
             ),
             unused_patterns: (0..40).map(|i| format!("p{i}-r{round}.example")).collect(),
-            tlsrpt: None,
-            warnings: Vec::new(),
-            failures: Vec::new(),
-            phases: Vec::new(),
+            ..ProbeReport::blank("churn.example", round as f64)
         };
         let render = || String::from_utf8(metrics.render()).unwrap();
         let observe = |report: &ProbeReport| {

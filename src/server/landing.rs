@@ -174,25 +174,13 @@ mod tests {
         use crate::report::PhaseTiming;
         use crate::taxonomy::{LocalError, Phase};
         let report = ProbeReport {
-            domain: "example.com".into(),
-            success: false,
-            timestamp: 1.0,
-            duration_seconds: 0.1,
-            record: None,
-            policy: None,
-            policy_cert: None,
-            mx_source: None,
-            mx_hosts: None,
-            unused_patterns: Vec::new(),
-            tlsrpt: None,
-            warnings: Vec::new(),
-            failures: Vec::new(),
             phases: vec![PhaseTiming {
                 phase: Phase::RecordLookup,
                 duration_seconds: 0.001,
                 ok: false,
                 local_error: Some(LocalError::new(LocalErrorKind::DescriptorsExhausted, "x")),
             }],
+            ..ProbeReport::blank("example.com", 1.0)
         };
         let mut html = String::new();
         row(&mut html, &report, &CertThresholds::default());
