@@ -258,6 +258,30 @@ fn render_mx_host(out: &mut String, report: &ProbeReport, i: usize, host: &MxHos
     }
 }
 
+/// Policy fields written more than once (RFC 8461 §3.2: the first counts),
+/// with what a sender that takes the last value would apply instead.
+fn render_duplicate_fields(out: &mut String, report: &ProbeReport) {
+    let Some(policy) = &report.policy else {
+        return;
+    };
+    for duplicate in &policy.duplicate_fields {
+        let (Some(first), Some(last)) = (duplicate.values.first(), duplicate.values.last()) else {
+            continue;
+        };
+        let consequence = if first == last {
+            "some senders refuse a repeated field".to_string()
+        } else {
+            format!("senders that take the last value apply {last}")
+        };
+        let _ = writeln!(
+            out,
+            "  duplicate policy field {}: {} (RFC 8461 §3.2: the first counts; {consequence})",
+            duplicate.field,
+            duplicate.values.join(", ")
+        );
+    }
+}
+
 /// Unused patterns, TLSRPT, warnings and failures.
 fn render_findings(out: &mut String, report: &ProbeReport) {
     if !report.unused_patterns.is_empty() {
@@ -267,6 +291,7 @@ fn render_findings(out: &mut String, report: &ProbeReport) {
             report.unused_patterns.join(", ")
         );
     }
+    render_duplicate_fields(out, report);
     match &report.tlsrpt {
         Some(t) if t.valid => {
             let _ = writeln!(out, "  TLSRPT    valid, reports to {}", t.rua.join(", "));

@@ -167,6 +167,7 @@ mod tests {
                 mx: mx.iter().map(|m| m.to_string()).collect(),
                 text: String::new(),
                 content_type: None,
+                duplicate_fields: Vec::new(),
             }),
             ..ProbeReport::blank("example.com", at)
         }

@@ -36,11 +36,16 @@ pub enum Warning {
     /// A certificate (the policy host's or an MX host's) expires within
     /// `certificates.warning_days`.
     CertificateExpiringSoon,
+    /// The policy writes `version`, `mode` or `max_age` more than once.
+    /// RFC 8461 §3.2 says the first counts, but some senders refuse such a
+    /// policy and some take the last value; the fields are named in
+    /// [`PolicyReport::duplicate_fields`].
+    DuplicateField,
 }
 
 impl Warning {
     /// Every warning, for exporting one series per value.
-    pub const ALL: [Warning; 9] = [
+    pub const ALL: [Warning; 10] = [
         Warning::ContentTypeNotTextPlain,
         Warning::MaxAgeShort,
         Warning::StsRecordAtApex,
@@ -50,6 +55,7 @@ impl Warning {
         Warning::TlsrptRecordInvalid,
         Warning::PolicyPatternUnused,
         Warning::CertificateExpiringSoon,
+        Warning::DuplicateField,
     ];
 
     /// The label value.
@@ -64,6 +70,7 @@ impl Warning {
             Warning::TlsrptRecordInvalid => "tlsrpt-record-invalid",
             Warning::PolicyPatternUnused => "policy-pattern-unused",
             Warning::CertificateExpiringSoon => "certificate-expiring-soon",
+            Warning::DuplicateField => "duplicate-field",
         }
     }
 }
@@ -158,6 +165,18 @@ pub struct PolicyReport {
     pub text: String,
     /// The Content-Type header, if any.
     pub content_type: Option<String>,
+    /// Fields written more than once (RFC 8461 §3.2: the first counts).
+    pub duplicate_fields: Vec<DuplicateFieldReport>,
+}
+
+/// A policy field written more than once, as reported (RFC 8461 §3.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DuplicateFieldReport {
+    /// `version`, `mode` or `max_age`.
+    pub field: String,
+    /// Every value written for it in policy order (the first counts), each
+    /// capped for display.
+    pub values: Vec<String>,
 }
 
 /// One MX host and how the policy treats it.

@@ -391,6 +391,50 @@ async fn policy_syntax_errors() {
     }
 }
 
+/// RFC 8461 §3.2: a repeated field other than `mx` is not an error, the
+/// first entry counts; the repeat is a warning because senders differ.
+#[tokio::test]
+async fn repeated_policy_field_first_wins_with_a_warning() {
+    let mut policy = policy_text("enforce", &["mx1.dup.test"], 1_209_600);
+    policy.push_str("mode: testing\r\nmax_age: 86400\r\n");
+    let report = single(
+        WorldSpec::new().mta_sts_domain("dup.test", "1", &policy),
+        "dup.test",
+    )
+    .await;
+    assert!(report.success, "{report:#?}");
+    assert!(report.failures.is_empty(), "{:#?}", report.failures);
+    assert_eq!(report.warnings, [Warning::DuplicateField]);
+    let fetched = report.policy.as_ref().unwrap();
+    assert_eq!((fetched.mode, fetched.max_age), (Mode::Enforce, 1_209_600));
+    let fields: Vec<_> = fetched
+        .duplicate_fields
+        .iter()
+        .map(|d| (d.field.as_str(), d.values.clone()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("mode", vec!["enforce".to_string(), "testing".to_string()]),
+            ("max_age", vec!["1209600".to_string(), "86400".to_string()]),
+        ]
+    );
+    let text = mtasts_exporter::check::render_text(std::slice::from_ref(&report));
+    assert!(
+        text.contains("duplicate policy field mode: enforce, testing")
+            && text.contains("senders that take the last value apply testing")
+            && text.contains("warning   duplicate-field"),
+        "{text}"
+    );
+    let json = mtasts_exporter::check::render_json(std::slice::from_ref(&report));
+    let json: serde_json::Value = serde_json::from_str(&json).expect("check JSON");
+    assert_eq!(
+        json[0]["policy"]["duplicate_fields"][0],
+        serde_json::json!({"field": "mode", "values": ["enforce", "testing"]})
+    );
+    assert_eq!(json[0]["warnings"], serde_json::json!(["duplicate-field"]));
+}
+
 #[tokio::test]
 async fn certificate_problems() {
     let policy = policy_text("enforce", &["mx1.f.test"], 1_209_600);

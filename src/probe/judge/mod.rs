@@ -12,7 +12,9 @@ mod starttls;
 mod tlsrpt;
 
 use super::outcome::Outcomes;
-use crate::report::{CertThresholds, PhaseTiming, PolicyReport, ProbeReport, Warning};
+use crate::report::{
+    CertThresholds, DuplicateFieldReport, PhaseTiming, PolicyReport, ProbeReport, Warning,
+};
 use crate::rfc::rfc8461::mode::domain_passes;
 use crate::rfc::rfc8461::policy::Mode;
 use crate::taxonomy::{Failure, Judged, Phase};
@@ -130,6 +132,15 @@ pub fn judge(
             mode: f.policy.mode,
             max_age: f.policy.max_age,
             mx: f.policy.mx.iter().map(|p| p.to_string()).collect(),
+            duplicate_fields: f
+                .policy
+                .duplicate_fields
+                .iter()
+                .map(|d| DuplicateFieldReport {
+                    field: d.field.to_string(),
+                    values: d.values.clone(),
+                })
+                .collect(),
             text: f.text,
             content_type: f.content_type,
         }),
