@@ -22,6 +22,7 @@ pub mod echo;
 pub mod history;
 pub mod metrics;
 pub mod probe;
+pub mod remedy;
 pub mod report;
 pub mod rfc;
 pub mod scheduler;

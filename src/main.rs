@@ -223,7 +223,10 @@ async fn run_check(cli: &Cli, output: OutputFormat, names: &[String]) -> i32 {
     };
     let reports = check::run_checks(&prober, &domains, config.concurrency).await;
     match output {
-        OutputFormat::Text => print!("{}", check::render_text(&reports)),
+        OutputFormat::Text => print!(
+            "{}",
+            check::render_text_with(&reports, &check::TextOptions::from_config(&config))
+        ),
         OutputFormat::Json => println!("{}", check::render_json(&reports)),
     }
     if reports.len() != domains.len() {

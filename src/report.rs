@@ -235,7 +235,9 @@ pub struct ProbeReport {
     pub tlsrpt: Option<TlsRptStatus>,
     /// Warnings, sorted.
     pub warnings: Vec<Warning>,
-    /// Hard failures.
+    /// Hard failures; in JSON each with its `what_to_do` line
+    /// ([`crate::remedy::for_reason`]).
+    #[serde(serialize_with = "crate::remedy::serialize_failures")]
     pub failures: Vec<Failure>,
     /// Per-phase timings, in the order the phases ran (one `starttls`
     /// entry per MX host checked).
