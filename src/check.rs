@@ -35,7 +35,9 @@ pub const EXIT_USAGE: i32 = 2;
 pub fn select_domains(config: &Config, names: &[String]) -> Result<Vec<DomainConfig>, String> {
     if names.is_empty() {
         if config.domains.is_empty() {
-            return Err("no domains given and none configured".into());
+            return Err("no domains given and none configured: name them \
+                        (`check example.com`) or give --config.file FILE"
+                .into());
         }
         return Ok(config.domains.clone());
     }
