@@ -743,5 +743,31 @@ mod tests {
             json[0]["warning_details"][0]["what_to_do"],
             remedy::for_warning(Warning::PolicyLarge)
         );
+
+        // A local error too; a phase without one stays null.
+        report.phases.push(crate::report::PhaseTiming {
+            phase: Phase::RecordLookup,
+            duration_seconds: 0.0,
+            ok: true,
+            local_error: None,
+        });
+        report.phases.push(crate::report::PhaseTiming {
+            phase: Phase::Starttls,
+            duration_seconds: 0.0,
+            ok: false,
+            local_error: Some(crate::taxonomy::LocalError::new(
+                crate::taxonomy::LocalErrorKind::MemoryExhausted,
+                "Cannot allocate memory",
+            )),
+        });
+        let json: serde_json::Value = serde_json::from_str(&render_json(&[report])).unwrap();
+        assert!(json[0]["phases"][0]["local_error"].is_null());
+        let local = &json[0]["phases"][1]["local_error"];
+        assert_eq!(local["kind"], "memory-exhausted");
+        assert_eq!(local["detail"], "Cannot allocate memory");
+        assert_eq!(
+            local["what_to_do"],
+            remedy::for_local_error(crate::taxonomy::LocalErrorKind::MemoryExhausted)
+        );
     }
 }

@@ -11,7 +11,7 @@
 //! domain in its labels.
 
 use crate::report::Warning;
-use crate::taxonomy::{Failure, LocalErrorKind, Reason};
+use crate::taxonomy::{Failure, LocalError, LocalErrorKind, Reason};
 use serde::{Serialize, Serializer};
 use std::borrow::Cow;
 
@@ -128,6 +128,28 @@ pub fn serialize_failures<S: Serializer>(
         failure,
         what_to_do: for_reason(failure.reason),
     }))
+}
+
+/// Serializes a local error (or `null`) with its `what_to_do` line after
+/// its own fields (`phases[].local_error` of the `check` JSON).
+pub fn serialize_local_error<S: Serializer>(
+    local: &Option<LocalError>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    /// A local error and what to do about it.
+    #[derive(Serialize)]
+    struct WithRemedy<'a> {
+        #[serde(flatten)]
+        local: &'a LocalError,
+        what_to_do: &'static str,
+    }
+    local
+        .as_ref()
+        .map(|local| WithRemedy {
+            local,
+            what_to_do: for_local_error(local.kind),
+        })
+        .serialize(serializer)
 }
 
 #[cfg(test)]
