@@ -217,7 +217,9 @@ pub struct PhaseTiming {
     pub ok: bool,
     /// Why the exporter could not run it, when that was its own problem
     /// (out of file descriptors ...); `null` otherwise. A phase with a local
-    /// error is not `ok` and is no failure of the domain.
+    /// error is not `ok` and is no failure of the domain. In JSON with its
+    /// `what_to_do` line ([`crate::remedy::for_local_error`]).
+    #[serde(serialize_with = "crate::remedy::serialize_local_error")]
     pub local_error: Option<LocalError>,
 }
 
@@ -254,7 +256,9 @@ pub struct ProbeReport {
     pub tlsrpt: Option<TlsRptStatus>,
     /// Warnings, sorted.
     pub warnings: Vec<Warning>,
-    /// Hard failures.
+    /// Hard failures; in JSON each with its `what_to_do` line
+    /// ([`crate::remedy::for_reason`]).
+    #[serde(serialize_with = "crate::remedy::serialize_failures")]
     pub failures: Vec<Failure>,
     /// Per-phase timings, in the order the phases ran (one `starttls`
     /// entry per MX host checked).

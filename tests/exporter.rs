@@ -354,6 +354,30 @@ async fn check_subcommand_json_and_text() {
         out.contains("validation-failure / mtasts-policy-mx-mismatch"),
         "{out}"
     );
+    // Each failure says what to do, from the one table; full names; the
+    // summary line last.
+    let remedy = mtasts_exporter::remedy::for_reason(
+        mtasts_exporter::taxonomy::Reason::MtastsPolicyMxMismatch,
+    );
+    assert!(out.contains(&format!("what to do: {remedy}")), "{out}");
+    assert!(
+        out.contains("record    _mta-sts.good.test: v=STSv1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("policy    https://mta-sts.good.test:"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("\n2 domains: 1 ok, 1 failing, 1 with warnings\n"),
+        "{out}"
+    );
+    assert_eq!(
+        report["failures"][0]["what_to_do"],
+        mtasts_exporter::remedy::for_reason(
+            mtasts_exporter::taxonomy::Reason::NoMtaStsDnsTxtRecord
+        )
+    );
 }
 
 #[test]
