@@ -6,7 +6,7 @@
 
 use crate::config::{normalize_domain, Config, DomainConfig};
 use crate::probe::Prober;
-use crate::report::{CertInfo, MxHostReport, ProbeReport};
+use crate::report::{CertInfo, MxHostReport, PolicySource, ProbeReport};
 use crate::rfc::rfc5321::MxSource;
 use crate::rfc::rfc8461::policy::Mode;
 use std::fmt::Write as _;
@@ -196,6 +196,32 @@ fn render_record_and_policy(out: &mut String, report: &ProbeReport) {
             describe_cert(cert, report.timestamp)
         );
     }
+    render_policy_source(out, report);
+}
+
+/// Which policy the MX hosts were judged against (RFC 8461 §5.1).
+fn render_policy_source(out: &mut String, report: &ProbeReport) {
+    let line = match (report.policy_source, &report.cached_policy) {
+        (PolicySource::Fresh, _) => "fresh (the policy fetched now)".to_string(),
+        (PolicySource::Cached, Some(cached)) => format!(
+            "cached: id {}, mode {}, mx: {}, fetched at {}, expires {} (no fresh policy now: senders that cached it still apply it)",
+            cached.id,
+            cached.mode.as_str(),
+            if cached.mx.is_empty() {
+                "none".to_string()
+            } else {
+                cached.mx.join(", ")
+            },
+            cached.fetched_at_text(),
+            cached.expires_at_text()
+        ),
+        (PolicySource::None, _) if report.policy.is_some() => {
+            "none (the policy served is not used without a valid record, and none is cached)"
+                .to_string()
+        }
+        _ => "none (no valid policy now and none cached: senders apply no MTA-STS)".to_string(),
+    };
+    let _ = writeln!(out, "  source    {line}");
 }
 
 /// The MX hosts, one block each.
@@ -219,7 +245,7 @@ fn render_mx_hosts(out: &mut String, report: &ProbeReport) {
 /// check and certificate.
 fn render_mx_host(out: &mut String, report: &ProbeReport, i: usize, host: &MxHostReport) {
     let implicit = report.mx_source == Some(MxSource::Implicit);
-    let mode_none = report.policy.as_ref().map(|p| p.mode) == Some(Mode::None);
+    let mode_none = report.judged_mode() == Some(Mode::None);
     let label = if i == 0 { "MX" } else { "" };
     let matched = match host.matches_policy {
         Some(true) => "covered by policy",
