@@ -385,4 +385,84 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), ProbeFamily::ALL.len());
     }
+
+    /// The source of the policy applied is one series per value, and the
+    /// policy series show the cached policy while it is the one applied,
+    /// never a policy fetched without a valid record.
+    #[test]
+    fn the_policy_series_follow_the_policy_applied() {
+        use crate::report::{CachedPolicy, PolicyReport, RecordReport};
+        let fetched = PolicyReport {
+            mode: Mode::Testing,
+            max_age: 86_400,
+            mx: vec!["mx.example.com".into()],
+            text: String::new(),
+            content_type: None,
+        };
+        let cached = CachedPolicy::of(
+            "1",
+            &PolicyReport {
+                mode: Mode::Enforce,
+                max_age: 1_209_600,
+                mx: vec!["a.example.com".into(), "b.example.com".into()],
+                ..fetched.clone()
+            },
+            500.0,
+        );
+        let fresh = ProbeReport {
+            record: Some(RecordReport {
+                id: "2".into(),
+                txt: "v=STSv1; id=2".into(),
+            }),
+            policy: Some(fetched.clone()),
+            policy_source: PolicySource::Fresh,
+            ..ProbeReport::blank("example.com", 1_000.0)
+        };
+        let from_cache = ProbeReport {
+            policy: Some(fetched.clone()),
+            policy_source: PolicySource::Cached,
+            cached_policy: Some(cached),
+            ..ProbeReport::blank("example.com", 1_000.0)
+        };
+        let unused = ProbeReport {
+            policy: Some(fetched),
+            ..ProbeReport::blank("example.com", 1_000.0)
+        };
+        let cases = [
+            (&fresh, "fresh", Some(("testing", 86_400.0, 1.0))),
+            (&from_cache, "cached", Some(("enforce", 1_209_600.0, 2.0))),
+            (&unused, "none", None),
+        ];
+        for (report, source, policy) in cases {
+            let mut series = DomainSeries::default();
+            series.observe(report, &PolicyHistory::default(), 10);
+            let text: String = ProbeFamily::ALL
+                .iter()
+                .map(|&family| series.lines.get(family))
+                .collect();
+            for other in PolicySource::ALL {
+                let value = flag(other.as_str() == source);
+                let line = format!(
+                    "mtasts_policy_source{{domain=\"example.com\",source=\"{}\"}} {value}",
+                    other.as_str()
+                );
+                assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+            }
+            match policy {
+                Some((mode, max_age, patterns)) => {
+                    let mode_line =
+                        format!("mtasts_policy_mode{{domain=\"example.com\",mode=\"{mode}\"}} 1");
+                    assert!(text.contains(&mode_line), "{source}\n{text}");
+                    let max_age_line = format!(
+                        "mtasts_policy_max_age_seconds{{domain=\"example.com\"}} {max_age}"
+                    );
+                    assert!(text.contains(&max_age_line), "{source}\n{text}");
+                    let patterns_line =
+                        format!("mtasts_policy_mx_patterns{{domain=\"example.com\"}} {patterns}");
+                    assert!(text.contains(&patterns_line), "{source}\n{text}");
+                }
+                None => assert!(!text.contains("mtasts_policy_mode"), "{text}"),
+            }
+        }
+    }
 }
