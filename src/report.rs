@@ -259,9 +259,11 @@ pub struct ProbeReport {
 pub enum PolicySource {
     /// A valid record and a valid policy fetched by this probe.
     Fresh,
-    /// No fresh policy (the record or the fetch failed), but a valid policy
+    /// No fresh policy (the record or the fetch failed), or one whose
+    /// content changed under the same record id, while a valid policy
     /// fetched earlier has not reached its `max_age`: senders that cached it
-    /// must apply it (RFC 8461 §3.3).
+    /// apply it (RFC 8461 §3.3: they must without a live policy, and they
+    /// refetch only for a new id).
     Cached,
     /// No fresh policy and no unexpired cached one: senders treat the
     /// domain as not using MTA-STS (RFC 8461 §3.3).

@@ -164,7 +164,7 @@ impl ProbeFamily {
             ProbeFamily::CertEarliestExpiry => ("mtasts_cert_earliest_expiry_timestamp_seconds", Kind::Gauge, "Earliest notAfter over the policy host's and the MX hosts' certificates."),
             ProbeFamily::TlsrptPresent => ("mtasts_tlsrpt_record_present", Kind::Gauge, "1 when a v=TLSRPTv1 record exists at _smtp._tls. Absent when the lookup failed."),
             ProbeFamily::TlsrptValid => ("mtasts_tlsrpt_record_valid", Kind::Gauge, "1 when exactly one TLSRPT record exists and it is valid."),
-            ProbeFamily::PolicySource => ("mtasts_policy_source", Kind::Gauge, "1 for the policy the MX hosts were judged against (fresh: fetched now; cached: the copy senders still apply while no fresh one is available, RFC 8461 §5.1; none), 0 for the others."),
+            ProbeFamily::PolicySource => ("mtasts_policy_source", Kind::Gauge, "1 for the policy the MX hosts were judged against (fresh: fetched now; cached: the copy senders still apply while no fresh one is available or it changed under the same record id, RFC 8461 §5.1; none), 0 for the others."),
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::report::{
 use crate::rfc::rfc8461::mode::domain_passes;
 use crate::rfc::rfc8461::policy::{parse_mx_pattern, Mode, Policy};
 use crate::taxonomy::{Failure, Judged, Phase, MAX_DETAIL_LEN};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// What the per-phase judges add up, in the order the phases are judged.
@@ -86,10 +87,10 @@ pub fn judge(
 
 /// [`judge`] for a domain whose last valid policy is `cached` (from its
 /// policy history): when this probe found no fresh policy (the record or
-/// the fetch failed) and `cached` has not reached its `max_age`, the MX
-/// hosts and their certificates are judged against it, as senders that
-/// cached it must apply it (RFC 8461 §3.3, §5.1). The verdict still fails
-/// for the missing fresh policy.
+/// the fetch failed), or one whose content changed under the same record
+/// id, and `cached` has not reached its `max_age`, the MX hosts and their
+/// certificates are judged against it, as senders that cached it apply it
+/// (RFC 8461 §3.3, §5.1). Without a fresh policy the verdict still fails.
 pub fn judge_with_cache(
     domain: &str,
     clock: ProbeClock,
@@ -105,11 +106,11 @@ pub fn judge_with_cache(
         &mut findings,
     );
     let (fetched, policy_cert) = policy::judge(outcomes.policy, &mut findings);
-    let (policy_source, cached) = policy_source(
-        record.is_some() && fetched.is_some(),
-        cached,
-        clock.started_at,
-    );
+    let fresh = record
+        .as_ref()
+        .zip(fetched.as_ref())
+        .map(|(record, fetched)| (record.id.as_str(), &fetched.policy));
+    let (policy_source, cached) = policy_source(fresh, cached, clock.started_at);
     let cached_rules = cached.map(cached_as_policy);
     let policy = match policy_source {
         PolicySource::Fresh => fetched.as_ref().map(|f| &f.policy),
@@ -140,10 +141,11 @@ pub fn judge_with_cache(
     // A probe a local error cut short forms no verdict: what it did not
     // see might have failed the domain, and what it could not do is no
     // failure of the domain either. Without a fresh policy the domain
-    // fails, whatever the cached one says of the MX hosts.
+    // fails, whatever the cached one says of the MX hosts; with one, the
+    // MX hosts pass or fail under the policy senders apply.
     let success = findings.complete()
         && verdict(
-            policy_source == PolicySource::Fresh,
+            record.is_some() && fetched.is_some(),
             policy_mode,
             mx.hosts_pass && starttls_pass,
         );
@@ -185,18 +187,33 @@ pub fn judge_with_cache(
 /// not reached its `max_age` at `now` (also when the record shows a new
 /// id: senders that cannot fetch the new policy keep the cached one); else
 /// none. Returns the cached policy only when it is the one applied.
-fn policy_source(
-    fresh: bool,
-    cached: Option<&CachedPolicy>,
+///
+/// A fresh policy whose content differs from the cached one under the same
+/// record id does not replace it either: senders refetch only for a new id
+/// (RFC 8461 §3.1, §3.3), so those that cached it keep applying their copy
+/// until it expires (the stale id).
+fn policy_source<'a>(
+    fresh: Option<(&str, &Policy)>,
+    cached: Option<&'a CachedPolicy>,
     now: f64,
-) -> (PolicySource, Option<&CachedPolicy>) {
-    if fresh {
-        return (PolicySource::Fresh, None);
+) -> (PolicySource, Option<&'a CachedPolicy>) {
+    match (fresh, cached.filter(|c| c.is_valid_at(now))) {
+        (Some((id, policy)), Some(cached)) if cached.id == id && !same_content(cached, policy) => {
+            (PolicySource::Cached, Some(cached))
+        }
+        (Some(_), _) => (PolicySource::Fresh, None),
+        (None, Some(cached)) => (PolicySource::Cached, Some(cached)),
+        (None, None) => (PolicySource::None, None),
     }
-    match cached.filter(|c| c.is_valid_at(now)) {
-        Some(cached) => (PolicySource::Cached, Some(cached)),
-        None => (PolicySource::None, None),
-    }
+}
+
+/// Whether `policy` says what `cached` says: mode, `max_age` and the set of
+/// `mx` patterns (their order, comments and line ends mean nothing).
+fn same_content(cached: &CachedPolicy, policy: &Policy) -> bool {
+    let cached_mx: BTreeSet<&str> = cached.mx.iter().map(String::as_str).collect();
+    let fresh_mx: Vec<String> = policy.mx.iter().map(ToString::to_string).collect();
+    let fresh_mx: BTreeSet<&str> = fresh_mx.iter().map(String::as_str).collect();
+    cached.mode == policy.mode && cached.max_age == policy.max_age && cached_mx == fresh_mx
 }
 
 /// The cached policy as RFC rules to judge the MX hosts by. Its patterns
@@ -524,8 +541,9 @@ mod tests {
     }
 
     #[test]
-    fn a_fresh_policy_wins_over_the_cache() {
+    fn a_fresh_policy_under_a_new_id_wins_over_the_cache() {
         let mut cache = cached(Mode::Enforce, 86_400);
+        cache.id = "0".into();
         cache.mx = vec!["old.example.com".into()];
         let report = judge_with_cache(
             "example.com",
@@ -632,5 +650,62 @@ mod tests {
         assert_eq!(report.policy_source, PolicySource::Cached);
         assert_eq!(report.record.as_ref().unwrap().id, "2");
         assert!(!report.success);
+    }
+
+    #[test]
+    fn a_change_under_the_same_id_is_judged_by_the_copy_senders_keep() {
+        // The MX moved and the policy served lists the new host, but the
+        // record id stayed 1: senders keep their copy, which does not.
+        let mut outcomes = healthy_outcomes();
+        outcomes.policy = Some((
+            fetched(Mode::Enforce, 1_209_600, &["new.example.net"]),
+            ms(40),
+        ));
+        outcomes.mx = Some((Ok(mx_set(&["new.example.net"])), ms(1)));
+        outcomes.starttls = vec![starttls_ok("new.example.net")];
+        let cache = cached(Mode::Enforce, 86_400);
+        let report = judge_with_cache(
+            "example.com",
+            clock(),
+            &CertThresholds::default(),
+            outcomes,
+            Some(&cache),
+        );
+        assert_eq!(report.policy_source, PolicySource::Cached);
+        assert_eq!(report.policy.as_ref().unwrap().mx, ["new.example.net"]);
+        assert_eq!(reasons(&report), [Reason::MtastsPolicyMxMismatch]);
+        assert!(report.failures[0].detail.ends_with("(id 1)"));
+        assert!(!report.success);
+
+        // The same content under the same id (reordered, other line ends
+        // in the text): a refresh, judged fresh, and it passes.
+        let mut same = cached(Mode::Enforce, 1_209_600);
+        same.mx = vec!["mx.example.com".into()];
+        let report = judge_with_cache(
+            "example.com",
+            clock(),
+            &CertThresholds::default(),
+            healthy_outcomes(),
+            Some(&same),
+        );
+        assert_eq!(report.policy_source, PolicySource::Fresh);
+        assert!(report.success, "{:?}", report.failures);
+    }
+
+    #[test]
+    fn a_stale_id_with_a_cached_copy_still_covering_every_host_passes() {
+        // Only max_age changed under the same id: senders keep their copy,
+        // which covers the MX host; the stale id is a warning elsewhere.
+        let cache = cached(Mode::Enforce, 86_400);
+        let report = judge_with_cache(
+            "example.com",
+            clock(),
+            &CertThresholds::default(),
+            healthy_outcomes(),
+            Some(&cache),
+        );
+        assert_eq!(report.policy_source, PolicySource::Cached);
+        assert!(report.success, "{:?}", report.failures);
+        assert_eq!(report.judged_mode(), Some(Mode::Enforce));
     }
 }
