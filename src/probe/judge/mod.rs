@@ -445,7 +445,7 @@ mod tests {
         );
     }
 
-    /// An enforce policy listing `mx.example.com`, fetched under id 1 at
+    /// A policy in `mode` listing `mx.example.com`, fetched under id 1 at
     /// Unix second 500 with a max_age of `max_age`.
     fn cached(mode: Mode, max_age: u64) -> CachedPolicy {
         CachedPolicy {
