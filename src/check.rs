@@ -7,7 +7,9 @@
 use crate::config::{normalize_domain, Config, DomainConfig};
 use crate::probe::Prober;
 use crate::remedy;
-use crate::report::{CertInfo, CertThresholds, ExpiryLevel, MxHostReport, ProbeReport, Warning};
+use crate::report::{
+    CertInfo, CertThresholds, ExpiryLevel, MxHostReport, PolicySource, ProbeReport, Warning,
+};
 use crate::rfc::rfc5321::MxSource;
 use crate::rfc::rfc8461::policy::Mode;
 use crate::taxonomy::{Failure, Phase};
@@ -345,6 +347,32 @@ fn render_record_and_policy(out: &mut String, report: &ProbeReport, options: &Te
             describe_cert(cert, report.timestamp, &options.thresholds)
         );
     }
+    render_policy_source(out, report);
+}
+
+/// Which policy the MX hosts were judged against (RFC 8461 §5.1).
+fn render_policy_source(out: &mut String, report: &ProbeReport) {
+    let line = match (report.policy_source, &report.cached_policy) {
+        (PolicySource::Fresh, _) => "fresh (the policy fetched now)".to_string(),
+        (PolicySource::Cached, Some(cached)) => format!(
+            "cached: id {}, mode {}, mx: {}, fetched at {}, expires {} (no fresh policy now: senders that cached it still apply it)",
+            cached.id,
+            cached.mode.as_str(),
+            if cached.mx.is_empty() {
+                "none".to_string()
+            } else {
+                cached.mx.join(", ")
+            },
+            cached.fetched_at_text(),
+            cached.expires_at_text()
+        ),
+        (PolicySource::None, _) if report.policy.is_some() => {
+            "none (the policy served is not used without a valid record, and none is cached)"
+                .to_string()
+        }
+        _ => "none (no valid policy now and none cached: senders apply no MTA-STS)".to_string(),
+    };
+    let _ = writeln!(out, "  source    {line}");
 }
 
 /// Whether the report has a failure in `phase`.
@@ -386,7 +414,7 @@ fn render_mx_host(
     options: &TextOptions,
 ) {
     let implicit = report.mx_source == Some(MxSource::Implicit);
-    let mode_none = report.policy.as_ref().map(|p| p.mode) == Some(Mode::None);
+    let mode_none = report.judged_mode() == Some(Mode::None);
     let label = if i == 0 { "MX" } else { "" };
     let matched = match host.matches_policy {
         Some(true) => "covered by policy",

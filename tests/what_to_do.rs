@@ -170,6 +170,10 @@ const OWN_RUNBOOK: &[&str] = &[
     "MtaStsPolicyIdStale",
     "MtaStsModeDowngraded",
     "MtaStsCachedPolicyLapsing",
+    // The mismatch against a cached copy: the generic mismatch line (edit
+    // the policy) does not reach senders holding the copy; the README says
+    // what does.
+    "MtaStsMxNotCoveredCached",
     "MtaStsProbeStale",
     "MtaStsExporterDown",
     "MtaStsExporterConfigReloadFailed",

@@ -4,7 +4,7 @@
 use super::response::{html, HttpResponse};
 use super::AppState;
 use crate::metrics::recent::WINDOW_MINUTES;
-use crate::report::{CertThresholds, ExpiryLevel, ProbeReport};
+use crate::report::{CertThresholds, ExpiryLevel, PolicySource, ProbeReport};
 use crate::taxonomy::LocalErrorKind;
 use hyper::StatusCode;
 use std::fmt::Write as _;
@@ -103,11 +103,12 @@ fn row(html: &mut String, report: &ProbeReport, thresholds: &CertThresholds) {
         None if report.success => "<span class=\"ok\">ok</span>".into(),
         None => "<span class=\"fail\">failing</span>".into(),
     };
-    let mode = report
-        .policy
-        .as_ref()
-        .map(|p| p.mode.as_str())
-        .unwrap_or("-");
+    // The mode of the policy in force: the cached copy senders apply says so.
+    let mode = match (report.judged_mode(), report.policy_source) {
+        (Some(mode), PolicySource::Cached) => format!("{} (cached)", mode.as_str()),
+        (Some(mode), _) => mode.as_str().to_string(),
+        (None, _) => "-".to_string(),
+    };
     let failures: Vec<String> = report
         .failures
         .iter()
@@ -189,6 +190,46 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("failing"), "{html}");
+    }
+
+    #[test]
+    fn the_mode_shown_is_the_policy_in_force() {
+        use crate::report::{CachedPolicy, PolicyReport};
+        use crate::rfc::rfc8461::policy::Mode;
+        let served = PolicyReport {
+            mode: Mode::Testing,
+            max_age: 86_400,
+            mx: vec!["mx.example.com".into()],
+            text: String::new(),
+            content_type: None,
+            duplicate_fields: Vec::new(),
+        };
+        let cached = CachedPolicy::of(
+            "1",
+            &PolicyReport {
+                mode: Mode::Enforce,
+                ..served.clone()
+            },
+            0.5,
+        );
+        // The record fails: the policy served is not in force, the cached one is.
+        let report = ProbeReport {
+            policy: Some(served),
+            policy_source: PolicySource::Cached,
+            cached_policy: Some(cached),
+            ..ProbeReport::blank("example.com", 1.0)
+        };
+        let mut html = String::new();
+        row(&mut html, &report, &CertThresholds::default());
+        assert!(html.contains("<td>enforce (cached)</td>"), "{html}");
+        let report = ProbeReport {
+            policy_source: PolicySource::None,
+            cached_policy: None,
+            ..report
+        };
+        let mut html = String::new();
+        row(&mut html, &report, &CertThresholds::default());
+        assert!(html.contains("<td>-</td>"), "{html}");
     }
 
     #[test]

@@ -286,7 +286,7 @@ fn parse_max_age(value: &str) -> Option<u64> {
 }
 
 /// `sts-policy-mx-value = ["*."] Domain` (RFC 8461 §3.2, `Domain` from RFC 5321).
-fn parse_mx_pattern(value: &str) -> Option<MxPattern> {
+pub fn parse_mx_pattern(value: &str) -> Option<MxPattern> {
     let (wildcard, domain) = match value.strip_prefix("*.") {
         Some(rest) => (true, rest),
         None => (false, value),
