@@ -6,7 +6,7 @@
 
 use crate::config::{normalize_domain, Config, DomainConfig};
 use crate::probe::Prober;
-use crate::report::{CertInfo, MxHostReport, ProbeReport};
+use crate::report::{AddressReport, CertInfo, MxHostReport, ProbeReport};
 use crate::rfc::rfc5321::MxSource;
 use crate::rfc::rfc8461::policy::Mode;
 use std::fmt::Write as _;
@@ -255,6 +255,47 @@ fn render_mx_host(out: &mut String, report: &ProbeReport, i: usize, host: &MxHos
             "                  certificate: {}",
             describe_cert(cert, report.timestamp)
         );
+    }
+    render_addresses(out, report, &host.addresses);
+}
+
+/// Each address of an MX host: its STARTTLS check and verdict, and its
+/// certificate when the host has several (with one, the host's line above
+/// is the address's).
+fn render_addresses(out: &mut String, report: &ProbeReport, addresses: &[AddressReport]) {
+    for address in addresses {
+        let at = format!("{} ({})", address.address, address.family.as_str());
+        let line = match (address.result_type, &address.reason) {
+            (None, Some(reason)) => format!(
+                "not checked: this machine has no {} route ({}), no failure of the domain",
+                address.family.as_str(),
+                reason.as_str()
+            ),
+            (result_type, reason) => {
+                let starttls = match (address.starttls_offered, &address.tls_version) {
+                    (_, Some(version)) => format!("STARTTLS ok, {version}"),
+                    (Some(true), None) => "STARTTLS offered".to_string(),
+                    (Some(false), None) => "STARTTLS NOT offered".to_string(),
+                    (None, None) => "STARTTLS not reached".to_string(),
+                };
+                let verdict = match (result_type, reason) {
+                    (Some(result_type), Some(reason)) => {
+                        format!("FAIL {} / {}", result_type.as_str(), reason.as_str())
+                    }
+                    _ if address.tls_version.is_some() => "ok".to_string(),
+                    _ => "-".to_string(),
+                };
+                format!("{starttls}; verdict: {verdict}")
+            }
+        };
+        let _ = writeln!(out, "                    address {at:<28} {line}");
+        if let Some(cert) = address.cert.as_ref().filter(|_| addresses.len() > 1) {
+            let _ = writeln!(
+                out,
+                "                      certificate: {}",
+                describe_cert(cert, report.timestamp)
+            );
+        }
     }
 }
 

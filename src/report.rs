@@ -160,6 +160,72 @@ pub struct PolicyReport {
     pub content_type: Option<String>,
 }
 
+/// An IP address family, as exported in the `family` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AddressFamily {
+    /// IPv4 (A records).
+    Ipv4,
+    /// IPv6 (AAAA records).
+    Ipv6,
+}
+
+impl AddressFamily {
+    /// Both families, IPv4 first.
+    pub const ALL: [AddressFamily; 2] = [AddressFamily::Ipv4, AddressFamily::Ipv6];
+
+    /// The family of `address`.
+    pub fn of(address: &std::net::IpAddr) -> AddressFamily {
+        match address {
+            std::net::IpAddr::V4(_) => AddressFamily::Ipv4,
+            std::net::IpAddr::V6(_) => AddressFamily::Ipv6,
+        }
+    }
+
+    /// The label value: `ipv4` or `ipv6`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressFamily::Ipv4 => "ipv4",
+            AddressFamily::Ipv6 => "ipv6",
+        }
+    }
+
+    /// The reason an address of this family carries when the exporter's
+    /// machine has no route for the family (not a failure).
+    pub fn no_route_reason(self) -> Reason {
+        match self {
+            AddressFamily::Ipv4 => Reason::LocalNoIpv4Route,
+            AddressFamily::Ipv6 => Reason::LocalNoIpv6Route,
+        }
+    }
+}
+
+/// The check of one address of an MX host (RFC 5321 §5.1: a sender may
+/// connect to any of them, so each must offer STARTTLS with a valid
+/// certificate).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AddressReport {
+    /// The address.
+    pub address: std::net::IpAddr,
+    /// Its family.
+    pub family: AddressFamily,
+    /// Whether it offers STARTTLS; `null` when the exchange did not get to
+    /// the EHLO reply. (`starttls` in JSON.)
+    #[serde(rename = "starttls")]
+    pub starttls_offered: Option<bool>,
+    /// The negotiated TLS version; `null` without a completed handshake.
+    pub tls_version: Option<String>,
+    /// The certificate presented over this address; `null` when none.
+    pub cert: Option<CertInfo>,
+    /// The RFC 8460 result type of its failure; `null` when fine or not
+    /// checked.
+    pub result_type: Option<ResultType>,
+    /// Its reason code: a failure's, or `local-no-ipv6-route` /
+    /// `local-no-ipv4-route` when the exporter could not reach its family
+    /// (then `result_type` is `null`: no failure); `null` when fine.
+    pub reason: Option<Reason>,
+}
+
 /// One MX host and how the policy treats it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MxHostReport {
@@ -185,6 +251,20 @@ pub struct MxHostReport {
     /// The reason code of its STARTTLS check; `null` when fine or not
     /// checked.
     pub reason: Option<Reason>,
+    /// Each address checked (at most `addresses.per_family` per family, in
+    /// the order DNS gave them, IPv4 first); the host's columns above are
+    /// the worst over them. Empty when not checked or no address was found.
+    pub addresses: Vec<AddressReport>,
+}
+
+impl MxHostReport {
+    /// Every certificate the host presented: the host's (the worst) and
+    /// each address's.
+    pub fn certs(&self) -> impl Iterator<Item = &CertInfo> {
+        self.cert
+            .iter()
+            .chain(self.addresses.iter().filter_map(|a| a.cert.as_ref()))
+    }
 }
 
 /// How long one phase took and whether it succeeded.
@@ -284,7 +364,8 @@ impl ProbeReport {
             .mx_hosts
             .iter()
             .flatten()
-            .filter_map(|h| h.cert.as_ref().map(|c| c.not_after));
+            .flat_map(MxHostReport::certs)
+            .map(|c| c.not_after);
         self.policy_cert.iter().map(|c| c.not_after).chain(mx).min()
     }
 }

@@ -14,7 +14,7 @@
 
 use super::exposition::{flag, FamilyLines, FamilySet, Kind};
 use crate::history::PolicyHistory;
-use crate::report::ProbeReport;
+use crate::report::{AddressFamily, ProbeReport};
 use crate::rfc::rfc8461::policy::Mode;
 use crate::taxonomy::{Phase, Reason, ResultType};
 use std::collections::{BTreeMap, BTreeSet};
@@ -78,6 +78,10 @@ pub enum ProbeFamily {
     TlsrptPresent,
     /// `mtasts_tlsrpt_record_valid`.
     TlsrptValid,
+    /// `mtasts_mx_addresses`.
+    MxAddresses,
+    /// `mtasts_mx_addresses_failing`.
+    MxAddressesFailing,
 }
 
 impl FamilySet for ProbeFamily {
@@ -110,6 +114,8 @@ impl FamilySet for ProbeFamily {
         ProbeFamily::CertEarliestExpiry,
         ProbeFamily::TlsrptPresent,
         ProbeFamily::TlsrptValid,
+        ProbeFamily::MxAddresses,
+        ProbeFamily::MxAddressesFailing,
     ];
 
     fn index(self) -> usize {
@@ -161,6 +167,8 @@ impl ProbeFamily {
             ProbeFamily::CertEarliestExpiry => ("mtasts_cert_earliest_expiry_timestamp_seconds", Kind::Gauge, "Earliest notAfter over the policy host's and the MX hosts' certificates."),
             ProbeFamily::TlsrptPresent => ("mtasts_tlsrpt_record_present", Kind::Gauge, "1 when a v=TLSRPTv1 record exists at _smtp._tls. Absent when the lookup failed."),
             ProbeFamily::TlsrptValid => ("mtasts_tlsrpt_record_valid", Kind::Gauge, "1 when exactly one TLSRPT record exists and it is valid."),
+            ProbeFamily::MxAddresses => ("mtasts_mx_addresses", Kind::Gauge, "Addresses of the MX host checked, by family (at most addresses.per_family each). Absent for a family without addresses."),
+            ProbeFamily::MxAddressesFailing => ("mtasts_mx_addresses_failing", Kind::Gauge, "Addresses of the MX host whose STARTTLS or certificate check failed, by family."),
         }
     }
 }
@@ -304,6 +312,21 @@ fn render_mx_hosts(l: &mut FamilyLines<ProbeFamily>, report: &ProbeReport, max_m
                 ("version", version.as_str()),
             ];
             l.sample(ProbeFamily::MxTlsVersion, &labels, 1.0);
+        }
+        for family in AddressFamily::ALL {
+            let addresses = host.addresses.iter().filter(|a| a.family == family);
+            let (count, failing) = addresses.fold((0, 0), |(n, f), a| {
+                (n + 1, f + usize::from(a.result_type.is_some()))
+            });
+            if count > 0 {
+                let labels = [
+                    ("domain", domain),
+                    ("family", family.as_str()),
+                    ("mx", host.host.as_str()),
+                ];
+                l.sample(ProbeFamily::MxAddresses, &labels, count as f64);
+                l.sample(ProbeFamily::MxAddressesFailing, &labels, failing as f64);
+            }
         }
     }
 }
