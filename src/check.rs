@@ -196,6 +196,30 @@ fn render_record_and_policy(out: &mut String, report: &ProbeReport) {
             describe_cert(cert, report.timestamp)
         );
     }
+    render_policy_addresses(out, report);
+}
+
+/// Each address of the policy host, when it has several: what the fetch
+/// over it found.
+fn render_policy_addresses(out: &mut String, report: &ProbeReport) {
+    if report.policy_addresses.len() < 2 {
+        return;
+    }
+    for address in &report.policy_addresses {
+        let at = format!("{} ({})", address.address, address.family.as_str());
+        let line = match (address.result_type, &address.reason) {
+            (None, Some(reason)) => format!(
+                "not fetched: this machine has no {} route ({}), no failure of the domain",
+                address.family.as_str(),
+                reason.as_str()
+            ),
+            (Some(result_type), Some(reason)) => {
+                format!("FAIL {} / {}", result_type.as_str(), reason.as_str())
+            }
+            _ => "ok".to_string(),
+        };
+        let _ = writeln!(out, "            address {at:<28} {line}");
+    }
 }
 
 /// The MX hosts, one block each.

@@ -36,11 +36,14 @@ pub enum Warning {
     /// A certificate (the policy host's or an MX host's) expires within
     /// `certificates.warning_days`.
     CertificateExpiringSoon,
+    /// Two addresses of the policy host serve policies that both parse but
+    /// differ (RFC 8461 §3.3: each sender fetches over one address).
+    PolicyDiffersByAddress,
 }
 
 impl Warning {
     /// Every warning, for exporting one series per value.
-    pub const ALL: [Warning; 9] = [
+    pub const ALL: [Warning; 10] = [
         Warning::ContentTypeNotTextPlain,
         Warning::MaxAgeShort,
         Warning::StsRecordAtApex,
@@ -50,6 +53,7 @@ impl Warning {
         Warning::TlsrptRecordInvalid,
         Warning::PolicyPatternUnused,
         Warning::CertificateExpiringSoon,
+        Warning::PolicyDiffersByAddress,
     ];
 
     /// The label value.
@@ -64,6 +68,7 @@ impl Warning {
             Warning::TlsrptRecordInvalid => "tlsrpt-record-invalid",
             Warning::PolicyPatternUnused => "policy-pattern-unused",
             Warning::CertificateExpiringSoon => "certificate-expiring-soon",
+            Warning::PolicyDiffersByAddress => "policy-differs-by-address",
         }
     }
 }
@@ -226,6 +231,25 @@ pub struct AddressReport {
     pub reason: Option<Reason>,
 }
 
+/// The policy fetch over one address of `mta-sts.<domain>` (RFC 8461
+/// §3.3: each sender fetches over the one address it picks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyAddressReport {
+    /// The address.
+    pub address: std::net::IpAddr,
+    /// Its family.
+    pub family: AddressFamily,
+    /// The certificate presented over this address; `null` when none.
+    pub cert: Option<CertInfo>,
+    /// The RFC 8460 result type of its failure; `null` when it served the
+    /// policy (the same as the first address) or was not checked.
+    pub result_type: Option<ResultType>,
+    /// Its reason code: a failure's (`policy-differs-by-address` when it
+    /// serves another valid policy), or `local-no-ipv6-route` /
+    /// `local-no-ipv4-route` when the exporter could not reach it.
+    pub reason: Option<Reason>,
+}
+
 /// One MX host and how the policy treats it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MxHostReport {
@@ -320,6 +344,9 @@ pub struct ProbeReport {
     /// Per-phase timings, in the order the phases ran (one `starttls`
     /// entry per MX host checked).
     pub phases: Vec<PhaseTiming>,
+    /// The policy fetch over each address of the policy host, IPv4 first,
+    /// in DNS order; empty when the fetch did not run or found no address.
+    pub policy_addresses: Vec<PolicyAddressReport>,
 }
 
 impl ProbeReport {
@@ -342,6 +369,7 @@ impl ProbeReport {
             warnings: Vec::new(),
             failures: Vec::new(),
             phases: Vec::new(),
+            policy_addresses: Vec::new(),
         }
     }
 
@@ -366,6 +394,10 @@ impl ProbeReport {
             .flatten()
             .flat_map(MxHostReport::certs)
             .map(|c| c.not_after);
-        self.policy_cert.iter().map(|c| c.not_after).chain(mx).min()
+        let policy = self
+            .policy_cert
+            .iter()
+            .chain(self.policy_addresses.iter().filter_map(|a| a.cert.as_ref()));
+        policy.map(|c| c.not_after).chain(mx).min()
     }
 }

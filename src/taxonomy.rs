@@ -110,6 +110,10 @@ pub enum Reason {
     /// running the exporter has no route for IPv6 (`network unreachable`),
     /// so it was not checked (the host is judged on its other addresses).
     LocalNoIpv6Route,
+    /// An address of the policy host serves another policy (mode,
+    /// `max_age` or `mx` patterns) than the first: the senders that reach
+    /// it apply another policy.
+    PolicyDiffersByAddress,
 }
 
 impl Serialize for Reason {
@@ -144,6 +148,7 @@ impl Reason {
             Reason::TlsHandshakeFailure => "tls-handshake-failure",
             Reason::LocalNoIpv4Route => "local-no-ipv4-route",
             Reason::LocalNoIpv6Route => "local-no-ipv6-route",
+            Reason::PolicyDiffersByAddress => "policy-differs-by-address",
             Reason::SmtpStarttlsReplyCode(code) => {
                 return Cow::Owned(format!("smtp-starttls-reply-code-{code}"));
             }

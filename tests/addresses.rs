@@ -292,6 +292,7 @@ async fn an_address_family_the_exporter_cannot_reach_fails_no_domain() {
             MxAddress::V6(SmtpBehavior::Tls(CertKind::Expired)),
         ],
     );
+    spec.policy_host_ipv6("mta-sts.dual.test", PolicyHost::status(404, &[]));
     let world = spec.start().await;
     let config = config(&world, &["dual.test"]);
     let prober = Prober::with_network(&config, LocalNetwork::assume(true, false)).unwrap();
@@ -304,6 +305,10 @@ async fn an_address_family_the_exporter_cannot_reach_fails_no_domain() {
     assert_eq!(host["tls_version"], "TLSv1.3");
     let rows = address_rows(&json[0]);
     assert_eq!(rows[1], row("::1", "ipv6", "null", "local-no-ipv6-route"));
+    assert_eq!(
+        policy_rows(&json[0])[1],
+        row("::1", "ipv6", "null", "local-no-ipv6-route")
+    );
     let labels = r#"{domain="dual.test",family="ipv6",mx="mx.dual.test"}"#;
     assert_eq!(m[&format!("mtasts_mx_addresses{labels}")], 1.0);
     assert_eq!(m[&format!("mtasts_mx_addresses_failing{labels}")], 0.0);
@@ -316,4 +321,117 @@ async fn an_address_family_the_exporter_cannot_reach_fails_no_domain() {
         report.mx_hosts.as_ref().unwrap()[0].addresses[1].reason,
         Some(Reason::LocalNoIpv6Route)
     );
+}
+
+/// A healthy domain whose policy host also has `::1`, where the policy
+/// server answers `ipv6`.
+async fn policy_over_ipv6(
+    ipv6: PolicyHost,
+) -> (ProbeReport, serde_json::Value, HashMap<String, f64>) {
+    let domain = "pol.test";
+    let mut spec = WorldSpec::new();
+    domain_with_mx(
+        &mut spec,
+        domain,
+        &[MxAddress::V4(SmtpBehavior::Tls(CertKind::Valid))],
+    );
+    spec.policy_host_ipv6(&format!("mta-sts.{domain}"), ipv6);
+    let world = spec.start().await;
+    let config = config(&world, &[domain]);
+    let prober = Prober::new(&config).unwrap();
+    let (mut reports, json, m) = probe(&prober, &config).await;
+    (reports.remove(0), json[0].clone(), m)
+}
+
+/// `(address, family, result_type, reason)` of each policy address.
+fn policy_rows(json: &serde_json::Value) -> Vec<(String, String, String, String)> {
+    let wrapped = serde_json::json!({"mx_hosts": [{"addresses": json["policy_addresses"]}]});
+    address_rows(&wrapped)
+}
+
+#[tokio::test]
+async fn a_policy_host_serving_another_policy_over_ipv6_fails_that_address_and_warns() {
+    let other = policy_text("testing", &["mx.pol.test"], 86_400);
+    let (report, json, m) = policy_over_ipv6(PolicyHost::ok(&other)).await;
+    assert!(!report.success);
+    assert_eq!(
+        json["policy"]["mode"], "enforce",
+        "the first address's policy"
+    );
+    assert_eq!(
+        policy_rows(&json),
+        [
+            row("127.0.0.1", "ipv4", "null", "null"),
+            row(
+                "::1",
+                "ipv6",
+                "sts-policy-invalid",
+                "policy-differs-by-address"
+            ),
+        ]
+    );
+    let failure = report
+        .failures
+        .iter()
+        .find(|f| f.reason == Reason::PolicyDiffersByAddress)
+        .unwrap_or_else(|| panic!("{:#?}", report.failures));
+    assert_eq!(failure.phase, Phase::PolicyFetch);
+    assert!(
+        failure.detail.starts_with("mta-sts.pol.test [::1]: "),
+        "{}",
+        failure.detail
+    );
+    assert!(json["warnings"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("policy-differs-by-address")));
+    let series =
+        |name: &str, family: &str| m[&format!(r#"{name}{{domain="pol.test",family="{family}"}}"#)];
+    assert_eq!(series("mtasts_policy_addresses", "ipv4"), 1.0);
+    assert_eq!(series("mtasts_policy_addresses_failing", "ipv4"), 0.0);
+    assert_eq!(series("mtasts_policy_addresses", "ipv6"), 1.0);
+    assert_eq!(series("mtasts_policy_addresses_failing", "ipv6"), 1.0);
+    assert_eq!(
+        m[r#"mtasts_policy_warning{domain="pol.test",warning="policy-differs-by-address"}"#],
+        1.0
+    );
+    let text = check::render_text(std::slice::from_ref(&report));
+    assert!(
+        text.contains("address ::1 (ipv6)") && text.contains("policy-differs-by-address"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_policy_host_failing_over_ipv6_only_is_a_failure_without_the_warning() {
+    let (report, json, _) = policy_over_ipv6(PolicyHost::status(404, &[])).await;
+    assert!(!report.success);
+    assert!(json["policy"].is_object(), "IPv4 still served the policy");
+    assert_eq!(
+        policy_rows(&json)[1],
+        row("::1", "ipv6", "sts-policy-fetch-error", "no-policy-served")
+    );
+    assert!(!report
+        .warnings
+        .iter()
+        .any(|w| w.as_str() == "policy-differs-by-address"));
+    let expired = PolicyHost::ok(&policy_text("enforce", &["mx.pol.test"], 1_209_600))
+        .with_cert(CertKind::Expired);
+    let (report, json, _) = policy_over_ipv6(expired).await;
+    assert!(!report.success);
+    assert_eq!(
+        policy_rows(&json)[1],
+        row("::1", "ipv6", "sts-webpki-invalid", "certificate-expired")
+    );
+    assert_eq!(json["policy_cert"]["valid"], false, "the worst certificate");
+    assert_eq!(json["policy_addresses"][0]["cert"]["valid"], true);
+}
+
+#[tokio::test]
+async fn the_same_policy_over_both_families_passes() {
+    let same = PolicyHost::ok(&policy_text("enforce", &["mx.pol.test"], 1_209_600));
+    let (report, json, _) = policy_over_ipv6(same).await;
+    assert!(report.success, "{:#?}", report.failures);
+    assert_eq!(policy_rows(&json).len(), 2);
+    assert!(policy_rows(&json).iter().all(|r| r.3 == "null"));
 }

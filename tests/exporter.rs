@@ -441,6 +441,7 @@ impl mtasts_exporter::scheduler::RunProbe for PanickyProbe {
                 warnings: Vec::new(),
                 failures: Vec::new(),
                 phases: Vec::new(),
+                policy_addresses: Vec::new(),
             }
         }
     }

@@ -92,7 +92,13 @@ impl Prober {
             None => Vec::new(),
         };
         let roots = Arc::new(tls::root_store(&extra_roots)?);
-        let fetcher = PolicyFetcher::new(dns.clone(), roots.clone(), config.ports.https)?;
+        let fetcher = PolicyFetcher::new(
+            dns.clone(),
+            roots.clone(),
+            config.ports.https,
+            config.addresses,
+            network.clone(),
+        )?;
         let provider = tls::crypto_provider();
         let verifier = cert::webpki_verifier(roots, provider.clone())?;
         let connection_permits = Arc::new(Semaphore::new(config.concurrency.max(1)));

@@ -181,10 +181,84 @@ impl PolicyFetchError {
 /// handshake got that far (also when the certificate was refused).
 #[derive(Debug, Clone)]
 pub struct FetchOutcome {
-    /// The policy, or why there is none.
+    /// The policy, or why there is none: the reference over the addresses
+    /// ([`FetchOutcome::from_addresses`]).
     pub result: Result<FetchedPolicy, PolicyFetchError>,
-    /// The leaf certificate presented by `mta-sts.<domain>`.
+    /// The leaf certificate presented by `mta-sts.<domain>` (the worst
+    /// over its addresses).
     pub cert: Option<CertInfo>,
+    /// The fetch over each address of the policy host, IPv4 first, in the
+    /// order DNS gave them; empty when none was looked up.
+    pub addresses: Vec<AddressFetch>,
+}
+
+/// What the fetch over one address of the policy host found.
+#[derive(Debug, Clone)]
+pub struct AddressFetch {
+    /// The address connected to.
+    pub address: IpAddr,
+    /// The policy served over it, or why there is none.
+    pub result: Result<FetchedPolicy, PolicyFetchError>,
+    /// The leaf certificate presented over it.
+    pub cert: Option<CertInfo>,
+}
+
+impl AddressFetch {
+    /// Whether the exporter's machine could not reach the address's family:
+    /// not fetched, no failure of the policy host.
+    pub fn unrouted(&self) -> bool {
+        self.result
+            .as_ref()
+            .err()
+            .and_then(PolicyFetchError::local)
+            .is_some_and(|l| l.kind == LocalErrorKind::AddressFamilyUnsupported)
+    }
+}
+
+impl FetchOutcome {
+    /// A fetch that reached no address, because of `error`.
+    pub fn failed(error: PolicyFetchError) -> FetchOutcome {
+        FetchOutcome {
+            result: Err(error),
+            cert: None,
+            addresses: Vec::new(),
+        }
+    }
+
+    /// The fetch as seen over every address (each sender sees only one):
+    /// the reference result is the first policy fetched over an address the
+    /// exporter could reach, else the first failure of the host's (else of
+    /// the exporter's own); the certificate is an invalid one if any, else
+    /// the one expiring first. Addresses that differ from the reference are
+    /// judged on their own (`judge::policy_addresses`). With no reachable
+    /// address, the result is the first address's (a local error).
+    pub fn from_addresses(addresses: Vec<AddressFetch>) -> FetchOutcome {
+        let reachable: Vec<&AddressFetch> = addresses.iter().filter(|a| !a.unrouted()).collect();
+        let errors = || reachable.iter().filter_map(|a| a.result.as_ref().err());
+        let result = match reachable.iter().find_map(|a| a.result.as_ref().ok()) {
+            Some(fetched) => Ok(fetched.clone()),
+            None => match errors()
+                .find(|e| e.local().is_none())
+                .or_else(|| errors().next())
+            {
+                Some(error) => Err(error.clone()),
+                None => match addresses.first() {
+                    Some(address) => address.result.clone(),
+                    None => Err(PolicyFetchError::HostNotFound),
+                },
+            },
+        };
+        let cert = reachable
+            .iter()
+            .filter_map(|a| a.cert.as_ref())
+            .min_by_key(|c| (c.valid, c.not_after))
+            .cloned();
+        FetchOutcome {
+            result,
+            cert,
+            addresses,
+        }
+    }
 }
 
 /// Why an MX host fails the STARTTLS check.

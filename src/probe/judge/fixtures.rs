@@ -101,6 +101,7 @@ pub fn fetched(mode: Mode, max_age: u64, mx: &[&str]) -> FetchOutcome {
             content_type: Some("text/plain".into()),
         }),
         cert: Some(cert(true)),
+        addresses: Vec::new(),
     }
 }
 

@@ -7,6 +7,7 @@
 mod certificates;
 mod mx;
 mod policy;
+mod policy_addresses;
 mod record;
 mod starttls;
 mod tlsrpt;
@@ -85,7 +86,15 @@ pub fn judge(
         outcomes.at_apex,
         &mut findings,
     );
-    let (fetched, policy_cert) = policy::judge(outcomes.policy, &mut findings);
+    let mut policy_outcome = outcomes.policy;
+    let by_address = policy_addresses::take(policy_outcome.as_mut().map(|(o, _)| o));
+    let (fetched, policy_cert) = policy::judge(policy_outcome, &mut findings);
+    let (policy_addresses, policy_addresses_pass) = policy_addresses::judge(
+        &format!("mta-sts.{domain}"),
+        by_address,
+        fetched.as_ref(),
+        &mut findings,
+    );
     let policy = fetched.as_ref().map(|f| &f.policy);
     let mut mx = mx::judge(outcomes.mx, policy, &mut findings);
     let policy_mode = policy.map(|p| p.mode);
@@ -108,6 +117,7 @@ pub fn judge(
     // see might have failed the domain, and what it could not do is no
     // failure of the domain either.
     let success = findings.complete()
+        && policy_addresses_pass
         && verdict(
             record.is_some(),
             policy_mode,
@@ -141,6 +151,7 @@ pub fn judge(
         warnings,
         failures,
         phases,
+        policy_addresses,
     }
 }
 
