@@ -4,8 +4,10 @@
 //! The JSON is a stable contract: an array with one object per domain, the
 //! serialized [`ProbeReport`] (README "check JSON").
 
-use crate::config::{normalize_domain, Config, DomainConfig};
+use crate::config::{normalize_domain, AddressesConfig, Config, DomainConfig};
+use crate::probe::local_net::LocalNetwork;
 use crate::probe::Prober;
+use crate::report::AddressFamily;
 use crate::report::{AddressReport, CertInfo, MxHostReport, ProbeReport};
 use crate::rfc::rfc5321::MxSource;
 use crate::rfc::rfc8461::policy::Mode;
@@ -99,6 +101,29 @@ pub fn exit_code(reports: &[ProbeReport]) -> i32 {
     } else {
         EXIT_FAILED
     }
+}
+
+/// What `check` says about the address families this machine cannot reach
+/// (of those `addresses` turns on), one line each; empty when it reaches
+/// both. Addresses of such a family are reported as `local-no-ipv6-route`
+/// (`-ipv4-`) and fail no domain.
+pub fn local_network_note(network: &LocalNetwork, addresses: &AddressesConfig) -> String {
+    let mut out = String::new();
+    for family in network.unrouted() {
+        let on = match family {
+            AddressFamily::Ipv4 => addresses.ipv4,
+            AddressFamily::Ipv6 => addresses.ipv6,
+        };
+        if on {
+            let _ = writeln!(
+                out,
+                "note: this machine has no {0} route: {0} addresses it cannot reach are shown as {1} and fail no domain (addresses.{0}: false turns {0} off)",
+                family.as_str(),
+                family.no_route_reason().as_str()
+            );
+        }
+    }
+    out
 }
 
 /// Renders the reports as the JSON contract.
@@ -361,6 +386,34 @@ fn render_findings(out: &mut String, report: &ProbeReport) {
             failure.result_type.as_str(),
             failure.reason.as_str(),
             failure.detail
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_family_without_a_route_is_noted_unless_switched_off() {
+        let on = AddressesConfig {
+            per_family: 4,
+            ipv4: true,
+            ipv6: true,
+        };
+        let note = local_network_note(&LocalNetwork::assume(true, false), &on);
+        assert_eq!(
+            note,
+            "note: this machine has no ipv6 route: ipv6 addresses it cannot reach are shown as local-no-ipv6-route and fail no domain (addresses.ipv6: false turns ipv6 off)\n"
+        );
+        let off = AddressesConfig { ipv6: false, ..on };
+        assert_eq!(
+            local_network_note(&LocalNetwork::assume(true, false), &off),
+            ""
+        );
+        assert_eq!(
+            local_network_note(&LocalNetwork::assume(true, true), &on),
+            ""
         );
     }
 }

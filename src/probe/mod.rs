@@ -80,7 +80,15 @@ impl Prober {
     /// config, with the address families this machine can reach detected
     /// now ([`LocalNetwork::detect`]).
     pub fn new(config: &Config) -> Result<Prober, SetupError> {
-        Prober::with_network(config, LocalNetwork::detect())
+        let network = LocalNetwork::detect();
+        for family in network.unrouted() {
+            tracing::warn!(
+                family = family.as_str(),
+                reason = family.no_route_reason().as_str().as_ref(),
+                "this machine has no route for the address family: addresses of it that cannot be reached are not checked and fail no domain"
+            );
+        }
+        Prober::with_network(config, network)
     }
 
     /// [`Prober::new`] with the view of the machine's address families
