@@ -112,6 +112,12 @@ pub fn judge(
         thresholds,
         &mut findings,
     );
+    // Each address of the policy host may present another certificate
+    // (the warning is deduplicated below).
+    for address in &policy_addresses {
+        let cert = address.cert.as_ref();
+        certificates::judge(cert, None, clock.started_at, thresholds, &mut findings);
+    }
 
     // A probe a local error cut short forms no verdict: what it did not
     // see might have failed the domain, and what it could not do is no
@@ -329,6 +335,45 @@ mod tests {
         assert!(report.is_complete());
         assert!(!report.success);
         assert_eq!(report.failures[0].reason, Reason::DnsLookup);
+    }
+
+    #[test]
+    fn a_policy_certificate_expiring_soon_on_any_address_warns() {
+        use crate::probe::outcome::{AddressFetch, FetchOutcome, PolicyFetchError};
+        use crate::report::CertInfo;
+        use crate::taxonomy::CertProblem;
+        let mut outcomes = healthy_outcomes();
+        outcomes.starttls = Vec::new(); // no MX certificate to warn of
+        let good = outcomes.policy.take().unwrap().0;
+        let refused = AddressFetch {
+            address: "::1".parse().unwrap(),
+            result: Err(PolicyFetchError::Certificate(CertProblem::HostMismatch)),
+            cert: Some(CertInfo {
+                not_after: CERT_NOT_AFTER + 365 * 86_400,
+                ..cert(false)
+            }),
+        };
+        let soon = AddressFetch {
+            address: "127.0.0.1".parse().unwrap(),
+            result: good.result,
+            cert: good.cert,
+        };
+        outcomes.policy = Some((FetchOutcome::from_addresses(vec![soon, refused]), ms(5)));
+        let day = 86_400.0;
+        let soon_clock = ProbeClock {
+            started_at: CERT_NOT_AFTER as f64 - 10.0 * day,
+            ..clock()
+        };
+        let report = judge(
+            "example.com",
+            soon_clock,
+            &CertThresholds::default(),
+            outcomes,
+        );
+        assert!(!report.policy_cert.as_ref().unwrap().valid, "the worst");
+        assert!(report.warnings.contains(&Warning::CertificateExpiringSoon));
+        assert_eq!(report.policy_addresses.len(), 2);
+        assert!(!report.success);
     }
 
     #[test]
