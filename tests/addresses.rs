@@ -435,3 +435,25 @@ async fn the_same_policy_over_both_families_passes() {
     assert_eq!(policy_rows(&json).len(), 2);
     assert!(policy_rows(&json).iter().all(|r| r.3 == "null"));
 }
+
+#[tokio::test]
+async fn a_host_with_a_hundred_addresses_costs_four_connections() {
+    let mut spec = WorldSpec::new();
+    let mut addresses = vec![MxAddress::V4(SmtpBehavior::Tls(CertKind::Valid))];
+    addresses.extend([MxAddress::V4Refused; 99]);
+    domain_with_mx(&mut spec, "many.test", &addresses);
+    let world = spec.start().await;
+    let config = config(&world, &["many.test"]);
+    let prober = Prober::new(&config).unwrap();
+    let (reports, json, m) = probe(&prober, &config).await;
+    assert_eq!(address_rows(&json[0]).len(), 4, "addresses.per_family");
+    let labels = r#"{domain="many.test",family="ipv4",mx="mx.many.test"}"#;
+    assert_eq!(m[&format!("mtasts_mx_addresses{labels}")], 4.0);
+    let failing = m[&format!("mtasts_mx_addresses_failing{labels}")];
+    let refused = address_rows(&json[0])
+        .iter()
+        .filter(|r| r.3 == "connection-refused")
+        .count();
+    assert_eq!(failing, refused as f64);
+    assert_eq!(reports[0].success, refused == 0);
+}
