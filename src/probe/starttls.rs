@@ -354,12 +354,13 @@ impl StarttlsChecker {
     }
 }
 
-/// What the failed connections to every address of a host say. What a
-/// remote address answered (refused, unreachable ...) is the host's
-/// failure and wins over the exporter's own problem with another address
-/// (say an IPv6 address on a machine without IPv6): a sender could not
-/// connect either. Only when every address failed locally is the failure
-/// [`StarttlsError::Local`].
+/// What failed connection attempts say (the check makes one per address,
+/// so one error). What a remote address answered (refused, unreachable
+/// ...) is the host's failure and wins over the exporter's own problem
+/// with another attempt: a sender could not connect either. Only when every
+/// attempt failed locally is the failure [`StarttlsError::Local`] (an
+/// address-family one is `local-no-ipv6-route` for that address, see
+/// [`AddressStarttls::unrouted`]).
 fn connect_failure(errors: Vec<std::io::Error>) -> StarttlsError {
     let mut remote = None;
     let mut local = None;
