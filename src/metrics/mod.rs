@@ -375,6 +375,7 @@ mod tests {
                         cert: None,
                         result_type: None,
                         reason: None,
+                        addresses: Vec::new(),
                     })
                     .collect(),
             ),

@@ -63,6 +63,11 @@ fn render(state: &AppState) -> String {
         pending
     );
     html.push_str(&local_warning(&state.app.metrics.recent_local_errors()));
+    let loaded = state.app.reloader.current();
+    html.push_str(&unrouted_warning(&crate::check::local_network_note(
+        loaded.prober.local_network(),
+        &loaded.config.addresses,
+    )));
     html.push_str(TABLE_HEAD);
     for report in &reports {
         row(&mut html, report, &thresholds);
@@ -90,6 +95,17 @@ fn local_warning(recent: &[(LocalErrorKind, u64)]) -> String {
         );
     }
     html
+}
+
+/// The address families this machine cannot reach (`check`'s note, one
+/// paragraph a line): no domain row shows their addresses as failing.
+fn unrouted_warning(note: &str) -> String {
+    note.lines()
+        .map(|line| {
+            let text = line.strip_prefix("note: ").unwrap_or(line);
+            format!("<p class=\"warn\"><strong>{}</strong></p>\n", escape(text))
+        })
+        .collect()
 }
 
 /// Appends the table row of one domain's latest report.
@@ -168,6 +184,16 @@ mod tests {
         );
         assert!(html.contains("1 probe could not run"), "{html}");
         assert!(html.contains("mtasts_probe_local_errors_total"), "{html}");
+    }
+
+    #[test]
+    fn a_family_without_a_route_is_said_on_the_page() {
+        assert_eq!(unrouted_warning(""), "");
+        let html = unrouted_warning("note: this machine has no ipv6 route: <x>\n");
+        assert_eq!(
+            html,
+            "<p class=\"warn\"><strong>this machine has no ipv6 route: &lt;x&gt;</strong></p>\n"
+        );
     }
 
     #[test]
