@@ -183,7 +183,11 @@ impl<F: FamilySet> Exposition<F> {
     /// The whole exposition in `format` as one buffer (for tests, `check`
     /// style callers and the benchmark; scrapes use [`chunks`](Self::chunks)).
     pub fn into_bytes(self, format: Format) -> Vec<u8> {
-        self.chunks(format).flatten().collect()
+        let mut out = Vec::new();
+        for chunk in self.chunks(format) {
+            out.extend_from_slice(&chunk);
+        }
+        out
     }
 }
 
