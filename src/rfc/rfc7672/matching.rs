@@ -23,6 +23,7 @@
 //!   §2.1); unusable ones are ignored (RFC 7672 §3.1.3).
 
 use std::cell::OnceCell;
+use std::collections::HashSet;
 use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, UnixTime};
@@ -178,8 +179,10 @@ pub fn verify_chain<C: AsRef<[u8]>>(
     }
     let now = UnixTime::since_unix_epoch(Duration::from_secs(now_unix));
     let mut failure = DaneFailure::Mismatch;
+    // A record repeated in the RRset builds its path once.
+    let mut tried: HashSet<&Tlsa> = HashSet::new();
     for &(index, record, params) in &usable {
-        if params.usage != DaneUsage::DaneTa {
+        if params.usage != DaneUsage::DaneTa || !tried.insert(record) {
             continue;
         }
         for (anchor, matched) in chain.trust_anchors(record, params) {

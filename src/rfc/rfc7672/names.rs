@@ -53,7 +53,8 @@ fn normalize(name: &str) -> String {
 
 /// The names a certificate presents (RFC 7672 §3.2.3): the DNS-IDs of its
 /// subjectAltName, or, only when it has none, its CN-IDs (RFC 6125 §6.4.4).
-/// A subjectAltName extension that does not parse presents no DNS-ID.
+/// A certificate whose subjectAltName does not parse (or is there twice)
+/// presents no name at all: its common name does not stand in for it.
 fn presented_names<'a>(cert: &'a X509Certificate<'a>) -> Vec<&'a str> {
     let dns_ids: Vec<&str> = match cert.subject_alternative_name() {
         Ok(Some(san)) => san
@@ -65,7 +66,8 @@ fn presented_names<'a>(cert: &'a X509Certificate<'a>) -> Vec<&'a str> {
                 _ => None,
             })
             .collect(),
-        _ => Vec::new(),
+        Ok(None) => Vec::new(),
+        Err(_) => return Vec::new(),
     };
     if !dns_ids.is_empty() {
         return dns_ids;

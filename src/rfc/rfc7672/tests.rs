@@ -315,6 +315,31 @@ fn dane_ta_falls_back_to_the_common_name_only_without_dns_names() {
 }
 
 #[test]
+fn dane_ta_a_broken_subject_alt_name_is_not_replaced_by_the_common_name() {
+    let ca = Ca::root("CA");
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, MX);
+    params
+        .custom_extensions
+        .push(rcgen::CustomExtension::from_oid_content(
+            &[2, 5, 29, 17],
+            vec![0x04, 0x00],
+        ));
+    let leaf = params.signed_by(&key, &ca.issuer).unwrap().der().to_vec();
+    let verdict = verify(&[tlsa(2, 1, 1, sha256(&ca.spki))], &[leaf, ca.der.clone()]);
+    assert!(
+        matches!(
+            verdict,
+            DaneVerdict::Failed(
+                DaneFailure::TaHostMismatch { .. } | DaneFailure::TaChainInvalid { .. }
+            )
+        ),
+        "{verdict:?}"
+    );
+}
+
+#[test]
 fn dane_ta_checks_expiry_below_the_anchor() {
     let ca = Ca::root("CA");
     let key = KeyPair::generate().unwrap();

@@ -233,7 +233,9 @@ fn number(field: Option<&str>, name: &'static str) -> Result<u8, TlsaParseError>
 }
 
 /// The presentation form (RFC 6698 §2.2): `3 1 1 0a1b…`, data in lower-case
-/// hex without spaces, so that [`Tlsa::parse`] reads it back unchanged.
+/// hex without spaces, so that [`Tlsa::parse`] reads it back unchanged. A
+/// record without data (the wire format allows it; no usable record has
+/// it) prints no hex, and that does not parse back.
 impl fmt::Display for Tlsa {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} {} ", self.usage, self.selector, self.matching)?;
