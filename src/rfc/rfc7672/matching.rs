@@ -69,18 +69,21 @@ pub struct DaneMatch {
 /// cases a record matched a trust anchor and the path from the leaf to it
 /// failed; when several records fail, the one that got furthest is given
 /// (host mismatch, then expiry, then the chain).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DaneFailure {
     /// No usable record matches the chain (or the chain is empty).
+    #[error("no usable TLSA record matches the certificate chain")]
     Mismatch,
     /// Record `record` matched a trust anchor, the path verified, and the
     /// leaf is valid for none of the reference identifiers.
+    #[error("TLSA record {record} (DANE-TA) matched, but the certificate is not valid for the host name")]
     TaHostMismatch {
         /// Index of the record.
         record: usize,
     },
     /// Record `record` matched a trust anchor and a certificate of the path
     /// is expired or not yet valid.
+    #[error("TLSA record {record} (DANE-TA) matched, but a certificate is expired or not yet valid: {detail}")]
     TaCertExpired {
         /// Index of the record.
         record: usize,
@@ -89,6 +92,7 @@ pub enum DaneFailure {
     },
     /// Record `record` matched a trust anchor and the leaf does not chain to
     /// it.
+    #[error("TLSA record {record} (DANE-TA) matched, but the certificate does not chain to it: {detail}")]
     TaChainInvalid {
         /// Index of the record.
         record: usize,

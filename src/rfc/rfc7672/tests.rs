@@ -353,6 +353,15 @@ fn dane_ta_checks_expiry_below_the_anchor() {
         "{verdict:?}"
     );
     assert_eq!(verdict.reason(), Some(DaneReason::DaneTaCertExpired));
+    let DaneVerdict::Failed(failure) = verdict else {
+        unreachable!()
+    };
+    assert!(
+        failure
+            .to_string()
+            .starts_with("TLSA record 0 (DANE-TA) matched, but a certificate is expired"),
+        "{failure}"
+    );
 }
 
 #[test]
