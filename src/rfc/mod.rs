@@ -11,10 +11,13 @@
 //!   set, and the report's result types.
 //! - [`rfc5321`]: the MX host list senders use (implicit MX, and RFC 7505's
 //!   null MX).
+//! - [`rfc7672`]: DANE for SMTP: TLSA records, which are usable, matching a
+//!   certificate chain against them, rollover readiness, failure reasons.
 //! - [`domain`]: host name syntax shared by all of them.
 
 pub mod abnf;
 pub mod domain;
 pub mod rfc5321;
+pub mod rfc7672;
 pub mod rfc8460;
 pub mod rfc8461;

@@ -26,6 +26,15 @@ pub enum ResultType {
     CertificateExpired,
     /// §4.3.2.1 `certificate-not-trusted`.
     CertificateNotTrusted,
+    /// RFC 8460 §4.3.2.1 (DANE-specific policy failures) `tlsa-invalid`: no
+    /// record of the TLSA RRset was found valid (RFC 7672).
+    TlsaInvalid,
+    /// RFC 8460 §4.3.2.1 `dnssec-invalid`: no valid records were returned
+    /// by the resolver (DNSSEC bogus, or the lookup failed).
+    DnssecInvalid,
+    /// RFC 8460 §4.3.2.1 `dane-required`: DANE is required for the domain
+    /// but the host has no secure, usable TLSA records.
+    DaneRequired,
 }
 
 impl ResultType {
@@ -41,6 +50,9 @@ impl ResultType {
             ResultType::CertificateHostMismatch => "certificate-host-mismatch",
             ResultType::CertificateExpired => "certificate-expired",
             ResultType::CertificateNotTrusted => "certificate-not-trusted",
+            ResultType::TlsaInvalid => "tlsa-invalid",
+            ResultType::DnssecInvalid => "dnssec-invalid",
+            ResultType::DaneRequired => "dane-required",
         }
     }
 }
