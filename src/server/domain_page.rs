@@ -543,7 +543,7 @@ mod tests {
         );
         assert!(
             html.contains(
-                "<td class=\"fail\">starttls-not-offered</td><td><code>mx2.example.com</code></td>"
+                "<td class=\"fail code\">starttls-not-offered</td><td><code>mx2.example.com</code></td>"
             ),
             "{html}"
         );

@@ -528,7 +528,7 @@ mod tests {
         assert!(html.contains("data-status=\"failing\""), "{html}");
         assert!(
             html.contains(
-                "certificate-expired</span> <span class=\"muted\">·</span> <code>mx2.a.test</code>"
+                "<span class=\"fail code\">certificate-expired</span> on <code>mx2.a.test</code>"
             ),
             "{html}"
         );
