@@ -516,14 +516,11 @@ mod tests {
             content_type: Some("text/plain".into()),
         });
         report.mx_hosts = Some(vec![MxHostReport {
-            host: "mx2.example.com".into(),
             preference: 20,
-            matches_policy: Some(true),
             starttls_offered: Some(false),
-            tls_version: None,
-            cert: None,
             result_type: Some(ResultType::StarttlsNotSupported),
             reason: Some(Reason::StarttlsNotOffered),
+            ..crate::probe::judge::fixtures::mx_host("mx2.example.com")
         }]);
         report.failures.push(Failure::new(
             Phase::Starttls,

@@ -452,18 +452,7 @@ mod tests {
         assert!(!html.contains("failing"), "{html}");
     }
 
-    fn host(name: &str) -> MxHostReport {
-        MxHostReport {
-            host: name.into(),
-            preference: 10,
-            matches_policy: Some(true),
-            starttls_offered: None,
-            tls_version: None,
-            cert: None,
-            result_type: None,
-            reason: None,
-        }
-    }
+    use crate::probe::judge::fixtures::mx_host as host;
 
     #[test]
     fn a_failure_names_the_mx_host_its_detail_names() {
@@ -534,5 +523,53 @@ mod tests {
         );
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;"), "{html}");
+    }
+
+    #[test]
+    fn page_links_keep_the_filter_and_stop_at_the_ends() {
+        let names: Vec<String> = (0..250).map(|i| format!("d{i:03}.test")).collect();
+        let entries = entries(
+            names.iter().map(String::as_str),
+            &Default::default(),
+            &CertThresholds::default(),
+            0.0,
+        );
+        let params = |page: &str| {
+            vec![
+                ("q".to_string(), "d".to_string()),
+                ("page".to_string(), page.to_string()),
+            ]
+        };
+        let query = Query::parse(&params("2"));
+        let mut html = String::new();
+        pages(&mut html, &select(&entries, &query), &query);
+        assert!(
+            html.contains("<a href=\"/?q=d\" rel=\"first\">« first</a>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<a href=\"/?q=d\" rel=\"prev\">‹ previous</a>"),
+            "{html}"
+        );
+        assert!(html.contains("page 2 of 3 (100 per page)"), "{html}");
+        assert!(
+            html.contains("<a href=\"/?q=d&amp;page=3\" rel=\"next\">next ›</a>"),
+            "{html}"
+        );
+        let query = Query::parse(&params("3"));
+        let mut html = String::new();
+        pages(&mut html, &select(&entries, &query), &query);
+        assert!(html.contains("<span class=\"off\">next ›</span>"), "{html}");
+        assert!(html.contains("<span class=\"off\">last »</span>"), "{html}");
+        let mut html = String::new();
+        listing(
+            &mut html,
+            &select(&entries, &query),
+            &query,
+            &CertThresholds::default(),
+            0.0,
+        );
+        assert!(html.contains("Domains 201–250 of 250"), "{html}");
+        assert_eq!(html.matches("<tr data-domain=").count(), 50);
     }
 }
