@@ -239,3 +239,35 @@ async fn a_refused_reload_is_shown_until_one_succeeds() {
     let (_, page) = get(&format!("{}/", running.base)).await;
     assert!(!page.contains("id=\"reload-failed\""), "{page}");
 }
+
+#[tokio::test]
+async fn a_shard_lists_its_share_and_says_so() {
+    let running = start_exporter_in(
+        world_spec(),
+        &DOMAINS,
+        ConfigOverrides {
+            extra: "shard: {index: 1, count: 2}\n",
+            ..ConfigOverrides::default()
+        },
+    )
+    .await;
+    wait_ready(&running.base).await;
+    let (_, body) = get(&format!("{}/metrics", running.base)).await;
+    let share = parse_exposition(&body)["mtasts_domains_configured"] as usize;
+    let (_, page) = get(&format!("{}/", running.base)).await;
+    assert!(
+        page.contains(&format!("shard 1 of 2 ({share} of 4 configured domains)")),
+        "{page}"
+    );
+    assert_eq!(rows(&page).len(), share);
+    assert_eq!(card(&page, "all"), share);
+    // A domain of the other shard has no page here.
+    let other = DOMAINS
+        .iter()
+        .find(|d| !rows(&page).iter().any(|(name, _)| name == *d))
+        .expect("the other shard has a domain");
+    assert_eq!(
+        get(&format!("{}/domain/{other}", running.base)).await.0,
+        404
+    );
+}

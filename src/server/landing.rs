@@ -64,8 +64,21 @@ fn exporter_meta(state: &AppState, now: f64) -> String {
         .map(|d| d.name.clone())
         .unwrap_or_else(|| "example.com".into());
     let revision: String = crate::version::REVISION.chars().take(12).collect();
+    // A replica of several lists only its share of the domains: say so.
+    let shard = config
+        .shard
+        .map(|s| {
+            format!(
+                " · shard {} of {} ({} of {} configured domains)",
+                s.index,
+                s.count,
+                config.scheduled_domains().count(),
+                config.domains.len()
+            )
+        })
+        .unwrap_or_default();
     format!(
-        "version {} (revision {}) · configuration loaded <span id=\"config-loaded\" title=\"{}\">{} ({})</span> · \
+        "version {} (revision {}) · configuration loaded <span id=\"config-loaded\" title=\"{}\">{} ({})</span>{shard} · \
          <a href=\"{}\">metrics</a> · <a href=\"/-/ready\">readiness</a> · \
          <a href=\"/probe?target={}\">/probe?target={}</a>",
         escape(crate::version::VERSION),
@@ -291,10 +304,7 @@ fn row(html: &mut String, entry: &Entry, thresholds: &CertThresholds, now: f64) 
             entry.status.word()
         ),
     };
-    let mode = report
-        .and_then(|r| r.policy.as_ref())
-        .map(|p| p.mode.as_str())
-        .unwrap_or("—");
+    let mode = report.map(mode).unwrap_or_else(|| "—".into());
     let failures = report.map(failure_list).unwrap_or_default();
     let warnings = report
         .map(|r| {
@@ -328,6 +338,16 @@ fn row(html: &mut String, entry: &Entry, thresholds: &CertThresholds, now: f64) 
         entry.status.key(),
         name = escape(&entry.name),
     );
+}
+
+/// The policy mode of a domain's latest report, or a dash without one.
+fn mode(report: &ProbeReport) -> String {
+    report
+        .policy
+        .as_ref()
+        .map(|p| p.mode.as_str())
+        .unwrap_or("—")
+        .to_string()
 }
 
 /// A domain's failures in words: the reason code, the MX host it concerns
