@@ -53,7 +53,10 @@ fn lookup<'a>(
     segment: &str,
     mut domains: impl Iterator<Item = &'a DomainConfig>,
 ) -> Option<&'a DomainConfig> {
-    if segment.is_empty() || segment.len() > MAX_SEGMENT_BYTES || segment.contains('/') {
+    // Letters, digits, `-`, `.`, and `%` escapes (of Unicode labels); so
+    // no `&`, `=` or `+` reaches the form decoder below as syntax.
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._%".contains(&b);
+    if segment.is_empty() || segment.len() > MAX_SEGMENT_BYTES || !segment.bytes().all(allowed) {
         return None;
     }
     let decoded = super::probe::query_params(Some(&format!("d={segment}")))
@@ -501,6 +504,8 @@ mod tests {
         assert_eq!(find("example.org"), None);
         assert_eq!(find(""), None);
         assert_eq!(find("example.com/x"), None);
+        assert_eq!(find("example.com&x=1"), None);
+        assert_eq!(find("example.com+"), None);
         assert_eq!(find(&"a".repeat(100_000)), None);
         assert_eq!(find("%3Cscript%3E"), None);
     }
