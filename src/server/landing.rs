@@ -251,6 +251,7 @@ fn listing(
         selection.first + selection.rows.len(),
         selection.matched
     );
+    pages(html, selection, query);
     html.push_str(
         "<div class=\"scroll\"><table id=\"domains\">\n<thead><tr><th>Domain</th><th>Status</th><th>Mode</th><th>Failures</th>\
          <th>Warnings</th><th>Earliest certificate expiry</th><th>Last probed</th><th>Took</th></tr></thead>\n<tbody>\n",
@@ -262,7 +263,8 @@ fn listing(
     pages(html, selection, query);
 }
 
-/// Links to the first, previous, next and last pages.
+/// Links to the first, previous, next and last pages (above and below the
+/// table).
 fn pages(html: &mut String, selection: &Selection<'_>, query: &Query) {
     if selection.pages <= 1 {
         return;
@@ -279,7 +281,7 @@ fn pages(html: &mut String, selection: &Selection<'_>, query: &Query) {
     };
     let _ = writeln!(
         html,
-        "<nav class=\"pages\" aria-label=\"pages\">{} {} <span id=\"page-of\">page {} of {} ({} per page)</span> {} {}</nav>",
+        "<nav class=\"pages\" aria-label=\"pages\">{} {} <span class=\"page-of\">page {} of {} ({} per page)</span> {} {}</nav>",
         link(1, "« first", "first"),
         link(selection.page - 1, "‹ previous", "prev"),
         selection.page,
