@@ -10,9 +10,8 @@
 //! what was asked.
 
 use super::html::{age, close_page, escape, expiry, open_page, shown, unix_now, utc};
-use super::landing::concerned_host;
 use super::response::{html, text, HttpResponse};
-use super::status::Status;
+use super::status::{concerned_host, Status};
 use super::AppState;
 use crate::config::{normalize_domain, DomainConfig};
 use crate::report::{CertInfo, CertThresholds, MxHostReport, ProbeReport};

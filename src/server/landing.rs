@@ -7,11 +7,13 @@
 
 use super::html::{age, close_page, escape, expiry, open_page, shown, unix_now, utc};
 use super::response::{html, HttpResponse};
-use super::status::{entries, select, Counts, Entry, Filter, Query, Selection, Status, PAGE_SIZE};
+use super::status::{
+    concerned_host, entries, select, Counts, Entry, Filter, Query, Selection, Status, PAGE_SIZE,
+};
 use super::AppState;
 use crate::metrics::recent::WINDOW_MINUTES;
-use crate::report::{CertThresholds, MxHostReport, ProbeReport};
-use crate::taxonomy::{Failure, LocalErrorKind, Phase};
+use crate::report::{CertThresholds, ProbeReport};
+use crate::taxonomy::LocalErrorKind;
 use hyper::StatusCode;
 use std::fmt::Write as _;
 
@@ -379,44 +381,11 @@ fn failure_list(report: &ProbeReport) -> String {
     html
 }
 
-/// The MX host a failure concerns: for the `mx_lookup` and `starttls`
-/// phases, the host of `hosts` whose name the failure's detail names (as a
-/// whole name: `mx1.example` is not found in `xmx1.example`), the longest
-/// when several do.
-pub(super) fn concerned_host<'a>(failure: &Failure, hosts: &'a [MxHostReport]) -> Option<&'a str> {
-    if !matches!(failure.phase, Phase::MxLookup | Phase::Starttls) {
-        return None;
-    }
-    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
-    let detail = failure.detail.as_str();
-    // Whole when no name character touches it; a full stop that ends a
-    // sentence does not count.
-    let whole = |at: usize, len: usize| {
-        let before = detail[..at].chars().next_back();
-        let rest = &detail[at + len..];
-        let rest = rest
-            .strip_prefix('.')
-            .filter(|r| !r.starts_with(is_name_char))
-            .unwrap_or(rest);
-        !before.is_some_and(is_name_char) && !rest.starts_with(is_name_char)
-    };
-    hosts
-        .iter()
-        .map(|h| h.host.as_str())
-        .filter(|host| {
-            !host.is_empty()
-                && detail
-                    .match_indices(host)
-                    .any(|(at, _)| whole(at, host.len()))
-        })
-        .max_by_key(|host| host.len())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::report::PhaseTiming;
-    use crate::taxonomy::{LocalError, Reason, ResultType};
+    use crate::taxonomy::{Failure, LocalError, Phase, Reason, ResultType};
     use std::sync::Arc;
 
     #[test]
@@ -475,49 +444,6 @@ mod tests {
     }
 
     use crate::probe::judge::fixtures::mx_host as host;
-
-    #[test]
-    fn a_failure_names_the_mx_host_its_detail_names() {
-        let hosts = [
-            host("mx1.a.test"),
-            host("xmx1.a.test"),
-            host("mx1.a.test.b"),
-        ];
-        let starttls = |detail: &str| {
-            Failure::new(
-                Phase::Starttls,
-                ResultType::CertificateExpired,
-                Reason::CertificateExpired,
-                detail,
-            )
-        };
-        assert_eq!(
-            concerned_host(&starttls("mx1.a.test: certificate expired"), &hosts),
-            Some("mx1.a.test")
-        );
-        assert_eq!(
-            concerned_host(&starttls("xmx1.a.test: certificate expired"), &hosts),
-            Some("xmx1.a.test")
-        );
-        assert_eq!(
-            concerned_host(&starttls("mx1.a.test.b: certificate expired"), &hosts),
-            Some("mx1.a.test.b")
-        );
-        let mismatch = Failure::new(
-            Phase::MxLookup,
-            ResultType::ValidationFailure,
-            Reason::MtastsPolicyMxMismatch,
-            "MX host mx1.a.test is not covered by any policy mx pattern.",
-        );
-        assert_eq!(concerned_host(&mismatch, &hosts), Some("mx1.a.test"));
-        let record = Failure::new(
-            Phase::RecordLookup,
-            ResultType::StsPolicyFetchError,
-            Reason::DnsLookup,
-            "mx1.a.test",
-        );
-        assert_eq!(concerned_host(&record, &hosts), None);
-    }
 
     #[test]
     fn a_row_says_the_failure_and_its_host_and_escapes_network_text() {

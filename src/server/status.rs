@@ -4,7 +4,8 @@
 //! (`/?status=failing&q=exa&page=2`), so that a fleet of 10,000 domains is
 //! read one page at a time, also with JavaScript off.
 
-use crate::report::{CertThresholds, ExpiryLevel, ProbeReport};
+use crate::report::{CertThresholds, ExpiryLevel, MxHostReport, ProbeReport};
+use crate::taxonomy::{Failure, Phase};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -299,11 +300,45 @@ pub(super) fn select<'a>(entries: &'a [Entry], query: &Query) -> Selection<'a> {
     }
 }
 
+/// The MX host a failure concerns: for the `mx_lookup` and `starttls`
+/// phases, the host of `hosts` whose name the failure's detail names (as a
+/// whole name: `mx1.example` is not found in `xmx1.example`), the longest
+/// when several do.
+pub(super) fn concerned_host<'a>(failure: &Failure, hosts: &'a [MxHostReport]) -> Option<&'a str> {
+    if !matches!(failure.phase, Phase::MxLookup | Phase::Starttls) {
+        return None;
+    }
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+    let detail = failure.detail.as_str();
+    // Whole when no name character touches it; a full stop that ends a
+    // sentence does not count.
+    let whole = |at: usize, len: usize| {
+        let before = detail[..at].chars().next_back();
+        let rest = &detail[at + len..];
+        let rest = rest
+            .strip_prefix('.')
+            .filter(|r| !r.starts_with(is_name_char))
+            .unwrap_or(rest);
+        !before.is_some_and(is_name_char) && !rest.starts_with(is_name_char)
+    };
+    hosts
+        .iter()
+        .map(|h| h.host.as_str())
+        .filter(|host| {
+            !host.is_empty()
+                && detail
+                    .match_indices(host)
+                    .any(|(at, _)| whole(at, host.len()))
+        })
+        .max_by_key(|host| host.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::probe::judge::fixtures::mx_host as host;
     use crate::report::{CertInfo, Warning};
-    use crate::taxonomy::{Failure, LocalError, LocalErrorKind, Phase, Reason, ResultType};
+    use crate::taxonomy::{LocalError, LocalErrorKind, Reason, ResultType};
 
     fn report(name: &str, success: bool) -> ProbeReport {
         ProbeReport {
@@ -499,5 +534,48 @@ mod tests {
             Query::parse(&params(&[("q", &long)])).name.len(),
             MAX_FILTER_CHARS
         );
+    }
+
+    #[test]
+    fn a_failure_names_the_mx_host_its_detail_names() {
+        let hosts = [
+            host("mx1.a.test"),
+            host("xmx1.a.test"),
+            host("mx1.a.test.b"),
+        ];
+        let starttls = |detail: &str| {
+            Failure::new(
+                Phase::Starttls,
+                ResultType::CertificateExpired,
+                Reason::CertificateExpired,
+                detail,
+            )
+        };
+        assert_eq!(
+            concerned_host(&starttls("mx1.a.test: certificate expired"), &hosts),
+            Some("mx1.a.test")
+        );
+        assert_eq!(
+            concerned_host(&starttls("xmx1.a.test: certificate expired"), &hosts),
+            Some("xmx1.a.test")
+        );
+        assert_eq!(
+            concerned_host(&starttls("mx1.a.test.b: certificate expired"), &hosts),
+            Some("mx1.a.test.b")
+        );
+        let mismatch = Failure::new(
+            Phase::MxLookup,
+            ResultType::ValidationFailure,
+            Reason::MtastsPolicyMxMismatch,
+            "MX host mx1.a.test is not covered by any policy mx pattern.",
+        );
+        assert_eq!(concerned_host(&mismatch, &hosts), Some("mx1.a.test"));
+        let record = Failure::new(
+            Phase::RecordLookup,
+            ResultType::StsPolicyFetchError,
+            Reason::DnsLookup,
+            "mx1.a.test",
+        );
+        assert_eq!(concerned_host(&record, &hosts), None);
     }
 }
