@@ -277,12 +277,88 @@ fn main() {
             n / wall2,
             second.iter().filter(|r| !r.success).count()
         );
+        scrape_figures(app).await;
         if args.blackbox {
             blackbox(&config, &args, wall, cpu).await;
         }
     });
     drop(world);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What Prometheus 2.x and 3.x send as `Accept`.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// `/metrics` over HTTP from the exporter's own server, as scrapers ask for
+/// it: bytes on the wire and time to the last byte (median of 5), for the
+/// text format and OpenMetrics, with and without gzip; then the peak RSS.
+async fn scrape_figures(app: App) {
+    use mtasts_exporter::server::{self, AppState, ClientTimeouts};
+    let state = std::sync::Arc::new(AppState {
+        app,
+        telemetry_path: "/metrics".into(),
+        web: Default::default(),
+        client_timeouts: ClientTimeouts::default(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listener");
+    let address = listener.local_addr().expect("listener address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(server::run(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    for (name, accept, encoding) in [
+        ("text format", "text/plain;version=0.0.4", "identity"),
+        ("text format, gzip", "text/plain;version=0.0.4", "gzip"),
+        (
+            "OpenMetrics, gzip (what Prometheus asks for)",
+            PROMETHEUS_ACCEPT,
+            "gzip",
+        ),
+    ] {
+        let mut times = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..5 {
+            let start = Instant::now();
+            let response = client
+                .get(format!("http://{address}/metrics"))
+                .header("accept", accept)
+                .header("accept-encoding", encoding)
+                .send()
+                .await;
+            let body = match response {
+                Ok(response) => response.bytes().await,
+                Err(error) => Err(error),
+            };
+            match body {
+                Ok(body) => bytes = body.len(),
+                Err(error) => {
+                    println!("| /metrics scrape, {name} | failed: {error} |");
+                    break;
+                }
+            }
+            times.push(start.elapsed().as_secs_f64());
+        }
+        if times.len() == 5 {
+            times.sort_by(f64::total_cmp);
+            println!(
+                "| /metrics scrape, {name} (median of 5) | {:.1} ms, {:.2} MiB on the wire |",
+                times[2] * 1000.0,
+                bytes as f64 / 1_048_576.0
+            );
+        }
+    }
+    println!(
+        "| peak RSS after the scrapes | {:.1} MiB |",
+        status_kib("VmHWM:") / 1024.0
+    );
+    let _ = stop.send(());
+    let _ = server.await;
 }
 
 /// Runs Debian's blackbox_exporter on the same world: per domain one `dns`

@@ -47,3 +47,22 @@ if [ "$(grep -c '' "$dir/gunzipped.txt")" -lt "$(grep -c '^# TYPE' "$dir/text.tx
   echo "gzip answer does not decompress to an exposition"; exit 1
 fi
 echo "gzip: $(wc -c <"$dir/body.gz") bytes for $(wc -c <"$dir/gunzipped.txt") bytes of exposition"
+
+# /probe negotiates the same way: the text format for promtool, OpenMetrics
+# for the strict parser when asked, gzip when allowed.
+probe_url="http://127.0.0.1:$port/probe?target=mxmiss.test"
+curl -sf "$probe_url" >"$dir/probe.txt"
+lint=$(promtool check metrics <"$dir/probe.txt" 2>&1 || true)
+if [ -n "$lint" ]; then echo "promtool check metrics (/probe):"; echo "$lint"; exit 1; fi
+curl -sf -D "$dir/probe-om.headers" -H "Accept: $prometheus_accept" -H 'Accept-Encoding: gzip' "$probe_url" -o "$dir/probe-om.gz"
+grep -qi '^content-type: application/openmetrics-text; version=1.0.0' "$dir/probe-om.headers"
+grep -qi '^content-encoding: gzip' "$dir/probe-om.headers"
+gunzip -c "$dir/probe-om.gz" >"$dir/probe-om.txt"
+python3 - "$dir/probe-om.txt" <<'PY'
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+families = list(text_string_to_metric_families(open(sys.argv[1]).read()))
+success = [s for f in families for s in f.samples if s.name == "mtasts_probe_success"]
+assert success and success[0].value == 0, f"mxmiss.test should fail: {success}"
+print(f"/probe: text format promtool clean; OpenMetrics gzip {len(families)} families, strict parser clean")
+PY

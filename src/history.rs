@@ -5,10 +5,11 @@
 //! (RFC 8461 §3.3: senders refetch only when the id changes).
 //!
 //! Kept per domain by [`PolicyHistories`], fed by every probe the scheduler
-//! records and read by the metrics; serializable, so a later version can
-//! keep it across restarts.
+//! records and read by the metrics and by the next probe (the cached policy
+//! senders still apply); serializable, kept across restarts by
+//! [`crate::state`].
 
-use crate::report::{PolicyReport, ProbeReport};
+use crate::report::{CachedPolicy, PolicyReport, ProbeReport};
 use crate::rfc::rfc8461::policy::Mode;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -52,23 +53,31 @@ pub struct PolicyHistory {
     pub last_fetch_success: Option<f64>,
     /// That fetch plus its `max_age`: when senders' cached copies lapse.
     pub expiry: Option<f64>,
+    /// The policy senders that fetched it still apply (RFC 8461 §3.3,
+    /// §5.1), for probes that find no fresh policy. Follows each fresh
+    /// policy, except that a change of content under an unchanged record id
+    /// does not replace it before it expires: senders refetch only for a
+    /// new id (the stale id). Absent from state files written before it
+    /// existed.
+    #[serde(default)]
+    pub cached: Option<CachedPolicy>,
 }
 
 impl PolicyHistory {
     /// Takes in one probe's report. A probe without a valid policy changes
     /// nothing: the last good fetch and its expiry keep their meaning.
+    /// A policy fetched while the record failed is no fetch senders make
+    /// (RFC 8461 §3.3: they fetch after a valid record), so it changes
+    /// nothing either.
     pub fn observe(&mut self, report: &ProbeReport) {
-        let Some(policy) = &report.policy else {
+        let (Some(policy), Some(record)) = (&report.policy, &report.record) else {
             return;
         };
         self.last_fetch_success = Some(report.timestamp);
         self.expiry = Some(report.timestamp + policy.max_age as f64);
-        let id = report
-            .record
-            .as_ref()
-            .map(|r| r.id.clone())
-            .unwrap_or_default();
+        let id = record.id.clone();
         let content = PolicyContent::of(policy);
+        self.cache(&id, policy, &content, report.timestamp);
         let changes = self.changes.get_or_insert(0);
         if let Some((last_id, last_content)) = &self.last_policy {
             if *last_content != content {
@@ -79,6 +88,48 @@ impl PolicyHistory {
             }
         }
         self.last_policy = Some((id, content));
+    }
+
+    /// What a sender's cache holds after it sees the fresh `policy` under
+    /// record `id` at `now` (RFC 8461 §3.3, §5.1): the fresh policy when it
+    /// had none, its copy expired, the id changed or the content is the
+    /// same (a refresh); its old copy, fetched when it was last served,
+    /// when only the content changed (senders do not refetch for that).
+    fn cache(&mut self, id: &str, policy: &PolicyReport, content: &PolicyContent, now: f64) {
+        let old = self.cached_policy();
+        let keep_old = old.as_ref().is_some_and(|old| {
+            old.is_valid_at(now)
+                && old.id == id
+                && PolicyContent {
+                    mode: old.mode,
+                    max_age: old.max_age,
+                    mx: old.mx.iter().cloned().collect(),
+                } != *content
+        });
+        self.cached = if keep_old {
+            old
+        } else {
+            Some(CachedPolicy::of(id, policy, now))
+        };
+    }
+
+    /// The last valid policy as senders cache it. For a history saved
+    /// before the cache was kept, the one its last fetch describes (without
+    /// its text).
+    pub fn cached_policy(&self) -> Option<CachedPolicy> {
+        if let Some(cached) = &self.cached {
+            return Some(cached.clone());
+        }
+        let ((id, content), fetched_at) = (self.last_policy.as_ref()?, self.last_fetch_success?);
+        Some(CachedPolicy {
+            id: id.clone(),
+            mode: content.mode,
+            max_age: content.max_age,
+            mx: content.mx.iter().cloned().collect(),
+            text: None,
+            fetched_at,
+            expires_at: fetched_at + content.max_age as f64,
+        })
     }
 
     /// The history of a domain probed once, with `report`.
@@ -167,6 +218,7 @@ mod tests {
                 mx: mx.iter().map(|m| m.to_string()).collect(),
                 text: String::new(),
                 content_type: None,
+                duplicate_fields: Vec::new(),
             }),
             ..ProbeReport::blank("example.com", at)
         }
@@ -231,5 +283,72 @@ mod tests {
         histories.remove("example.com");
         assert!(histories.get("example.com").is_none());
         assert_eq!(histories.changed_since_last_save(), Some(BTreeMap::new()));
+    }
+
+    #[test]
+    fn the_cache_follows_fresh_policies_and_is_refreshed_by_the_same_one() {
+        let mut history = PolicyHistory::of_one(&report(1.0, "a", 100, &["mx.example.com"]));
+        let cached = history.cached_policy().unwrap();
+        assert_eq!((cached.id.as_str(), cached.fetched_at), ("a", 1.0));
+        assert_eq!(cached.expires_at, 101.0);
+        assert_eq!(cached.mx, ["mx.example.com"]);
+        history.observe(&report(50.0, "a", 100, &["mx.example.com"]));
+        assert_eq!(history.cached_policy().unwrap().expires_at, 150.0);
+        // A new id: senders fetch the new policy.
+        history.observe(&report(60.0, "b", 200, &["mx2.example.com"]));
+        let cached = history.cached_policy().unwrap();
+        assert_eq!((cached.id.as_str(), cached.fetched_at), ("b", 60.0));
+        assert_eq!(cached.mx, ["mx2.example.com"]);
+    }
+
+    #[test]
+    fn a_change_under_the_same_id_leaves_senders_with_the_old_copy_until_it_expires() {
+        let mut history = PolicyHistory::of_one(&report(1.0, "a", 100, &["mx.example.com"]));
+        history.observe(&report(50.0, "a", 100, &["new.example.net"]));
+        assert!(history.id_stale);
+        let cached = history.cached_policy().unwrap();
+        assert_eq!(cached.mx, ["mx.example.com"], "senders do not refetch");
+        assert_eq!(cached.fetched_at, 1.0);
+        // Once their copy expired, they fetch what is served now.
+        history.observe(&report(120.0, "a", 100, &["new.example.net"]));
+        let cached = history.cached_policy().unwrap();
+        assert_eq!(cached.mx, ["new.example.net"]);
+        assert_eq!(cached.fetched_at, 120.0);
+    }
+
+    #[test]
+    fn a_policy_fetched_without_a_valid_record_changes_nothing() {
+        let mut history = PolicyHistory::of_one(&report(1.0, "a", 100, &["mx.example.com"]));
+        let before = history.clone();
+        let mut no_record = report(50.0, "a", 100, &["new.example.net"]);
+        no_record.record = None;
+        history.observe(&no_record);
+        assert_eq!(history, before);
+    }
+
+    #[test]
+    fn a_history_saved_before_the_cache_existed_still_has_one() {
+        let json = r#"{"last_policy":["a",{"mode":"enforce","max_age":100,"mx":["mx.example.com"]}],
+            "changes":0,"id_stale":false,"last_fetch_success":1.0,"expiry":101.0}"#;
+        let history: PolicyHistory = serde_json::from_str(json).unwrap();
+        assert_eq!(history.cached, None);
+        let cached = history.cached_policy().unwrap();
+        assert_eq!((cached.id.as_str(), cached.mode), ("a", Mode::Enforce));
+        assert_eq!((cached.fetched_at, cached.expires_at), (1.0, 101.0));
+        assert_eq!(cached.text, None);
+    }
+
+    #[test]
+    fn a_large_policy_text_is_not_kept_in_the_cache() {
+        let mut large = report(1.0, "a", 100, &["mx.example.com"]);
+        if let Some(policy) = &mut large.policy {
+            policy.text = "#".repeat(CachedPolicy::MAX_TEXT_BYTES + 1);
+        }
+        let history = PolicyHistory::of_one(&large);
+        let cached = history.cached_policy().unwrap();
+        assert_eq!(cached.text, None);
+        assert_eq!(cached.mx, ["mx.example.com"]);
+        let small = PolicyHistory::of_one(&report(1.0, "a", 100, &["mx.example.com"]));
+        assert_eq!(small.cached_policy().unwrap().text, Some(String::new()));
     }
 }

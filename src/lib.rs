@@ -2,10 +2,10 @@
 //! exports what it finds to Prometheus.
 //!
 //! Layers import only downward, and data flows one way:
-//! [`rfc`] (pure rules) ← [`taxonomy`] and [`report`] (plain data) ←
-//! [`probe`] (per-phase judges, then the network phases) ← [`scheduler`] and
-//! [`check`] ← [`metrics`] and [`server`]. README "Architecture" has the
-//! picture.
+//! [`rfc`] (pure rules) ← [`taxonomy`], [`report`] and [`remedy`] (plain
+//! data) ← [`probe`] (per-phase judges, then the network phases) ←
+//! [`scheduler`] and [`check`] ← [`metrics`] and [`server`]. README
+//! "Architecture" has the picture.
 //!
 //! Nothing that comes from the network or a file may panic the exporter:
 //! `unwrap`, `expect` and `panic!` are denied outside tests.
@@ -22,6 +22,7 @@ pub mod echo;
 pub mod history;
 pub mod metrics;
 pub mod probe;
+pub mod remedy;
 pub mod report;
 pub mod rfc;
 pub mod scheduler;

@@ -15,6 +15,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
+/// The configuration file read when `--config.file` is not given.
+const DEFAULT_CONFIG_FILE: &str = "mtasts-exporter.yml";
+
 /// The default listen port: above 10000 (the 9100–9999 exporter range is
 /// allocated), outside Zabbix's 10050–10052; 10461 for RFC 8461.
 const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:10461";
@@ -29,12 +32,14 @@ struct Cli {
     /// Print version, git revision and Rust version, then exit.
     #[arg(short = 'V', long = "version")]
     version: bool,
-    /// Configuration file (YAML).
-    #[arg(long = "config.file", global = true)]
+    /// Configuration file (YAML) [default: mtasts-exporter.yml in the working
+    /// directory; `check` without it uses the built-in defaults].
+    #[arg(long = "config.file", global = true, value_name = "FILE")]
     config_file: Option<PathBuf>,
-    /// Address to serve metrics on.
-    #[arg(long = "web.listen-address", default_value = DEFAULT_LISTEN_ADDRESS)]
-    listen_address: String,
+    /// Address to serve metrics on; `:PORT` is every address. Give it more
+    /// than once to listen on several.
+    #[arg(long = "web.listen-address", value_name = "ADDRESS", default_value = DEFAULT_LISTEN_ADDRESS)]
+    listen_address: Vec<String>,
     /// Web configuration (TLS, basic auth) in the exporter-toolkit format.
     #[arg(long = "web.config.file")]
     web_config_file: Option<PathBuf>,
@@ -223,7 +228,10 @@ async fn run_check(cli: &Cli, output: OutputFormat, names: &[String]) -> i32 {
     };
     let reports = check::run_checks(&prober, &domains, config.concurrency).await;
     match output {
-        OutputFormat::Text => print!("{}", check::render_text(&reports)),
+        OutputFormat::Text => print!(
+            "{}",
+            check::render_text_with(&reports, &check::TextOptions::from_config(&config))
+        ),
         OutputFormat::Json => println!("{}", check::render_json(&reports)),
     }
     if reports.len() != domains.len() {
@@ -362,7 +370,7 @@ fn send_notification(path: &std::ffi::OsStr, message: &[u8]) -> std::io::Result<
 
 /// What start-up hands to the server.
 struct Started {
-    listener: tokio::net::TcpListener,
+    listeners: Vec<tokio::net::TcpListener>,
     state: Arc<AppState>,
 }
 
@@ -384,7 +392,7 @@ async fn serve(cli: &Cli) -> i32 {
             return 0;
         }
     };
-    let Started { listener, state } = match started {
+    let Started { listeners, state } = match started {
         Ok(started) => started,
         Err(code) => return code,
     };
@@ -400,7 +408,7 @@ async fn serve(cli: &Cli) -> i32 {
     let mut shutdown = signals.shutdown;
     let shutdown = async move { shutdown.recv().await };
     let components = state.app.reloader.clone();
-    let result = server::run_limited(listener, state, shutdown, cli.max_connections).await;
+    let result = server::run_listeners(listeners, state, shutdown, cli.max_connections).await;
     hangup.abort();
     // Stops probing and saves the policy history (storage.path).
     components.stop().await;
@@ -418,7 +426,7 @@ async fn start(cli: &Cli) -> Result<Started, i32> {
     let path = cli
         .config_file
         .clone()
-        .unwrap_or_else(|| PathBuf::from("mtasts-exporter.yml"));
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
     // Off the async threads, so the signal handlers run meanwhile.
     let config = {
         let path = path.clone();
@@ -428,8 +436,12 @@ async fn start(cli: &Cli) -> Result<Started, i32> {
         // Plain lines, once: `file:line:column: field ...` reads and
         // links better than the same text escaped in a log record.
         eprintln!("{error}");
+        if cli.config_file.is_none() {
+            eprintln!("{}", missing_config_hint());
+        }
         EXIT_USAGE
     })?;
+    warn_when_nothing_to_probe(&config);
     let web = match cli.web_config_file.clone() {
         Some(path) => blocking(move || WebConfig::load(&path).map_err(|e| e.to_string()))
             .await
@@ -439,13 +451,24 @@ async fn start(cli: &Cli) -> Result<Started, i32> {
             })?,
         None => WebConfig::default(),
     };
-    let listener = server::listen::bind(&cli.listen_address)
-        .await
-        .map_err(|error| {
-            let address = capped(&cli.listen_address);
+    // Every address or none: a failure on any one stops the start.
+    let mut listeners = Vec::with_capacity(cli.listen_address.len());
+    for address in &cli.listen_address {
+        let listener = server::listen::bind(address).await.map_err(|error| {
+            let address = capped(address);
             eprintln!("cannot listen on {address}: {error}");
             1
         })?;
+        listeners.push(listener);
+    }
+    let bound = listeners
+        .iter()
+        .map(|l| match l.local_addr() {
+            Ok(address) => address.to_string(),
+            Err(error) => format!("unknown ({error})"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     let domains = config.scheduled_domains().count();
     let total = config.domains.len();
     let app = App::start(&path, config).map_err(|error| {
@@ -453,7 +476,7 @@ async fn start(cli: &Cli) -> Result<Started, i32> {
         EXIT_USAGE
     })?;
     tracing::info!(
-        address = %cli.listen_address,
+        address = %bound,
         domains,
         configured = total,
         config = %path.display(),
@@ -465,7 +488,41 @@ async fn start(cli: &Cli) -> Result<Started, i32> {
         web,
         client_timeouts: server::ClientTimeouts::default(),
     });
-    Ok(Started { listener, state })
+    Ok(Started { listeners, state })
+}
+
+/// Says how to give a configuration file, after the default one could
+/// not be read.
+fn missing_config_hint() -> String {
+    format!(
+        "no --config.file given, so the exporter looked for {DEFAULT_CONFIG_FILE} in the \
+         working directory; give one with --config.file FILE (config/mtasts-exporter.yml in the \
+         source is an example; README \"Configuration\")"
+    )
+}
+
+/// Logs a warning when the configuration leaves this replica nothing to
+/// probe on its own: no domains at all, or none in its shard. With
+/// `probe.allowed_targets`, answering `/probe` alone is a set-up of its
+/// own, so that case is only noted.
+fn warn_when_nothing_to_probe(config: &Config) {
+    let scheduled = config.scheduled_domains().count();
+    if scheduled > 0 {
+        return;
+    }
+    let probe_only = config.probe_endpoint.allowed_targets.is_some();
+    if config.domains.is_empty() && probe_only {
+        tracing::info!("no domains configured: only /probe probes (probe.allowed_targets)");
+    } else if config.domains.is_empty() {
+        tracing::warn!(
+            "no domains configured: nothing will be probed; list them under domains: in the configuration file"
+        );
+    } else {
+        tracing::warn!(
+            configured = config.domains.len(),
+            "no configured domain falls in this replica's shard: nothing will be probed here"
+        );
+    }
 }
 
 /// Runs `load` on the blocking pool; a load that panicked is an error.

@@ -6,7 +6,7 @@ use crate::rfc::rfc5321::MxSource;
 use crate::rfc::rfc8460::TlsRptStatus;
 use crate::rfc::rfc8461::policy::Mode;
 use crate::taxonomy::{CertProblem, Failure, LocalError, Phase, Reason, ResultType};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Things RFC 8461 allows but strict senders or checkers trip over. A closed
 /// set: exported as `mtasts_policy_warning{warning}`.
@@ -36,11 +36,16 @@ pub enum Warning {
     /// A certificate (the policy host's or an MX host's) expires within
     /// `certificates.warning_days`.
     CertificateExpiringSoon,
+    /// The policy writes `version`, `mode` or `max_age` more than once.
+    /// RFC 8461 §3.2 says the first counts, but some senders refuse such a
+    /// policy and some take the last value; the fields are named in
+    /// [`PolicyReport::duplicate_fields`].
+    DuplicateField,
 }
 
 impl Warning {
     /// Every warning, for exporting one series per value.
-    pub const ALL: [Warning; 9] = [
+    pub const ALL: [Warning; 10] = [
         Warning::ContentTypeNotTextPlain,
         Warning::MaxAgeShort,
         Warning::StsRecordAtApex,
@@ -50,6 +55,7 @@ impl Warning {
         Warning::TlsrptRecordInvalid,
         Warning::PolicyPatternUnused,
         Warning::CertificateExpiringSoon,
+        Warning::DuplicateField,
     ];
 
     /// The label value.
@@ -64,6 +70,7 @@ impl Warning {
             Warning::TlsrptRecordInvalid => "tlsrpt-record-invalid",
             Warning::PolicyPatternUnused => "policy-pattern-unused",
             Warning::CertificateExpiringSoon => "certificate-expiring-soon",
+            Warning::DuplicateField => "duplicate-field",
         }
     }
 }
@@ -158,6 +165,18 @@ pub struct PolicyReport {
     pub text: String,
     /// The Content-Type header, if any.
     pub content_type: Option<String>,
+    /// Fields written more than once (RFC 8461 §3.2: the first counts).
+    pub duplicate_fields: Vec<DuplicateFieldReport>,
+}
+
+/// A policy field written more than once, as reported (RFC 8461 §3.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DuplicateFieldReport {
+    /// `version`, `mode` or `max_age`.
+    pub field: String,
+    /// Every value written for it in policy order (the first counts), each
+    /// capped for display.
+    pub values: Vec<String>,
 }
 
 /// One MX host and how the policy treats it.
@@ -198,7 +217,9 @@ pub struct PhaseTiming {
     pub ok: bool,
     /// Why the exporter could not run it, when that was its own problem
     /// (out of file descriptors ...); `null` otherwise. A phase with a local
-    /// error is not `ok` and is no failure of the domain.
+    /// error is not `ok` and is no failure of the domain. In JSON with its
+    /// `what_to_do` line ([`crate::remedy::for_local_error`]).
+    #[serde(serialize_with = "crate::remedy::serialize_local_error")]
     pub local_error: Option<LocalError>,
 }
 
@@ -219,7 +240,10 @@ pub struct ProbeReport {
     pub duration_seconds: f64,
     /// The STS record, when exactly one valid record was found.
     pub record: Option<RecordReport>,
-    /// The policy, when it was fetched and parsed.
+    /// The policy, when it was fetched and parsed. It is fetched also when
+    /// the record lookup failed (senders would not use it then, but would
+    /// get it once the record is fixed); `policy_source` says whether the
+    /// MX hosts were judged against it.
     pub policy: Option<PolicyReport>,
     /// The policy host's certificate, when a TLS handshake got far enough to
     /// see it (also an invalid one).
@@ -235,11 +259,127 @@ pub struct ProbeReport {
     pub tlsrpt: Option<TlsRptStatus>,
     /// Warnings, sorted.
     pub warnings: Vec<Warning>,
-    /// Hard failures.
+    /// Hard failures; in JSON each with its `what_to_do` line
+    /// ([`crate::remedy::for_reason`]).
+    #[serde(serialize_with = "crate::remedy::serialize_failures")]
     pub failures: Vec<Failure>,
     /// Per-phase timings, in the order the phases ran (one `starttls`
     /// entry per MX host checked).
     pub phases: Vec<PhaseTiming>,
+    /// Which policy the MX hosts were judged against (RFC 8461 §5.1): the
+    /// one fetched now, the copy senders still cache, or none.
+    pub policy_source: PolicySource,
+    /// The cached policy the MX hosts were judged against; `null` unless
+    /// `policy_source` is `cached`.
+    pub cached_policy: Option<CachedPolicy>,
+}
+
+/// Which policy a probe judged the MX hosts against, as a sender would
+/// apply one (RFC 8461 §3.3, §5.1). A closed set: exported as
+/// `mtasts_policy_source{source}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicySource {
+    /// A valid record and a valid policy fetched by this probe.
+    Fresh,
+    /// No fresh policy (the record or the fetch failed), or one whose
+    /// content changed under the same record id, while a valid policy
+    /// fetched earlier has not reached its `max_age`: senders that cached it
+    /// apply it (RFC 8461 §3.3: they must without a live policy, and they
+    /// refetch only for a new id).
+    Cached,
+    /// No fresh policy and no unexpired cached one: senders treat the
+    /// domain as not using MTA-STS (RFC 8461 §3.3).
+    None,
+}
+
+impl PolicySource {
+    /// Every source, for exporting one series per value.
+    pub const ALL: [PolicySource; 3] = [
+        PolicySource::Fresh,
+        PolicySource::Cached,
+        PolicySource::None,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicySource::Fresh => "fresh",
+            PolicySource::Cached => "cached",
+            PolicySource::None => "none",
+        }
+    }
+}
+
+/// A valid policy as senders cache it (RFC 8461 §3.3, §5.1): fetched under
+/// record `id` at `fetched_at`, applied until `fetched_at + max_age` unless
+/// a record with another id makes senders fetch a new one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CachedPolicy {
+    /// The record `id=` it was fetched under (RFC 8461 §3.1).
+    pub id: String,
+    /// `mode:`.
+    pub mode: Mode,
+    /// `max_age:` in seconds.
+    pub max_age: u64,
+    /// The `mx:` patterns as written (lower-case).
+    pub mx: Vec<String>,
+    /// The body as served; `null` when it was larger than
+    /// [`CachedPolicy::MAX_TEXT_BYTES`] (not kept, to bound the state).
+    pub text: Option<String>,
+    /// When it was last fetched with this content, Unix seconds.
+    pub fetched_at: f64,
+    /// `fetched_at + max_age`: when senders' copies lapse (RFC 8461 §3.2).
+    pub expires_at: f64,
+}
+
+impl CachedPolicy {
+    /// The longest policy text kept with a cached policy (the
+    /// `policy-large` threshold); longer texts are dropped, the policy's
+    /// fields are kept.
+    pub const MAX_TEXT_BYTES: usize = crate::rfc::rfc8461::advice::POLICY_LARGE_BYTES;
+
+    /// `policy`, fetched under record `id` at `fetched_at`, as senders
+    /// cache it.
+    pub fn of(id: &str, policy: &PolicyReport, fetched_at: f64) -> CachedPolicy {
+        CachedPolicy {
+            id: id.to_string(),
+            mode: policy.mode,
+            max_age: policy.max_age,
+            mx: policy.mx.clone(),
+            text: (policy.text.len() <= Self::MAX_TEXT_BYTES).then(|| policy.text.clone()),
+            fetched_at,
+            expires_at: fetched_at + policy.max_age as f64,
+        }
+    }
+
+    /// Whether senders still apply it at `now` (Unix seconds): before
+    /// `fetched_at + max_age` (RFC 8461 §3.2, §5.1).
+    pub fn is_valid_at(&self, now: f64) -> bool {
+        now < self.expires_at
+    }
+
+    /// `fetched_at` in RFC 3339, for failure details and `check`.
+    pub fn fetched_at_text(&self) -> String {
+        unix_time_text(self.fetched_at)
+    }
+
+    /// `expires_at` in RFC 3339.
+    pub fn expires_at_text(&self) -> String {
+        unix_time_text(self.expires_at)
+    }
+}
+
+/// RFC 3339 (UTC, whole seconds) for Unix seconds, or the number when out
+/// of range.
+fn unix_time_text(seconds: f64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(seconds.floor() as i64)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{seconds}"))
 }
 
 impl ProbeReport {
@@ -262,6 +402,18 @@ impl ProbeReport {
             warnings: Vec::new(),
             failures: Vec::new(),
             phases: Vec::new(),
+            policy_source: PolicySource::None,
+            cached_policy: None,
+        }
+    }
+
+    /// The mode of the policy the MX hosts were judged against: the fresh
+    /// policy's, the cached one's, or `None` when there is none.
+    pub fn judged_mode(&self) -> Option<Mode> {
+        match self.policy_source {
+            PolicySource::Fresh => self.policy.as_ref().map(|p| p.mode),
+            PolicySource::Cached => self.cached_policy.as_ref().map(|p| p.mode),
+            PolicySource::None => None,
         }
     }
 

@@ -6,7 +6,7 @@ use crate::config::DomainConfig;
 use crate::history::PolicyHistories;
 use crate::metrics::Metrics;
 use crate::probe::Prober;
-use crate::report::ProbeReport;
+use crate::report::{CachedPolicy, ProbeReport};
 use rand::Rng;
 use std::collections::HashMap;
 use std::future::Future;
@@ -61,11 +61,31 @@ pub type LatestReports = Mutex<HashMap<String, Arc<ProbeReport>>>;
 pub trait RunProbe: Clone + Send + Sync + 'static {
     /// Probes one domain.
     fn run_probe(&self, domain: &DomainConfig) -> impl Future<Output = ProbeReport> + Send;
+
+    /// Probes one domain whose last valid policy, from its history, is
+    /// `cached` (RFC 8461 §5.1: senders apply it while no fresh policy is
+    /// available). By default the cache is not used.
+    fn run_probe_with_cache(
+        &self,
+        domain: &DomainConfig,
+        cached: Option<CachedPolicy>,
+    ) -> impl Future<Output = ProbeReport> + Send {
+        let _ = cached;
+        self.run_probe(domain)
+    }
 }
 
 impl RunProbe for Prober {
     fn run_probe(&self, domain: &DomainConfig) -> impl Future<Output = ProbeReport> + Send {
         self.probe(domain)
+    }
+
+    fn run_probe_with_cache(
+        &self,
+        domain: &DomainConfig,
+        cached: Option<CachedPolicy>,
+    ) -> impl Future<Output = ProbeReport> + Send {
+        self.probe_with_cache(domain, cached)
     }
 }
 
@@ -352,9 +372,13 @@ async fn probe_once<P: RunProbe>(domain: &DomainConfig, shared: &Shared<P>) {
     let _in_flight = InFlight::count(&shared.metrics.probes_in_flight);
     let prober = shared.prober();
     let task_domain = domain.clone();
-    let mut task = AbortOnDrop(tokio::spawn(
-        async move { prober.run_probe(&task_domain).await },
-    ));
+    let cached = shared
+        .histories
+        .get(&domain.name)
+        .and_then(|h| h.cached_policy());
+    let mut task = AbortOnDrop(tokio::spawn(async move {
+        prober.run_probe_with_cache(&task_domain, cached).await
+    }));
     let limit = domain.settings.timeout + HARD_LIMIT_GRACE;
     match tokio::time::timeout(limit, &mut task.0).await {
         Ok(Ok(report)) => {

@@ -330,6 +330,9 @@ async fn check_subcommand_json_and_text() {
     assert_eq!(report["tlsrpt"]["rua"][0], "mailto:tlsrpt@good.test");
     assert_eq!(report["warnings"][0], "policy-pattern-unused");
     assert_eq!(report["failures"].as_array().unwrap().len(), 0);
+    // One probe, no history: the fresh policy or none, never a cached one.
+    assert_eq!(report["policy_source"], "fresh");
+    assert!(report.get("cached_policy").unwrap().is_null());
 
     // A failing domain: exit 1; absent parts are null, not omitted.
     let all = run(&["--output", "json", "plain.test"]).await.unwrap();
@@ -342,17 +345,43 @@ async fn check_subcommand_json_and_text() {
     assert_eq!(report["failures"][0]["result_type"], "no-policy-found");
     assert_eq!(report["failures"][0]["reason"], "no-mta-sts-dns-txt-record");
     assert!(report["failures"][0]["detail"].is_string());
+    assert_eq!(report["policy_source"], "none");
 
     // Text output over every configured domain.
     let text = run(&[]).await.unwrap();
     assert_eq!(text.status.code(), Some(1));
     let out = String::from_utf8(text.stdout).unwrap();
     assert!(out.contains("good.test: OK"), "{out}");
+    assert!(out.contains("  source    fresh"), "{out}");
     assert!(out.contains("miss.test: FAIL"), "{out}");
     assert!(out.contains("NOT covered by policy"), "{out}");
     assert!(
         out.contains("validation-failure / mtasts-policy-mx-mismatch"),
         "{out}"
+    );
+    // Each failure says what to do, from the one table; full names; the
+    // summary line last.
+    let remedy = mtasts_exporter::remedy::for_reason(
+        mtasts_exporter::taxonomy::Reason::MtastsPolicyMxMismatch,
+    );
+    assert!(out.contains(&format!("what to do: {remedy}")), "{out}");
+    assert!(
+        out.contains("record    _mta-sts.good.test: v=STSv1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("policy    https://mta-sts.good.test:"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("\n2 domains: 1 ok, 1 failing, 1 with warnings\n"),
+        "{out}"
+    );
+    assert_eq!(
+        report["failures"][0]["what_to_do"],
+        mtasts_exporter::remedy::for_reason(
+            mtasts_exporter::taxonomy::Reason::NoMtaStsDnsTxtRecord
+        )
     );
 }
 
@@ -441,6 +470,8 @@ impl mtasts_exporter::scheduler::RunProbe for PanickyProbe {
                 warnings: Vec::new(),
                 failures: Vec::new(),
                 phases: Vec::new(),
+                policy_source: mtasts_exporter::report::PolicySource::None,
+                cached_policy: None,
             }
         }
     }

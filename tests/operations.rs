@@ -84,6 +84,26 @@ async fn probe_endpoint() {
         parse_exposition(&again)[r#"mtasts_probes_total{domain="good.test"}"#],
         1.0
     );
+    // Negotiated as /metrics is: OpenMetrics when Accept prefers it.
+    let openmetrics = reqwest::Client::new()
+        .get(format!("{base}/probe?target=good.test"))
+        .header(
+            "accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+        )
+        .send()
+        .await
+        .expect("probe request");
+    assert_eq!(
+        openmetrics.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let body = openmetrics.text().await.expect("probe body");
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    assert!(
+        body.contains("mtasts_probe_success{domain=\"good.test\"} 1"),
+        "{body}"
+    );
     // A module.
     let (status, quick) = get(&format!("{base}/probe?target=good.test&module=quick")).await;
     assert_eq!(status, 200);

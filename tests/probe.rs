@@ -5,7 +5,7 @@ mod support;
 
 use mtasts_exporter::config::Config;
 use mtasts_exporter::probe::Prober;
-use mtasts_exporter::report::{ProbeReport, Warning};
+use mtasts_exporter::report::{PolicySource, ProbeReport, Warning};
 use mtasts_exporter::rfc::rfc8461::policy::Mode;
 use mtasts_exporter::taxonomy::{Phase, Reason, ResultType};
 use support::ca::CertKind;
@@ -27,6 +27,36 @@ fn only_failure(report: &ProbeReport) -> (Phase, ResultType, Reason) {
     assert_eq!(report.failures.len(), 1, "{:#?}", report.failures);
     let f = &report.failures[0];
     (f.phase, f.result_type, f.reason)
+}
+
+/// The failures of a report, as (phase, result type, reason).
+fn failures(report: &ProbeReport) -> Vec<(Phase, ResultType, Reason)> {
+    report
+        .failures
+        .iter()
+        .map(|f| (f.phase, f.result_type, f.reason))
+        .collect()
+}
+
+/// The record lookup's failure, and the policy fetch's that follows it
+/// in a world without a policy host (the policy is fetched even when the
+/// record fails, RFC 8461 §3.3: senders refetch once a new id appears).
+fn record_failure_and_no_policy(report: &ProbeReport, record_failure: (Phase, ResultType, Reason)) {
+    assert_eq!(
+        failures(report),
+        [
+            record_failure,
+            (
+                Phase::PolicyFetch,
+                ResultType::StsPolicyFetchError,
+                Reason::NoPolicyServed
+            )
+        ],
+        "{:#?}",
+        report.failures
+    );
+    assert!(report.policy.is_none());
+    assert_eq!(report.policy_source, PolicySource::None);
 }
 
 /// These tests are about the record, policy, MX and TLSRPT phases:
@@ -121,15 +151,15 @@ async fn no_record() {
         .a("mx1.plain.test");
     let report = single(&mut spec, "plain.test").await;
     assert!(!report.success);
-    assert_eq!(
-        only_failure(&report),
+    record_failure_and_no_policy(
+        &report,
         (
             Phase::RecordLookup,
             ResultType::NoPolicyFound,
-            Reason::NoMtaStsDnsTxtRecord
-        )
+            Reason::NoMtaStsDnsTxtRecord,
+        ),
     );
-    assert!(report.record.is_none() && report.policy.is_none());
+    assert!(report.record.is_none());
     // The MX and TLSRPT lookups ran anyway.
     assert_eq!(report.mx_hosts.as_ref().unwrap()[0].matches_policy, None);
     assert!(report.warnings.contains(&Warning::TlsrptRecordMissing));
@@ -153,7 +183,13 @@ async fn two_records() {
             Reason::MultipleMtaStsRecords
         )
     );
-    assert!(report.policy.is_none(), "no fetch without a usable record");
+    // Fetched and reported with its certificate, but not applied: senders
+    // do not use a policy without a usable record.
+    assert_eq!(report.policy.as_ref().unwrap().mode, Mode::Enforce);
+    assert!(report.policy_cert.as_ref().unwrap().valid);
+    assert_eq!(report.policy_source, PolicySource::None);
+    assert_eq!(report.mx_hosts.as_ref().unwrap()[0].matches_policy, None);
+    assert!(!report.success);
 }
 
 #[tokio::test]
@@ -162,13 +198,13 @@ async fn bad_record() {
     spec.txt("_mta-sts.badrec.test", "v=STSv1; id=not-alnum!")
         .mx("badrec.test", 10, "mx1.badrec.test");
     let report = single(&mut spec, "badrec.test").await;
-    assert_eq!(
-        only_failure(&report),
+    record_failure_and_no_policy(
+        &report,
         (
             Phase::RecordLookup,
             ResultType::StsPolicyFetchError,
-            Reason::RecordSyntaxError
-        )
+            Reason::RecordSyntaxError,
+        ),
     );
     assert!(
         report.failures[0].detail.contains("id"),
@@ -252,13 +288,13 @@ async fn dns_servfail() {
     spec.servfail("_mta-sts.broken.test")
         .mx("broken.test", 10, "mx1.broken.test");
     let report = single(&mut spec, "broken.test").await;
-    assert_eq!(
-        only_failure(&report),
+    record_failure_and_no_policy(
+        &report,
         (
             Phase::RecordLookup,
             ResultType::StsPolicyFetchError,
-            Reason::DnsLookup
-        )
+            Reason::DnsLookup,
+        ),
     );
     assert!(
         report.failures[0].detail.contains("SERVFAIL"),
@@ -389,6 +425,50 @@ async fn policy_syntax_errors() {
             report.failures[0].detail
         );
     }
+}
+
+/// RFC 8461 §3.2: a repeated field other than `mx` is not an error, the
+/// first entry counts; the repeat is a warning because senders differ.
+#[tokio::test]
+async fn repeated_policy_field_first_wins_with_a_warning() {
+    let mut policy = policy_text("enforce", &["mx1.dup.test"], 1_209_600);
+    policy.push_str("mode: testing\r\nmax_age: 86400\r\n");
+    let report = single(
+        WorldSpec::new().mta_sts_domain("dup.test", "1", &policy),
+        "dup.test",
+    )
+    .await;
+    assert!(report.success, "{report:#?}");
+    assert!(report.failures.is_empty(), "{:#?}", report.failures);
+    assert_eq!(report.warnings, [Warning::DuplicateField]);
+    let fetched = report.policy.as_ref().unwrap();
+    assert_eq!((fetched.mode, fetched.max_age), (Mode::Enforce, 1_209_600));
+    let fields: Vec<_> = fetched
+        .duplicate_fields
+        .iter()
+        .map(|d| (d.field.as_str(), d.values.clone()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("mode", vec!["enforce".to_string(), "testing".to_string()]),
+            ("max_age", vec!["1209600".to_string(), "86400".to_string()]),
+        ]
+    );
+    let text = mtasts_exporter::check::render_text(std::slice::from_ref(&report));
+    assert!(
+        text.contains("duplicate policy field mode: enforce, testing")
+            && text.contains("senders that take the last value apply testing")
+            && text.contains("warning   duplicate-field"),
+        "{text}"
+    );
+    let json = mtasts_exporter::check::render_json(std::slice::from_ref(&report));
+    let json: serde_json::Value = serde_json::from_str(&json).expect("check JSON");
+    assert_eq!(
+        json[0]["policy"]["duplicate_fields"][0],
+        serde_json::json!({"field": "mode", "values": ["enforce", "testing"]})
+    );
+    assert_eq!(json[0]["warnings"], serde_json::json!(["duplicate-field"]));
 }
 
 #[tokio::test]

@@ -40,6 +40,7 @@ fn policy() -> impl Strategy<Value = Policy> {
             max_age,
             mx,
             extensions,
+            duplicate_fields: Vec::new(),
         })
 }
 
@@ -53,6 +54,24 @@ proptest! {
         // CRLF line ends are the same policy.
         let crlf = text.replace('\n', "\r\n");
         prop_assert_eq!(parse_policy(crlf.as_bytes()), Ok(policy));
+    }
+
+    /// RFC 8461 §3.2: a repeat of a field other than `mx` is ignored, so
+    /// appending one never changes what the policy says; it is reported.
+    #[test]
+    fn a_repeated_field_changes_nothing_but_is_reported(
+        policy in policy(),
+        field in prop_oneof![Just("version"), Just("mode"), Just("max_age")],
+        value in "[!-~]{1,12}",
+    ) {
+        let text = format!("{}{field}: {value}\n", policy.render());
+        let parsed = parse_policy(text.as_bytes());
+        prop_assert!(parsed.is_ok(), "{:?}", parsed);
+        let parsed = parsed.unwrap_or_else(|_| unreachable!());
+        prop_assert_eq!((parsed.mode, parsed.max_age, &parsed.mx), (policy.mode, policy.max_age, &policy.mx));
+        prop_assert_eq!(parsed.duplicate_fields.len(), 1);
+        prop_assert_eq!(parsed.duplicate_fields[0].field, field);
+        prop_assert_eq!(parsed.duplicate_fields[0].values.last(), Some(&value));
     }
 
     #[test]

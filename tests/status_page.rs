@@ -169,6 +169,12 @@ async fn a_domain_page_shows_what_check_shows() {
         "{page}"
     );
     assert!(page.contains("<tr data-mx=\"other.elsewhere.test\">"));
+    // With what to do, from the remedy table `check` prints too.
+    assert!(page.contains("<th>What to do</th>"));
+    assert!(
+        page.contains("Add the MX host (or a <code>*.</code> pattern that covers it)"),
+        "{page}"
+    );
     assert!(page.contains("<span class=\"fail\">not covered</span>"));
     // Record, policy text, certificates, TLSRPT, timings.
     assert!(page.contains("v=STSv1; id=1"));

@@ -14,7 +14,7 @@
 
 use super::exposition::{flag, FamilyLines, FamilySet, Kind};
 use crate::history::PolicyHistory;
-use crate::report::ProbeReport;
+use crate::report::{PolicySource, ProbeReport};
 use crate::rfc::rfc8461::policy::Mode;
 use crate::taxonomy::{Phase, Reason, ResultType};
 use std::collections::{BTreeMap, BTreeSet};
@@ -78,6 +78,8 @@ pub enum ProbeFamily {
     TlsrptPresent,
     /// `mtasts_tlsrpt_record_valid`.
     TlsrptValid,
+    /// `mtasts_policy_source`.
+    PolicySource,
 }
 
 impl FamilySet for ProbeFamily {
@@ -110,6 +112,7 @@ impl FamilySet for ProbeFamily {
         ProbeFamily::CertEarliestExpiry,
         ProbeFamily::TlsrptPresent,
         ProbeFamily::TlsrptValid,
+        ProbeFamily::PolicySource,
     ];
 
     fn index(self) -> usize {
@@ -141,9 +144,9 @@ impl ProbeFamily {
             ProbeFamily::FailuresTotal => ("mtasts_failures_total", Kind::Counter, "Failures by phase, RFC 8460 result type and reason code."),
             ProbeFamily::ProbeFailed => ("mtasts_probe_failed", Kind::Gauge, "1 for each failure of the last probe, by phase, RFC 8460 result type and reason code (absent when it did not occur)."),
             ProbeFamily::RecordInfo => ("mtasts_record_info", Kind::Gauge, "Always 1; the id of the valid _mta-sts TXT record. Absent when there is none."),
-            ProbeFamily::PolicyMode => ("mtasts_policy_mode", Kind::Gauge, "1 for the mode of the current policy, 0 for the others. Absent when no valid policy was fetched."),
-            ProbeFamily::PolicyMaxAge => ("mtasts_policy_max_age_seconds", Kind::Gauge, "max_age of the current policy."),
-            ProbeFamily::PolicyMxPatterns => ("mtasts_policy_mx_patterns", Kind::Gauge, "Number of mx patterns in the current policy."),
+            ProbeFamily::PolicyMode => ("mtasts_policy_mode", Kind::Gauge, "1 for the mode of the current policy (fresh, or the cached copy senders still apply: mtasts_policy_source), 0 for the others. Absent when there is none."),
+            ProbeFamily::PolicyMaxAge => ("mtasts_policy_max_age_seconds", Kind::Gauge, "max_age of the current policy (fresh or cached)."),
+            ProbeFamily::PolicyMxPatterns => ("mtasts_policy_mx_patterns", Kind::Gauge, "Number of mx patterns in the current policy (fresh or cached)."),
             ProbeFamily::PolicyFetchSuccess => ("mtasts_policy_fetch_success_timestamp_seconds", Kind::Gauge, "When a valid policy was last fetched (kept across failures)."),
             ProbeFamily::PolicyExpiry => ("mtasts_policy_expiry_timestamp_seconds", Kind::Gauge, "Last good fetch plus max_age: when senders' cached copies lapse (kept across failures)."),
             ProbeFamily::PolicyIdStale => ("mtasts_policy_id_stale", Kind::Gauge, "1 when the policy changed but the record id did not: senders keep their cached copy (RFC 8461 §3.3)."),
@@ -161,6 +164,7 @@ impl ProbeFamily {
             ProbeFamily::CertEarliestExpiry => ("mtasts_cert_earliest_expiry_timestamp_seconds", Kind::Gauge, "Earliest notAfter over the policy host's and the MX hosts' certificates."),
             ProbeFamily::TlsrptPresent => ("mtasts_tlsrpt_record_present", Kind::Gauge, "1 when a v=TLSRPTv1 record exists at _smtp._tls. Absent when the lookup failed."),
             ProbeFamily::TlsrptValid => ("mtasts_tlsrpt_record_valid", Kind::Gauge, "1 when exactly one TLSRPT record exists and it is valid."),
+            ProbeFamily::PolicySource => ("mtasts_policy_source", Kind::Gauge, "1 for the policy the MX hosts were judged against (fresh: fetched now; cached: the copy senders still apply while no fresh one is available or it changed under the same record id, RFC 8461 §5.1; none), 0 for the others."),
         }
     }
 }
@@ -241,13 +245,30 @@ fn render_policy(l: &mut FamilyLines<ProbeFamily>, report: &ProbeReport, history
         let labels = [("domain", domain), ("id", record.id.as_str())];
         l.sample(ProbeFamily::RecordInfo, &labels, 1.0);
     }
-    if let Some(policy) = &report.policy {
+    // The policy in force: fresh, or the cached copy senders still apply.
+    let current = match report.policy_source {
+        PolicySource::Fresh => report
+            .policy
+            .as_ref()
+            .map(|p| (p.mode, p.max_age, p.mx.len())),
+        PolicySource::Cached => report
+            .cached_policy
+            .as_ref()
+            .map(|p| (p.mode, p.max_age, p.mx.len())),
+        PolicySource::None => None,
+    };
+    if let Some((current_mode, max_age, patterns)) = current {
         for mode in Mode::ALL {
             let labels = [("domain", domain), ("mode", mode.as_str())];
-            l.sample(ProbeFamily::PolicyMode, &labels, flag(mode == policy.mode));
+            l.sample(ProbeFamily::PolicyMode, &labels, flag(mode == current_mode));
         }
-        l.sample(ProbeFamily::PolicyMaxAge, &d, policy.max_age as f64);
-        l.sample(ProbeFamily::PolicyMxPatterns, &d, policy.mx.len() as f64);
+        l.sample(ProbeFamily::PolicyMaxAge, &d, max_age as f64);
+        l.sample(ProbeFamily::PolicyMxPatterns, &d, patterns as f64);
+    }
+    for source in PolicySource::ALL {
+        let labels = [("domain", domain), ("source", source.as_str())];
+        let used = source == report.policy_source;
+        l.sample(ProbeFamily::PolicySource, &labels, flag(used));
     }
     if let Some(at) = history.last_fetch_success {
         l.sample(ProbeFamily::PolicyFetchSuccess, &d, at);
@@ -363,5 +384,86 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), ProbeFamily::ALL.len());
+    }
+
+    /// The source of the policy applied is one series per value, and the
+    /// policy series show the cached policy while it is the one applied,
+    /// never a policy fetched without a valid record.
+    #[test]
+    fn the_policy_series_follow_the_policy_applied() {
+        use crate::report::{CachedPolicy, PolicyReport, RecordReport};
+        let fetched = PolicyReport {
+            mode: Mode::Testing,
+            max_age: 86_400,
+            mx: vec!["mx.example.com".into()],
+            text: String::new(),
+            content_type: None,
+            duplicate_fields: Vec::new(),
+        };
+        let cached = CachedPolicy::of(
+            "1",
+            &PolicyReport {
+                mode: Mode::Enforce,
+                max_age: 1_209_600,
+                mx: vec!["a.example.com".into(), "b.example.com".into()],
+                ..fetched.clone()
+            },
+            500.0,
+        );
+        let fresh = ProbeReport {
+            record: Some(RecordReport {
+                id: "2".into(),
+                txt: "v=STSv1; id=2".into(),
+            }),
+            policy: Some(fetched.clone()),
+            policy_source: PolicySource::Fresh,
+            ..ProbeReport::blank("example.com", 1_000.0)
+        };
+        let from_cache = ProbeReport {
+            policy: Some(fetched.clone()),
+            policy_source: PolicySource::Cached,
+            cached_policy: Some(cached),
+            ..ProbeReport::blank("example.com", 1_000.0)
+        };
+        let unused = ProbeReport {
+            policy: Some(fetched),
+            ..ProbeReport::blank("example.com", 1_000.0)
+        };
+        let cases = [
+            (&fresh, "fresh", Some(("testing", 86_400.0, 1.0))),
+            (&from_cache, "cached", Some(("enforce", 1_209_600.0, 2.0))),
+            (&unused, "none", None),
+        ];
+        for (report, source, policy) in cases {
+            let mut series = DomainSeries::default();
+            series.observe(report, &PolicyHistory::default(), 10);
+            let text: String = ProbeFamily::ALL
+                .iter()
+                .map(|&family| series.lines.get(family))
+                .collect();
+            for other in PolicySource::ALL {
+                let value = flag(other.as_str() == source);
+                let line = format!(
+                    "mtasts_policy_source{{domain=\"example.com\",source=\"{}\"}} {value}",
+                    other.as_str()
+                );
+                assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+            }
+            match policy {
+                Some((mode, max_age, patterns)) => {
+                    let mode_line =
+                        format!("mtasts_policy_mode{{domain=\"example.com\",mode=\"{mode}\"}} 1");
+                    assert!(text.contains(&mode_line), "{source}\n{text}");
+                    let max_age_line = format!(
+                        "mtasts_policy_max_age_seconds{{domain=\"example.com\"}} {max_age}"
+                    );
+                    assert!(text.contains(&max_age_line), "{source}\n{text}");
+                    let patterns_line =
+                        format!("mtasts_policy_mx_patterns{{domain=\"example.com\"}} {patterns}");
+                    assert!(text.contains(&patterns_line), "{source}\n{text}");
+                }
+                None => assert!(!text.contains("mtasts_policy_mode"), "{text}"),
+            }
+        }
     }
 }

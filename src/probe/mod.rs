@@ -17,7 +17,7 @@ pub mod starttls;
 pub mod tlsrpt_lookup;
 
 use crate::config::{Config, DomainConfig};
-use crate::report::{CertThresholds, ProbeReport};
+use crate::report::{CachedPolicy, CertThresholds, ProbeReport};
 use crate::rfc::rfc5321::MxSet;
 use crate::tls;
 use dns::Dns;
@@ -103,10 +103,23 @@ impl Prober {
         })
     }
 
-    /// Probes one domain: the record and policy chain, the MX lookup (then
-    /// STARTTLS on each MX host) and the TLSRPT lookup run concurrently, all
-    /// bounded by the domain's timeout.
+    /// Probes one domain: the record lookup, the policy fetch, the MX
+    /// lookup (then STARTTLS on each MX host) and the TLSRPT lookup run
+    /// concurrently, all bounded by the domain's timeout. A probe without
+    /// policy history: the MX hosts are judged against the fresh policy or
+    /// none ([`Prober::probe_with_cache`]).
     pub async fn probe(&self, domain: &DomainConfig) -> ProbeReport {
+        self.probe_with_cache(domain, None).await
+    }
+
+    /// [`Prober::probe`] for a domain whose last valid policy, from its
+    /// history, is `cached`: without a fresh policy the MX hosts are judged
+    /// against it until it expires (RFC 8461 §3.3, §5.1).
+    pub async fn probe_with_cache(
+        &self,
+        domain: &DomainConfig,
+        cached: Option<CachedPolicy>,
+    ) -> ProbeReport {
         let started = Instant::now();
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -115,14 +128,27 @@ impl Prober {
         let deadline = tokio::time::Instant::now() + domain.settings.timeout;
         let name = domain.name.as_str();
 
+        // The policy is fetched even when the record lookup fails: senders
+        // holding a cached copy refetch as soon as a record with a new id
+        // appears, and the operator needs to know what they would get. It
+        // runs beside the record lookup, so a record lookup that hangs does
+        // not eat the fetch's time.
+        let fetch = async {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let start = Instant::now();
+            let outcome = self.fetcher.fetch(name, remaining).await;
+            (outcome, start.elapsed())
+        };
         let record_and_policy = async {
-            let (record, record_time) = timed(deadline, async {
-                tokio::join!(
-                    record_lookup::lookup_record(&self.dns, name),
-                    record_lookup::sts_record_at_apex(&self.dns, name)
-                )
-            })
-            .await;
+            let ((record, record_time), policy) = tokio::join!(
+                timed(deadline, async {
+                    tokio::join!(
+                        record_lookup::lookup_record(&self.dns, name),
+                        record_lookup::sts_record_at_apex(&self.dns, name)
+                    )
+                }),
+                fetch
+            );
             let (record, at_apex) = match record {
                 Some((record, at_apex)) => (record, at_apex),
                 None => (
@@ -130,16 +156,7 @@ impl Prober {
                     false,
                 ),
             };
-            let policy = match &record {
-                Ok(_) => {
-                    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-                    let start = Instant::now();
-                    let outcome = self.fetcher.fetch(name, remaining).await;
-                    Some((outcome, start.elapsed()))
-                }
-                Err(_) => None,
-            };
-            (record, record_time, at_apex, policy)
+            (record, record_time, at_apex, Some(policy))
         };
         let mx = async {
             if !domain.settings.check_mx {
@@ -178,7 +195,13 @@ impl Prober {
             started_at: timestamp,
             duration: started.elapsed(),
         };
-        let report = judge::judge(name, clock, &self.cert_thresholds, outcomes);
+        let report = judge::judge_with_cache(
+            name,
+            clock,
+            &self.cert_thresholds,
+            outcomes,
+            cached.as_ref(),
+        );
         local_log::log_local_errors(&report);
         report
     }

@@ -127,16 +127,17 @@ impl Connections {
 /// of descriptors) are logged at most once a second and retried after a
 /// growing pause.
 pub(super) async fn accept_loop(
-    listener: &TcpListener,
+    listeners: &[TcpListener],
     state: &Arc<AppState>,
     connections: &Connections,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut errors = AcceptErrors::default();
+    let mut next = 0;
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = accept_any(listeners, &mut next) => accepted,
             () = &mut shutdown => return,
         };
         match accepted {
@@ -158,6 +159,27 @@ pub(super) async fn accept_loop(
             }
         }
     }
+}
+
+/// The next connection on any of `listeners` (`--web.listen-address`
+/// given more than once), asking them in turn from `next` so that a busy
+/// one cannot starve the others; pending for ever without listeners.
+async fn accept_any(
+    listeners: &[TcpListener],
+    next: &mut usize,
+) -> std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    std::future::poll_fn(|cx| {
+        let count = listeners.len();
+        for step in 0..count {
+            let index = (*next + step) % count;
+            if let std::task::Poll::Ready(accepted) = listeners[index].poll_accept(cx) {
+                *next = (index + 1) % count;
+                return std::task::Poll::Ready(accepted);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// The open connections and whether each waits for a request (and since

@@ -9,12 +9,13 @@
 //! among the scheduled domains and anything else is 404, without echoing
 //! what was asked.
 
-use super::html::{age, close_page, escape, expiry, open_page, shown, unix_now, utc};
+use super::html::{age, close_page, escape, expiry, open_page, shown, unix_now, utc, with_code};
 use super::response::{html, text, HttpResponse};
 use super::status::{concerned_host, Status};
 use super::AppState;
 use crate::config::{normalize_domain, DomainConfig};
-use crate::report::{CertInfo, CertThresholds, MxHostReport, ProbeReport};
+use crate::remedy;
+use crate::report::{CertInfo, CertThresholds, MxHostReport, PolicySource, ProbeReport};
 use crate::rfc::rfc5321::MxSource;
 use crate::rfc::rfc8461::policy::Mode;
 use hyper::StatusCode;
@@ -159,10 +160,12 @@ fn summary(
         let _ = writeln!(
             html,
             "<div class=\"notice\">The last probe was cut short: the exporter itself is short of {} \
-             ({}: {}). It says nothing about the domain; the metrics keep the previous verdict.</div>",
+             ({}: {}). It says nothing about the domain; the metrics keep the previous verdict.\
+             <br><strong>What to do:</strong> {}</div>",
             local.kind.shortage(),
             local.kind.as_str(),
-            shown(&local.detail)
+            shown(&local.detail),
+            with_code(remedy::for_local_error(local.kind))
         );
     }
 }
@@ -183,7 +186,7 @@ fn failures(html: &mut String, report: &ProbeReport) {
     let hosts = report.mx_hosts.as_deref().unwrap_or_default();
     html.push_str(
         "<div class=\"scroll\"><table id=\"failure-table\"><thead><tr><th>Phase</th><th>Result type (RFC 8460)</th><th>Reason</th>\
-         <th>MX host</th><th>Detail</th></tr></thead><tbody>\n",
+         <th>MX host</th><th>Detail</th><th>What to do</th></tr></thead><tbody>\n",
     );
     for failure in &report.failures {
         let host = concerned_host(failure, hosts)
@@ -191,11 +194,12 @@ fn failures(html: &mut String, report: &ProbeReport) {
             .unwrap_or_else(|| "—".into());
         let _ = writeln!(
             html,
-            "<tr><td>{}</td><td>{}</td><td class=\"fail code\">{}</td><td>{host}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"fail code\">{}</td><td>{host}</td><td>{}</td><td>{}</td></tr>",
             failure.phase.as_str(),
             failure.result_type.as_str(),
             escape(&failure.reason.as_str()),
-            shown(&failure.detail)
+            shown(&failure.detail),
+            with_code(remedy::for_reason(failure.reason))
         );
     }
     html.push_str("</tbody></table></div>\n");
@@ -208,11 +212,19 @@ fn warnings(html: &mut String, report: &ProbeReport) {
         html.push_str("<p class=\"okc\">None.</p>\n");
         return;
     }
-    html.push_str("<ul>");
+    html.push_str(
+        "<div class=\"scroll\"><table id=\"warning-table\"><thead><tr><th>Warning</th><th>What to do</th>\
+         </tr></thead><tbody>\n",
+    );
     for warning in &report.warnings {
-        let _ = write!(html, "<li class=\"warn\">{}</li>", warning.as_str());
+        let _ = writeln!(
+            html,
+            "<tr><td class=\"warn code\">{}</td><td>{}</td></tr>",
+            warning.as_str(),
+            with_code(remedy::for_warning(*warning))
+        );
     }
-    html.push_str("</ul>\n");
+    html.push_str("</tbody></table></div>\n");
 }
 
 /// The STS record (RFC 8461 §3.1).
@@ -261,6 +273,16 @@ fn policy(html: &mut String, report: &ProbeReport, thresholds: &CertThresholds) 
                     .map(shown)
                     .unwrap_or_else(|| "none".into()),
             );
+            for duplicate in &policy.duplicate_fields {
+                let values: Vec<String> = duplicate.values.iter().map(|v| shown(v)).collect();
+                let _ = write!(
+                    html,
+                    "<dt>written more than once</dt><dd class=\"warn\"><code>{}</code>: {} \
+                     (RFC 8461 §3.2: the first counts)</dd>",
+                    shown(&duplicate.field),
+                    values.join(", ")
+                );
+            }
             if !report.unused_patterns.is_empty() {
                 let unused: Vec<String> = report
                     .unused_patterns
@@ -275,8 +297,9 @@ fn policy(html: &mut String, report: &ProbeReport, thresholds: &CertThresholds) 
             }
             html.push_str("</dl>\n");
         }
-        None => html.push_str("<p>None valid (see the failures).</p>\n"),
+        None => html.push_str("<p>None valid served now (see the failures).</p>\n"),
     }
+    policy_source(html, report);
     if let Some(cert) = &report.policy_cert {
         let _ = writeln!(
             html,
@@ -292,6 +315,44 @@ fn policy(html: &mut String, report: &ProbeReport, thresholds: &CertThresholds) 
             escape(&policy.text)
         );
     }
+}
+
+/// Which policy the MX hosts were judged against (RFC 8461 §5.1): the one
+/// fetched now, the copy senders still cache, or none.
+fn policy_source(html: &mut String, report: &ProbeReport) {
+    let words = match (report.policy_source, &report.cached_policy) {
+        (PolicySource::Fresh, _) => "the policy fetched now".to_string(),
+        (PolicySource::Cached, Some(cached)) => format!(
+            "<span class=\"warn\">the copy senders cached</span> (no fresh policy now: senders that \
+             cached it still apply it): record id <code>{}</code>, mode {}, max_age {} s, mx {}, \
+             fetched {}, expires {}",
+            shown(&cached.id),
+            cached.mode.as_str(),
+            cached.max_age,
+            if cached.mx.is_empty() {
+                "none".to_string()
+            } else {
+                cached
+                    .mx
+                    .iter()
+                    .map(|p| format!("<code>{}</code>", shown(p)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            utc(cached.fetched_at),
+            utc(cached.expires_at)
+        ),
+        (PolicySource::None, _) if report.policy.is_some() => {
+            "none (the policy served is not used without a valid record, and none is cached)"
+                .to_string()
+        }
+        _ => "none (no valid policy now and none cached: senders apply no MTA-STS)".to_string(),
+    };
+    let _ = writeln!(
+        html,
+        "<p id=\"policy-source\" data-source=\"{}\"><strong>MX hosts judged against:</strong> {words}</p>",
+        report.policy_source.as_str()
+    );
 }
 
 /// A certificate: verdict, names, issuer, validity, expiry coloured.
@@ -336,7 +397,7 @@ fn mx_hosts(html: &mut String, report: &ProbeReport, thresholds: &CertThresholds
             "<p class=\"muted\">No MX records: the domain itself is the implicit MX (RFC 5321 §5.1).</p>\n",
         );
     }
-    let mode_none = report.policy.as_ref().map(|p| p.mode) == Some(Mode::None);
+    let mode_none = report.judged_mode() == Some(Mode::None);
     html.push_str(
         "<div class=\"scroll\"><table id=\"mx-table\"><thead><tr><th>Preference</th><th>Host</th><th>Policy</th><th>STARTTLS</th>\
          <th>Result</th><th>Certificate</th><th>Expires</th></tr></thead><tbody>\n",
@@ -518,7 +579,9 @@ mod tests {
             mx: vec!["*.example.com".into()],
             text: "version: STSv1\nmode: enforce\n<b>mx</b>: *.example.com\n".into(),
             content_type: Some("text/plain".into()),
+            duplicate_fields: Vec::new(),
         });
+        report.policy_source = PolicySource::Fresh;
         report.mx_hosts = Some(vec![MxHostReport {
             preference: 20,
             starttls_offered: Some(false),
@@ -549,12 +612,60 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("<tr data-mx=\"mx2.example.com\">"), "{html}");
+        // What to do, from the one remedy table, next to the failure.
+        assert!(
+            html.contains(&format!(
+                "<td>{}</td></tr>",
+                with_code(remedy::for_reason(Reason::StarttlsNotOffered))
+            )),
+            "{html}"
+        );
+        assert!(html.contains("data-source=\"fresh\""), "{html}");
         assert!(
             html.contains("&lt;b&gt;mx&lt;/b&gt;: *.example.com"),
             "{html}"
         );
         assert!(!html.contains("<b>mx</b>"), "{html}");
         assert!(html.contains("1 min ago"), "{html}");
+    }
+
+    #[test]
+    fn warnings_and_the_cached_policy_are_shown_with_what_to_do() {
+        use crate::report::{CachedPolicy, Warning};
+        let mut report = ProbeReport::blank("example.com", 1_000.0);
+        report.success = true;
+        report.warnings.push(Warning::TlsrptRecordMissing);
+        report.policy_source = PolicySource::Cached;
+        report.cached_policy = Some(CachedPolicy::of(
+            "20240101",
+            &PolicyReport {
+                mode: Mode::Enforce,
+                max_age: 86_400,
+                mx: vec!["mx1.example.com".into()],
+                text: String::new(),
+                content_type: None,
+                duplicate_fields: Vec::new(),
+            },
+            500.0,
+        ));
+        let html = render(
+            &domain("example.com"),
+            Some(&report),
+            &CertThresholds::default(),
+            1_000.0,
+        );
+        assert!(
+            html.contains(&format!(
+                "<tr><td class=\"warn code\">tlsrpt-record-missing</td><td>{}</td></tr>",
+                with_code(remedy::for_warning(Warning::TlsrptRecordMissing))
+            )),
+            "{html}"
+        );
+        assert!(html.contains("data-source=\"cached\""), "{html}");
+        assert!(
+            html.contains("record id <code>20240101</code>, mode enforce"),
+            "{html}"
+        );
     }
 
     #[test]

@@ -34,6 +34,32 @@ pub(super) fn shown(text: &str) -> String {
     escape(&crate::echo::capped_at(text, SHOWN_CHARS))
 }
 
+/// A line of the remedy table (`crate::remedy`), escaped, with its
+/// `` `code` `` spans as `<code>`; an unpaired backtick stays as written.
+pub(super) fn with_code(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    // An odd number of parts: every backtick is paired.
+    let paired = if parts.len() % 2 == 1 {
+        parts.len()
+    } else {
+        parts.len() - 1
+    };
+    let mut out = String::with_capacity(text.len() + 32);
+    for (i, part) in parts.iter().enumerate() {
+        if i % 2 == 1 && i < paired {
+            out.push_str("<code>");
+            out.push_str(&escape(part));
+            out.push_str("</code>");
+        } else {
+            if i % 2 == 1 {
+                out.push('`');
+            }
+            out.push_str(&escape(part));
+        }
+    }
+    out
+}
+
 /// The style sheet of every page: readable on a laptop and a wall screen,
 /// colours that say ok (green), warning (amber), failing (red) and not
 /// probed (grey) with the words next to them, never by colour alone.
@@ -212,6 +238,16 @@ mod tests {
         let html = shown(&long);
         assert!(html.starts_with(&"&lt;".repeat(SHOWN_CHARS)), "{html}");
         assert!(html.ends_with("… (5000 bytes)"), "{html}");
+    }
+
+    #[test]
+    fn remedy_lines_get_their_code_spans() {
+        assert_eq!(
+            with_code("Publish `v=STSv1; id=<x>` at `_mta-sts.<domain>`."),
+            "Publish <code>v=STSv1; id=&lt;x&gt;</code> at <code>_mta-sts.&lt;domain&gt;</code>."
+        );
+        assert_eq!(with_code("a `b"), "a `b");
+        assert_eq!(with_code("no code"), "no code");
     }
 
     #[test]

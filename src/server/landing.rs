@@ -12,7 +12,7 @@ use super::status::{
 };
 use super::AppState;
 use crate::metrics::recent::WINDOW_MINUTES;
-use crate::report::{CertThresholds, ProbeReport};
+use crate::report::{CertThresholds, PolicySource, ProbeReport};
 use crate::taxonomy::LocalErrorKind;
 use hyper::StatusCode;
 use std::fmt::Write as _;
@@ -344,14 +344,14 @@ fn row(html: &mut String, entry: &Entry, thresholds: &CertThresholds, now: f64) 
     );
 }
 
-/// The policy mode of a domain's latest report, or a dash without one.
+/// The mode of the policy in force (the cached copy senders apply says
+/// so), or a dash without one.
 fn mode(report: &ProbeReport) -> String {
-    report
-        .policy
-        .as_ref()
-        .map(|p| p.mode.as_str())
-        .unwrap_or("—")
-        .to_string()
+    match (report.judged_mode(), report.policy_source) {
+        (Some(mode), PolicySource::Cached) => format!("{} (cached)", mode.as_str()),
+        (Some(mode), _) => mode.as_str().to_string(),
+        (None, _) => "—".to_string(),
+    }
 }
 
 /// A domain's failures in words: the reason code, the MX host it concerns
@@ -519,5 +519,55 @@ mod tests {
         );
         assert!(html.contains("Domains 201–250 of 250"), "{html}");
         assert_eq!(html.matches("<tr data-domain=").count(), 50);
+    }
+
+    #[test]
+    fn the_mode_shown_is_the_policy_in_force() {
+        use crate::report::{CachedPolicy, PolicyReport};
+        use crate::rfc::rfc8461::policy::Mode;
+        let served = PolicyReport {
+            mode: Mode::Testing,
+            max_age: 86_400,
+            mx: vec!["mx.example.com".into()],
+            text: String::new(),
+            content_type: None,
+            duplicate_fields: Vec::new(),
+        };
+        let cached = CachedPolicy::of(
+            "1",
+            &PolicyReport {
+                mode: Mode::Enforce,
+                ..served.clone()
+            },
+            0.5,
+        );
+        // The record fails: the policy served is not in force, the cached one is.
+        let report = ProbeReport {
+            policy: Some(served),
+            policy_source: PolicySource::Cached,
+            cached_policy: Some(cached),
+            ..ProbeReport::blank("example.com", 1.0)
+        };
+        let mut html = String::new();
+        row(
+            &mut html,
+            &entry_of(report.clone()),
+            &CertThresholds::default(),
+            1.0,
+        );
+        assert!(html.contains("<td>enforce (cached)</td>"), "{html}");
+        let report = ProbeReport {
+            policy_source: PolicySource::None,
+            cached_policy: None,
+            ..report
+        };
+        let mut html = String::new();
+        row(
+            &mut html,
+            &entry_of(report),
+            &CertThresholds::default(),
+            1.0,
+        );
+        assert!(html.contains("<td>—</td>"), "{html}");
     }
 }

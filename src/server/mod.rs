@@ -92,9 +92,20 @@ pub async fn run_limited(
     shutdown: impl Future<Output = ()>,
     max_connections: NonZeroUsize,
 ) -> std::io::Result<()> {
+    run_listeners(vec![listener], state, shutdown, max_connections).await
+}
+
+/// [`run_limited`] on several listeners at once (`--web.listen-address`
+/// given more than once): one connection cap and one shutdown for all.
+pub async fn run_listeners(
+    listeners: Vec<TcpListener>,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()>,
+    max_connections: NonZeroUsize,
+) -> std::io::Result<()> {
     let connections = Connections::new(&state, max_connections);
-    connection::accept_loop(&listener, &state, &connections, shutdown).await;
-    drop(listener);
+    connection::accept_loop(&listeners, &state, &connections, shutdown).await;
+    drop(listeners);
     if !connections.shut_down(Duration::from_secs(10)).await {
         tracing::warn!("connections still open after 10s; closing them");
     }

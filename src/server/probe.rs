@@ -2,7 +2,8 @@
 //! only its own metrics (blackbox_exporter style, for Prometheus-driven
 //! and sharded set-ups).
 
-use super::response::{exposition, text, HttpResponse};
+use super::metrics::negotiated;
+use super::response::{text, HttpResponse};
 use super::AppState;
 use crate::config::{normalize_domain, DomainConfig};
 use crate::echo::{capped, capped_within};
@@ -67,7 +68,7 @@ pub(super) async fn probe(state: &AppState, request: &Request<Incoming>) -> Http
             settings,
         })
         .await;
-    render(runtime.config.max_mx_hosts, &report)
+    render(runtime.config.max_mx_hosts, &report, request.headers())
 }
 
 /// The query's `name=value` pairs, percent-decoded, in order.
@@ -101,13 +102,15 @@ fn scrape_budget(headers: &HeaderMap) -> Option<Duration> {
 
 /// The probe's own metrics, in a registry of their own; the policy history
 /// is this one probe's (as blackbox_exporter, `/probe` keeps no state).
-fn render(max_mx_hosts: usize, report: &ProbeReport) -> HttpResponse {
+/// Format and encoding are negotiated as for `/metrics` (OpenMetrics when
+/// `Accept` prefers it, gzip when allowed).
+fn render(max_mx_hosts: usize, report: &ProbeReport, headers: &HeaderMap) -> HttpResponse {
     let metrics = match Metrics::new(max_mx_hosts, false, RegistryKind::Probe) {
         Ok(metrics) => metrics,
         Err(error) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")),
     };
     metrics.observe(report, &PolicyHistory::of_one(report));
-    exposition(metrics.render(), prometheus::TEXT_FORMAT)
+    negotiated(metrics.render(), headers)
 }
 
 #[cfg(test)]

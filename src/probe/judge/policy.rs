@@ -35,6 +35,9 @@ pub(super) fn judge(
     if policy_is_large(fetched.text.len()) {
         findings.warnings.push(Warning::PolicyLarge);
     }
+    if !fetched.policy.duplicate_fields.is_empty() {
+        findings.warnings.push(Warning::DuplicateField);
+    }
     (Some(fetched), outcome.cert)
 }
 
@@ -80,6 +83,21 @@ mod tests {
                 Warning::PolicyLarge
             ]
         );
+    }
+
+    #[test]
+    fn a_repeated_field_is_a_warning_not_a_failure() {
+        let mut findings = Findings::default();
+        let mut outcome = fetched(Mode::Enforce, 1_209_600, &["mx.example.com"]);
+        if let Ok(fetched) = &mut outcome.result {
+            fetched.text.push_str("mode: testing\n");
+            fetched.policy = crate::rfc::rfc8461::policy::parse_policy(fetched.text.as_bytes())
+                .expect("a repeated mode parses");
+        }
+        let (policy, _) = judge(Some((outcome, ms(40))), &mut findings);
+        assert_eq!(policy.unwrap().policy.mode, Mode::Enforce);
+        assert_eq!(findings.warnings, [Warning::DuplicateField]);
+        assert!(findings.failures.is_empty());
     }
 
     #[test]

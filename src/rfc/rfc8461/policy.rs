@@ -49,6 +49,43 @@ pub struct Policy {
     pub mx: Vec<MxPattern>,
     /// Extension fields (ignored by senders, kept for display).
     pub extensions: Vec<(String, String)>,
+    /// `version`, `mode` or `max_age` written more than once: RFC 8461 §3.2
+    /// says all but the first are ignored, but senders differ (some refuse
+    /// the policy, some take the last value), so the repeats are kept here
+    /// to be reported. In the order the fields first repeat.
+    pub duplicate_fields: Vec<DuplicateField>,
+}
+
+/// A field other than `mx` that appears more than once in a policy
+/// (RFC 8461 §3.2: "all entries except for the first SHALL be ignored").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateField {
+    /// The field name: `version`, `mode` or `max_age`.
+    pub field: &'static str,
+    /// Every value written for it, in policy order; the first is the one
+    /// that counts. At most [`MAX_DUPLICATE_VALUES`], each cut to
+    /// [`MAX_DUPLICATE_VALUE_CHARS`] characters.
+    pub values: Vec<String>,
+}
+
+impl DuplicateField {
+    /// Whether a sender that takes another entry than the first (the last,
+    /// say) would apply a different value.
+    pub fn values_differ(&self) -> bool {
+        self.values.iter().any(|value| *value != self.values[0])
+    }
+}
+
+/// How many values of one repeated field are kept for the report; the
+/// policy itself is bounded by [`MAX_POLICY_BYTES`], this bounds the report.
+pub const MAX_DUPLICATE_VALUES: usize = 8;
+
+/// How many characters of each repeated value are kept for the report.
+pub const MAX_DUPLICATE_VALUE_CHARS: usize = 64;
+
+/// A value as kept for the report: at most [`MAX_DUPLICATE_VALUE_CHARS`].
+fn kept_value(value: &str) -> String {
+    value.chars().take(MAX_DUPLICATE_VALUE_CHARS).collect()
 }
 
 /// Why a policy text does not parse; each variant names the rule broken.
@@ -73,18 +110,11 @@ pub enum PolicyError {
         /// 1-based line number.
         line: usize,
     },
-    /// A field value has control characters or trailing white space.
+    /// A field value has characters `sts-policy-ext-value` does not allow:
+    /// a control character, or a tab between its words.
     #[error("line {line}: invalid characters in value")]
     BadValue {
         /// 1-based line number.
-        line: usize,
-    },
-    /// `version`, `mode` or `max_age` appears more than once.
-    #[error("line {line}: duplicate {field} field")]
-    Duplicate {
-        /// The field name.
-        field: &'static str,
-        /// 1-based line number of the repeat.
         line: usize,
     },
     /// A required field is missing.
@@ -110,15 +140,50 @@ pub enum PolicyError {
     NoMx(&'static str),
 }
 
-/// `sts-policy-vchar *(*WSP sts-policy-vchar)`: no control characters (C0, DEL)
-/// and no leading or trailing white space; UTF-8 beyond ASCII is allowed.
+/// `sts-policy-vchar = %x21-7E / UTF8-2 / UTF8-3 / UTF8-4` (RFC 8461 §3.2):
+/// a visible ASCII character or any character beyond ASCII.
+fn is_policy_vchar(c: char) -> bool {
+    c.is_ascii_graphic() || !c.is_ascii()
+}
+
+/// `sts-policy-ext-value = sts-policy-vchar [*(%x20 / sts-policy-vchar)
+/// sts-policy-vchar]` (RFC 8461 §3.2): visible characters with spaces
+/// between them. A tab or other control character inside the value is not
+/// allowed; leading and trailing white space belong to the delimiters and
+/// are stripped before this check.
 fn is_policy_ext_value(value: &str) -> bool {
-    !value.is_empty()
-        && !value.starts_with([' ', '\t'])
-        && !value.ends_with([' ', '\t'])
-        && value
-            .chars()
-            .all(|c| c == ' ' || c == '\t' || !(c.is_ascii_control()))
+    let (Some(first), Some(last)) = (value.chars().next(), value.chars().next_back()) else {
+        return false;
+    };
+    is_policy_vchar(first)
+        && is_policy_vchar(last)
+        && value.chars().all(|c| c == ' ' || is_policy_vchar(c))
+}
+
+/// Keeps the first value of a field that must appear once, and records any
+/// repeat in `duplicates` (RFC 8461 §3.2: all entries except for the first
+/// are ignored).
+fn keep_first<'a>(
+    slot: &mut Option<&'a str>,
+    field: &'static str,
+    value: &'a str,
+    duplicates: &mut Vec<DuplicateField>,
+) {
+    let Some(first) = *slot else {
+        *slot = Some(value);
+        return;
+    };
+    match duplicates.iter_mut().find(|d| d.field == field) {
+        Some(duplicate) => {
+            if duplicate.values.len() < MAX_DUPLICATE_VALUES {
+                duplicate.values.push(kept_value(value));
+            }
+        }
+        None => duplicates.push(DuplicateField {
+            field,
+            values: vec![kept_value(first), kept_value(value)],
+        }),
+    }
 }
 
 /// Parses a policy strictly by the RFC 8461 §3.2 ABNF.
@@ -132,8 +197,10 @@ fn is_policy_ext_value(value: &str) -> bool {
 /// Lines end in LF or CRLF (both valid, mixed too); one final line end is
 /// optional; an empty line anywhere else is a syntax error, because the ABNF
 /// has no production for it. Fields come in any order; `version`, `mode` and
-/// `max_age` exactly once; `mx` at least once unless mode is `none`; unknown
-/// fields that are well formed are ignored (kept as extensions).
+/// `max_age` at least once, and when one is repeated the first counts and
+/// the repeat is reported in [`Policy::duplicate_fields`] (RFC 8461 §3.2);
+/// `mx` at least once unless mode is `none`; unknown fields that are well
+/// formed are ignored (kept as extensions).
 ///
 /// `max_age`: the ABNF allows `1*10(DIGIT)`, the prose caps it at 31557600.
 /// We follow the prose as well, so a larger value is a syntax error: a sender
@@ -153,6 +220,7 @@ pub fn parse_policy(body: &[u8]) -> Result<Policy, PolicyError> {
     let mut max_age = None;
     let mut mx = Vec::new();
     let mut extensions = Vec::new();
+    let mut duplicate_fields = Vec::new();
     for (index, raw_line) in text.split('\n').enumerate() {
         let line_number = index + 1;
         let line = raw_line.strip_suffix('\r').unwrap_or(raw_line);
@@ -169,30 +237,9 @@ pub fn parse_policy(body: &[u8]) -> Result<Policy, PolicyError> {
             return Err(PolicyError::BadValue { line: line_number });
         }
         match name {
-            "version" => {
-                if version.replace(value).is_some() {
-                    return Err(PolicyError::Duplicate {
-                        field: "version",
-                        line: line_number,
-                    });
-                }
-            }
-            "mode" => {
-                if mode.replace(value).is_some() {
-                    return Err(PolicyError::Duplicate {
-                        field: "mode",
-                        line: line_number,
-                    });
-                }
-            }
-            "max_age" => {
-                if max_age.replace(value).is_some() {
-                    return Err(PolicyError::Duplicate {
-                        field: "max_age",
-                        line: line_number,
-                    });
-                }
-            }
+            "version" => keep_first(&mut version, "version", value, &mut duplicate_fields),
+            "mode" => keep_first(&mut mode, "mode", value, &mut duplicate_fields),
+            "max_age" => keep_first(&mut max_age, "max_age", value, &mut duplicate_fields),
             "mx" => {
                 let pattern =
                     parse_mx_pattern(value).ok_or(PolicyError::BadMx { line: line_number })?;
@@ -226,6 +273,7 @@ pub fn parse_policy(body: &[u8]) -> Result<Policy, PolicyError> {
         max_age,
         mx,
         extensions,
+        duplicate_fields,
     })
 }
 
@@ -238,7 +286,7 @@ fn parse_max_age(value: &str) -> Option<u64> {
 }
 
 /// `sts-policy-mx-value = ["*."] Domain` (RFC 8461 §3.2, `Domain` from RFC 5321).
-fn parse_mx_pattern(value: &str) -> Option<MxPattern> {
+pub fn parse_mx_pattern(value: &str) -> Option<MxPattern> {
     let (wildcard, domain) = match value.strip_prefix("*.") {
         Some(rest) => (true, rest),
         None => (false, value),
@@ -322,27 +370,6 @@ mod tests {
         assert_eq!(
             err("version: STSv1\n\nmode: none\nmax_age: 1\n"),
             PolicyError::MalformedLine { line: 2 }
-        );
-        assert_eq!(
-            err(&format!("{base}version: STSv1\n")),
-            PolicyError::Duplicate {
-                field: "version",
-                line: 5
-            }
-        );
-        assert_eq!(
-            err(&format!("{base}mode: enforce\n")),
-            PolicyError::Duplicate {
-                field: "mode",
-                line: 5
-            }
-        );
-        assert_eq!(
-            err(&format!("{base}max_age: 1\n")),
-            PolicyError::Duplicate {
-                field: "max_age",
-                line: 5
-            }
         );
         assert_eq!(
             err("mode: none\nmax_age: 1\n"),
@@ -443,6 +470,63 @@ mod tests {
             err("<html><body>Not here</body></html>"),
             PolicyError::MalformedLine { line: 1 }
         ));
+    }
+
+    #[test]
+    fn repeated_fields_first_wins() {
+        let base = "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 86400\n";
+        let p = ok(&format!(
+            "{base}mode: testing\nmax_age: 1\nmode: none\nversion: STSv1\n"
+        ));
+        assert_eq!(p.mode, Mode::Enforce);
+        assert_eq!(p.max_age, 86400);
+        let fields: Vec<_> = p.duplicate_fields.iter().map(|d| d.field).collect();
+        assert_eq!(fields, ["mode", "max_age", "version"]);
+        assert_eq!(p.duplicate_fields[0].values, ["enforce", "testing", "none"]);
+        assert!(p.duplicate_fields[0].values_differ());
+        assert!(!p.duplicate_fields[2].values_differ());
+        // A repeat is ignored even when it would not parse as its field...
+        let p = ok(&format!("{base}mode: bogus\nmax_age: 99999999999\n"));
+        assert_eq!((p.mode, p.max_age), (Mode::Enforce, 86400));
+        assert_eq!(p.duplicate_fields.len(), 2);
+        // ...but the first entry is the one that counts.
+        assert_eq!(
+            err("version: STSv1\nmode: bogus\nmode: enforce\nmx: a.b\nmax_age: 1\n"),
+            PolicyError::BadMode
+        );
+        // mx repeats by design and unknown fields are ignored anyway.
+        let p = ok(&format!("{base}mx: mx2.example.com\nx: 1\nx: 2\n"));
+        assert!(p.duplicate_fields.is_empty());
+        // The report keeps a bounded number of values.
+        let many = format!("{base}{}", "mode: testing\n".repeat(100));
+        assert_eq!(
+            ok(&many).duplicate_fields[0].values.len(),
+            MAX_DUPLICATE_VALUES
+        );
+        let long = format!("{base}mode: {}\n", "x".repeat(1000));
+        assert_eq!(
+            ok(&long).duplicate_fields[0].values[1].len(),
+            MAX_DUPLICATE_VALUE_CHARS
+        );
+    }
+
+    #[test]
+    fn extension_values_follow_the_abnf() {
+        let policy = |value: &str| format!("version: STSv1\nmode: none\nmax_age: 1\nx: {value}\n");
+        // Visible characters, UTF-8, and spaces between words.
+        for good in ["a", "a b", "a  b;c=d", "héllo wörld", "~!@#"] {
+            assert_eq!(ok(&policy(good)).extensions[0].1, good);
+        }
+        // White space around the value belongs to the delimiters.
+        assert_eq!(ok(&policy("\t v \t")).extensions[0].1, "v");
+        // A tab or another control character inside is not allowed.
+        for bad in ["a\tb", "a\u{7f}b", "a\u{1b}b"] {
+            assert_eq!(
+                err(&policy(bad)),
+                PolicyError::BadValue { line: 4 },
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
