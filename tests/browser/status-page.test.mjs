@@ -3,7 +3,7 @@
 // world (scripts/browser-test.sh starts both on 127.0.0.1 and sets
 // EXPORTER_URL). Checks that the header's counts match /metrics, that a
 // failing domain sorts first, that the filter form works, that a domain's
-// page shows its failing MX host, and that nothing is fetched from
+// page shows its failing MX host and what to do, and that nothing is fetched from
 // anywhere but the exporter. Saves a screenshot to SCREENSHOT.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -162,6 +162,9 @@ test("a domain's page shows its failing MX host", async () => {
   const failure = page.locator('#failure-table tbody tr', { hasText: 'certificate-expired' });
   assert.equal(await failure.count(), 1);
   assert.match(await failure.innerText(), /mx2\.mxexpired\.test/);
+  // What to do: the failure table's last column, from the remedy table.
+  assert.equal(await page.locator('#failure-table th').last().innerText(), 'What to do');
+  assert.ok((await failure.locator('td').last().innerText()).length > 20);
   const host = page.locator('#mx-table tr[data-mx="mx2.mxexpired.test"]');
   assert.match(await host.innerText(), /certificate-expired/);
   assert.match(await host.innerText(), /expired \d+ days ago/);
