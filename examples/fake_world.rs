@@ -23,7 +23,7 @@ mod support;
 use support::ca::CertKind;
 use support::https::{policy_text, HttpBehavior, PolicyHost};
 use support::smtp::SmtpBehavior;
-use support::world::WorldSpec;
+use support::world::{MxAddress, WorldSpec};
 
 /// The domains of the world and what is wrong with each.
 const DOMAINS: &[(&str, &str)] = &[
@@ -43,6 +43,14 @@ const DOMAINS: &[(&str, &str)] = &[
     (
         "nomxcover.test",
         "mode enforce, an MX host not listed, STARTTLS fine",
+    ),
+    (
+        "dualstack.test",
+        "MX host fine over IPv4, expired certificate over IPv6 (::1)",
+    ),
+    (
+        "policyv6.test",
+        "policy host serving another policy over IPv6 (::1)",
     ),
 ];
 
@@ -283,6 +291,28 @@ async fn main() {
     )
     .mx("nomxcover.test", 20, "mx.unlisted.test")
     .smtp_host("mx.unlisted.test", SmtpBehavior::Tls(CertKind::Valid))
+    .mta_sts_domain(
+        "dualstack.test",
+        "1",
+        &policy_text("enforce", &["*.dualstack.test"], 1_209_600),
+    )
+    .mx("dualstack.test", 20, "mx2.dualstack.test")
+    .smtp_host_addresses(
+        "mx2.dualstack.test",
+        &[
+            MxAddress::V4(SmtpBehavior::Tls(CertKind::Valid)),
+            MxAddress::V6(SmtpBehavior::Tls(CertKind::Expired)),
+        ],
+    )
+    .mta_sts_domain(
+        "policyv6.test",
+        "1",
+        &policy_text("enforce", &["mx1.policyv6.test"], 1_209_600),
+    )
+    .policy_host_ipv6(
+        "mta-sts.policyv6.test",
+        PolicyHost::ok(&policy_text("testing", &["mx1.policyv6.test"], 86_400)),
+    )
     .servfail("_mta-sts.servfail.test")
     .mx("servfail.test", 10, "mx1.servfail.test");
     let world = spec.start().await;

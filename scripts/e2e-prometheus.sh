@@ -132,6 +132,8 @@ expected = {
     "mxexpired.test": {"MtaStsMxCertInvalid", "MtaStsMxCertExpiringCritical"},
     "nostarttls.test": {"MtaStsMxStarttlsMissing"},
     "certsoon.test": {"MtaStsPolicyCertExpiringCritical"},
+    "dualstack.test": {"MtaStsMxCertInvalid"},
+    "policyv6.test": {"MtaStsPolicyInvalid"},
 }
 healthy = {"good.test", "testing.test", "none.test"}
 deadline = time.time() + 60

@@ -4,11 +4,13 @@
 //! The JSON is a stable contract: an array with one object per domain, the
 //! serialized [`ProbeReport`] (README "check JSON").
 
-use crate::config::{normalize_domain, Config, DomainConfig};
+use crate::config::{normalize_domain, AddressesConfig, Config, DomainConfig};
+use crate::probe::local_net::LocalNetwork;
 use crate::probe::Prober;
 use crate::remedy;
 use crate::report::{
-    CertInfo, CertThresholds, ExpiryLevel, MxHostReport, PolicySource, ProbeReport, Warning,
+    AddressFamily, AddressReport, CertInfo, CertThresholds, ExpiryLevel, MxHostReport,
+    PolicySource, ProbeReport, Warning,
 };
 use crate::rfc::rfc5321::MxSource;
 use crate::rfc::rfc8461::policy::Mode;
@@ -106,6 +108,29 @@ pub fn exit_code(reports: &[ProbeReport]) -> i32 {
     } else {
         EXIT_FAILED
     }
+}
+
+/// What `check` says about the address families this machine cannot reach
+/// (of those `addresses` turns on), one line each; empty when it reaches
+/// both. Addresses of such a family are reported as `local-no-ipv6-route`
+/// (`-ipv4-`) and fail no domain.
+pub fn local_network_note(network: &LocalNetwork, addresses: &AddressesConfig) -> String {
+    let mut out = String::new();
+    for family in network.unrouted() {
+        let on = match family {
+            AddressFamily::Ipv4 => addresses.ipv4,
+            AddressFamily::Ipv6 => addresses.ipv6,
+        };
+        if on {
+            let _ = writeln!(
+                out,
+                "note: this machine has no {0} route: {0} addresses it cannot reach are shown as {1} and fail no domain (addresses.{0}: false turns {0} off)",
+                family.as_str(),
+                family.no_route_reason().as_str()
+            );
+        }
+    }
+    out
 }
 
 /// Renders the reports as the JSON contract: each [`ProbeReport`] with
@@ -348,6 +373,7 @@ fn render_record_and_policy(out: &mut String, report: &ProbeReport, options: &Te
         );
     }
     render_policy_source(out, report);
+    render_policy_addresses(out, report);
 }
 
 /// Which policy the MX hosts were judged against (RFC 8461 §5.1).
@@ -378,6 +404,29 @@ fn render_policy_source(out: &mut String, report: &ProbeReport) {
 /// Whether the report has a failure in `phase`.
 fn has_failure(report: &ProbeReport, phase: Phase) -> bool {
     report.failures.iter().any(|f| f.phase == phase)
+}
+
+/// Each address of the policy host, when it has several: what the fetch
+/// over it found.
+fn render_policy_addresses(out: &mut String, report: &ProbeReport) {
+    if report.policy_addresses.len() < 2 {
+        return;
+    }
+    for address in &report.policy_addresses {
+        let at = format!("{} ({})", address.address, address.family.as_str());
+        let line = match (address.result_type, &address.reason) {
+            (None, Some(reason)) => format!(
+                "not fetched: this machine has no {} route ({}), no failure of the domain",
+                address.family.as_str(),
+                reason.as_str()
+            ),
+            (Some(result_type), Some(reason)) => {
+                format!("FAIL {} / {}", result_type.as_str(), reason.as_str())
+            }
+            _ => "ok".to_string(),
+        };
+        let _ = writeln!(out, "            address {at:<28} {line}");
+    }
 }
 
 /// The MX hosts, one block each.
@@ -450,6 +499,52 @@ fn render_mx_host(
             "                  certificate: {}",
             describe_cert(cert, report.timestamp, &options.thresholds)
         );
+    }
+    render_addresses(out, report, &host.addresses, &options.thresholds);
+}
+
+/// Each address of an MX host: its STARTTLS check and verdict, and its
+/// certificate when the host has several (with one, the host's line above
+/// is the address's).
+fn render_addresses(
+    out: &mut String,
+    report: &ProbeReport,
+    addresses: &[AddressReport],
+    thresholds: &CertThresholds,
+) {
+    for address in addresses {
+        let at = format!("{} ({})", address.address, address.family.as_str());
+        let line = match (address.result_type, &address.reason) {
+            (None, Some(reason)) => format!(
+                "not checked: this machine has no {} route ({}), no failure of the domain",
+                address.family.as_str(),
+                reason.as_str()
+            ),
+            (result_type, reason) => {
+                let starttls = match (address.starttls_offered, &address.tls_version) {
+                    (_, Some(version)) => format!("STARTTLS ok, {version}"),
+                    (Some(true), None) => "STARTTLS offered".to_string(),
+                    (Some(false), None) => "STARTTLS NOT offered".to_string(),
+                    (None, None) => "STARTTLS not reached".to_string(),
+                };
+                let verdict = match (result_type, reason) {
+                    (Some(result_type), Some(reason)) => {
+                        format!("FAIL {} / {}", result_type.as_str(), reason.as_str())
+                    }
+                    _ if address.tls_version.is_some() => "ok".to_string(),
+                    _ => "-".to_string(),
+                };
+                format!("{starttls}; verdict: {verdict}")
+            }
+        };
+        let _ = writeln!(out, "                    address {at:<28} {line}");
+        if let Some(cert) = address.cert.as_ref().filter(|_| addresses.len() > 1) {
+            let _ = writeln!(
+                out,
+                "                      certificate: {}",
+                describe_cert(cert, report.timestamp, thresholds)
+            );
+        }
     }
 }
 
@@ -702,6 +797,7 @@ mod tests {
             starttls_offered: Some(false),
             tls_version: None,
             cert: None,
+            addresses: Vec::new(),
             result_type: None,
             reason: None,
         };
@@ -822,6 +918,29 @@ mod tests {
         assert_eq!(
             local["what_to_do"],
             remedy::for_local_error(crate::taxonomy::LocalErrorKind::MemoryExhausted)
+        );
+    }
+
+    #[test]
+    fn a_family_without_a_route_is_noted_unless_switched_off() {
+        let on = AddressesConfig {
+            per_family: 4,
+            ipv4: true,
+            ipv6: true,
+        };
+        let note = local_network_note(&LocalNetwork::assume(true, false), &on);
+        assert_eq!(
+            note,
+            "note: this machine has no ipv6 route: ipv6 addresses it cannot reach are shown as local-no-ipv6-route and fail no domain (addresses.ipv6: false turns ipv6 off)\n"
+        );
+        let off = AddressesConfig { ipv6: false, ..on };
+        assert_eq!(
+            local_network_note(&LocalNetwork::assume(true, false), &off),
+            ""
+        );
+        assert_eq!(
+            local_network_note(&LocalNetwork::assume(true, true), &on),
+            ""
         );
     }
 }

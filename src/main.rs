@@ -227,12 +227,16 @@ async fn run_check(cli: &Cli, output: OutputFormat, names: &[String]) -> i32 {
         }
     };
     let reports = check::run_checks(&prober, &domains, config.concurrency).await;
+    let note = check::local_network_note(prober.local_network(), &config.addresses);
     match output {
         OutputFormat::Text => print!(
-            "{}",
+            "{note}{}",
             check::render_text_with(&reports, &check::TextOptions::from_config(&config))
         ),
-        OutputFormat::Json => println!("{}", check::render_json(&reports)),
+        OutputFormat::Json => {
+            eprint!("{note}");
+            println!("{}", check::render_json(&reports));
+        }
     }
     if reports.len() != domains.len() {
         return EXIT_FAILED;

@@ -43,6 +43,8 @@ pub fn for_reason(reason: Reason) -> &'static str {
         Reason::SmtpStarttlsReplyCode(_) => "The MX host offers STARTTLS and then refuses it: usually a missing or unreadable certificate or key in its TLS configuration (see its log).",
         Reason::TlsRemoteAlert(_) => "The MX host aborted the TLS handshake: no TLS version or cipher in common, or a broken TLS set-up; try `openssl s_client -starttls smtp -connect <mx>:25`.",
         Reason::TlsHandshakeFailure => "The TLS handshake after STARTTLS failed (no TLS, a protocol error or a closed connection): check the TLS set-up with `openssl s_client -starttls smtp -connect <mx>:25`.",
+        Reason::PolicyDiffersByAddress => "Make every address of `mta-sts.<domain>` serve the same policy (often the IPv6 one, a forgotten second server or a CDN differs): each sender fetches over one address (RFC 8461 §3.3); `check` lists what each address serves.",
+        Reason::LocalNoIpv4Route | Reason::LocalNoIpv6Route => "Nothing for the domain: the machine running the exporter has no route for this address family. Give it one to check those addresses too, or turn the family off (`addresses.ipv4` / `addresses.ipv6: false`).",
     }
 }
 
@@ -59,6 +61,7 @@ pub fn for_warning(warning: Warning) -> &'static str {
         Warning::TlsrptRecordInvalid => "Fix the `_smtp._tls.<domain>` TXT record: exactly one `v=TLSRPTv1; rua=mailto:...` (or `https:`) record (RFC 8460 §3).",
         Warning::PolicyPatternUnused => "Remove the policy `mx:` pattern no MX host uses (a leftover from a migration?) and change the record `id`, or add the MX host it was meant for.",
         Warning::CertificateExpiringSoon => "Renew the certificate shown before it expires, and check that its automatic renewal works.",
+        Warning::PolicyDiffersByAddress => "Make every address of `mta-sts.<domain>` serve the same policy: senders fetching over different addresses apply different policies (RFC 8461 §3.3).",
         Warning::DuplicateField => "Write each of `version`, `mode` and `max_age` once in the policy, keeping the value you mean, and change the record `id` so senders fetch it again (RFC 8461 §3.2).",
     }
 }

@@ -41,11 +41,14 @@ pub enum Warning {
     /// policy and some take the last value; the fields are named in
     /// [`PolicyReport::duplicate_fields`].
     DuplicateField,
+    /// Two addresses of the policy host serve policies that both parse but
+    /// differ (RFC 8461 §3.3: each sender fetches over one address).
+    PolicyDiffersByAddress,
 }
 
 impl Warning {
     /// Every warning, for exporting one series per value.
-    pub const ALL: [Warning; 10] = [
+    pub const ALL: [Warning; 11] = [
         Warning::ContentTypeNotTextPlain,
         Warning::MaxAgeShort,
         Warning::StsRecordAtApex,
@@ -56,6 +59,7 @@ impl Warning {
         Warning::PolicyPatternUnused,
         Warning::CertificateExpiringSoon,
         Warning::DuplicateField,
+        Warning::PolicyDiffersByAddress,
     ];
 
     /// The label value.
@@ -71,6 +75,7 @@ impl Warning {
             Warning::PolicyPatternUnused => "policy-pattern-unused",
             Warning::CertificateExpiringSoon => "certificate-expiring-soon",
             Warning::DuplicateField => "duplicate-field",
+            Warning::PolicyDiffersByAddress => "policy-differs-by-address",
         }
     }
 }
@@ -179,6 +184,91 @@ pub struct DuplicateFieldReport {
     pub values: Vec<String>,
 }
 
+/// An IP address family, as exported in the `family` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AddressFamily {
+    /// IPv4 (A records).
+    Ipv4,
+    /// IPv6 (AAAA records).
+    Ipv6,
+}
+
+impl AddressFamily {
+    /// Both families, IPv4 first.
+    pub const ALL: [AddressFamily; 2] = [AddressFamily::Ipv4, AddressFamily::Ipv6];
+
+    /// The family of `address`.
+    pub fn of(address: &std::net::IpAddr) -> AddressFamily {
+        match address {
+            std::net::IpAddr::V4(_) => AddressFamily::Ipv4,
+            std::net::IpAddr::V6(_) => AddressFamily::Ipv6,
+        }
+    }
+
+    /// The label value: `ipv4` or `ipv6`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressFamily::Ipv4 => "ipv4",
+            AddressFamily::Ipv6 => "ipv6",
+        }
+    }
+
+    /// The reason an address of this family carries when the exporter's
+    /// machine has no route for the family (not a failure).
+    pub fn no_route_reason(self) -> Reason {
+        match self {
+            AddressFamily::Ipv4 => Reason::LocalNoIpv4Route,
+            AddressFamily::Ipv6 => Reason::LocalNoIpv6Route,
+        }
+    }
+}
+
+/// The check of one address of an MX host (RFC 5321 §5.1: a sender may
+/// connect to any of them, so each must offer STARTTLS with a valid
+/// certificate).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AddressReport {
+    /// The address.
+    pub address: std::net::IpAddr,
+    /// Its family.
+    pub family: AddressFamily,
+    /// Whether it offers STARTTLS; `null` when the exchange did not get to
+    /// the EHLO reply. (`starttls` in JSON.)
+    #[serde(rename = "starttls")]
+    pub starttls_offered: Option<bool>,
+    /// The negotiated TLS version; `null` without a completed handshake.
+    pub tls_version: Option<String>,
+    /// The certificate presented over this address; `null` when none.
+    pub cert: Option<CertInfo>,
+    /// The RFC 8460 result type of its failure; `null` when fine or not
+    /// checked.
+    pub result_type: Option<ResultType>,
+    /// Its reason code: a failure's, or `local-no-ipv6-route` /
+    /// `local-no-ipv4-route` when the exporter could not reach its family
+    /// (then `result_type` is `null`: no failure); `null` when fine.
+    pub reason: Option<Reason>,
+}
+
+/// The policy fetch over one address of `mta-sts.<domain>` (RFC 8461
+/// §3.3: each sender fetches over the one address it picks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyAddressReport {
+    /// The address.
+    pub address: std::net::IpAddr,
+    /// Its family.
+    pub family: AddressFamily,
+    /// The certificate presented over this address; `null` when none.
+    pub cert: Option<CertInfo>,
+    /// The RFC 8460 result type of its failure; `null` when it served the
+    /// policy (the same as the first address) or was not checked.
+    pub result_type: Option<ResultType>,
+    /// Its reason code: a failure's (`policy-differs-by-address` when it
+    /// serves another valid policy), or `local-no-ipv6-route` /
+    /// `local-no-ipv4-route` when the exporter could not reach it.
+    pub reason: Option<Reason>,
+}
+
 /// One MX host and how the policy treats it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MxHostReport {
@@ -204,6 +294,20 @@ pub struct MxHostReport {
     /// The reason code of its STARTTLS check; `null` when fine or not
     /// checked.
     pub reason: Option<Reason>,
+    /// Each address checked (at most `addresses.per_family` per family, in
+    /// the order DNS gave them, IPv4 first); the host's columns above are
+    /// the worst over them. Empty when not checked or no address was found.
+    pub addresses: Vec<AddressReport>,
+}
+
+impl MxHostReport {
+    /// Every certificate the host presented: the host's (the worst) and
+    /// each address's.
+    pub fn certs(&self) -> impl Iterator<Item = &CertInfo> {
+        self.cert
+            .iter()
+            .chain(self.addresses.iter().filter_map(|a| a.cert.as_ref()))
+    }
 }
 
 /// How long one phase took and whether it succeeded.
@@ -266,6 +370,9 @@ pub struct ProbeReport {
     /// Per-phase timings, in the order the phases ran (one `starttls`
     /// entry per MX host checked).
     pub phases: Vec<PhaseTiming>,
+    /// The policy fetch over each address of the policy host, IPv4 first,
+    /// in DNS order; empty when the fetch did not run or found no address.
+    pub policy_addresses: Vec<PolicyAddressReport>,
     /// Which policy the MX hosts were judged against (RFC 8461 §5.1): the
     /// one fetched now, the copy senders still cache, or none.
     pub policy_source: PolicySource,
@@ -402,6 +509,7 @@ impl ProbeReport {
             warnings: Vec::new(),
             failures: Vec::new(),
             phases: Vec::new(),
+            policy_addresses: Vec::new(),
             policy_source: PolicySource::None,
             cached_policy: None,
         }
@@ -436,7 +544,12 @@ impl ProbeReport {
             .mx_hosts
             .iter()
             .flatten()
-            .filter_map(|h| h.cert.as_ref().map(|c| c.not_after));
-        self.policy_cert.iter().map(|c| c.not_after).chain(mx).min()
+            .flat_map(MxHostReport::certs)
+            .map(|c| c.not_after);
+        let policy = self
+            .policy_cert
+            .iter()
+            .chain(self.policy_addresses.iter().filter_map(|a| a.cert.as_ref()));
+        policy.map(|c| c.not_after).chain(mx).min()
     }
 }

@@ -102,6 +102,18 @@ pub enum Reason {
     TlsRemoteAlert(u8),
     /// The TLS handshake failed without an alert or a certificate verdict.
     TlsHandshakeFailure,
+    /// Not a failure: this address of a host is IPv4 and the machine
+    /// running the exporter has no route for IPv4, so it was not checked
+    /// (the host is judged on its other addresses).
+    LocalNoIpv4Route,
+    /// Not a failure: this address of a host is IPv6 and the machine
+    /// running the exporter has no route for IPv6 (`network unreachable`),
+    /// so it was not checked (the host is judged on its other addresses).
+    LocalNoIpv6Route,
+    /// An address of the policy host serves another policy (mode,
+    /// `max_age` or `mx` patterns) than the first: the senders that reach
+    /// it apply another policy.
+    PolicyDiffersByAddress,
 }
 
 impl Serialize for Reason {
@@ -134,6 +146,9 @@ impl Reason {
             Reason::SmtpProtocolError => "smtp-protocol-error",
             Reason::StarttlsNotOffered => "starttls-not-offered",
             Reason::TlsHandshakeFailure => "tls-handshake-failure",
+            Reason::LocalNoIpv4Route => "local-no-ipv4-route",
+            Reason::LocalNoIpv6Route => "local-no-ipv6-route",
+            Reason::PolicyDiffersByAddress => "policy-differs-by-address",
             Reason::SmtpStarttlsReplyCode(code) => {
                 return Cow::Owned(format!("smtp-starttls-reply-code-{code}"));
             }

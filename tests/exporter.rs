@@ -470,6 +470,7 @@ impl mtasts_exporter::scheduler::RunProbe for PanickyProbe {
                 warnings: Vec::new(),
                 failures: Vec::new(),
                 phases: Vec::new(),
+                policy_addresses: Vec::new(),
                 policy_source: mtasts_exporter::report::PolicySource::None,
                 cached_policy: None,
             }

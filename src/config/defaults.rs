@@ -1,7 +1,8 @@
 //! The values used for whatever the file does not say.
 
 use super::{
-    Config, Ports, ProbeEndpointConfig, ProbeSettings, ResolverConfig, SmtpConfig, StorageConfig,
+    AddressesConfig, Config, Ports, ProbeEndpointConfig, ProbeSettings, ResolverConfig, SmtpConfig,
+    StorageConfig,
 };
 use crate::rfc::domain::is_ascii_domain;
 use std::collections::BTreeMap;
@@ -20,6 +21,9 @@ pub const DEFAULT_CONCURRENCY: usize = 32;
 pub const DEFAULT_MAX_MX_HOSTS: usize = 10;
 /// Default bound on one MX host's SMTP STARTTLS exchange.
 pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default number of addresses per host and family checked.
+pub const DEFAULT_ADDRESSES_PER_FAMILY: usize = 4;
 
 /// Default bound on concurrent `/probe` requests.
 pub const DEFAULT_PROBE_MAX_CONCURRENT: usize = 10;
@@ -68,6 +72,11 @@ impl Default for Config {
             storage: StorageConfig {
                 path: None,
                 write_interval: DEFAULT_STORAGE_WRITE_INTERVAL,
+            },
+            addresses: AddressesConfig {
+                per_family: DEFAULT_ADDRESSES_PER_FAMILY,
+                ipv4: true,
+                ipv6: true,
             },
             domains: Vec::new(),
         }

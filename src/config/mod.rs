@@ -30,9 +30,9 @@ pub mod web;
 pub mod yaml;
 
 pub use defaults::{
-    default_helo_name, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, DEFAULT_MAX_MX_HOSTS,
-    DEFAULT_PROBE_MAX_CONCURRENT, DEFAULT_RESOLVER_TIMEOUT, DEFAULT_SMTP_TIMEOUT,
-    DEFAULT_STORAGE_WRITE_INTERVAL, DEFAULT_TIMEOUT,
+    default_helo_name, DEFAULT_ADDRESSES_PER_FAMILY, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL,
+    DEFAULT_MAX_MX_HOSTS, DEFAULT_PROBE_MAX_CONCURRENT, DEFAULT_RESOLVER_TIMEOUT,
+    DEFAULT_SMTP_TIMEOUT, DEFAULT_STORAGE_WRITE_INTERVAL, DEFAULT_TIMEOUT,
 };
 pub use domain::normalize_domain;
 pub use duration::{parse_duration, ConfigDuration};
@@ -40,7 +40,8 @@ pub use nameserver::parse_nameserver;
 pub use probe_endpoint::ProbeEndpointConfig;
 pub use read::MAX_CONFIG_BYTES;
 pub use schema::{
-    Config, DomainConfig, Ports, ProbeSettings, ResolverConfig, SmtpConfig, StorageConfig,
+    AddressesConfig, Config, DomainConfig, Ports, ProbeSettings, ResolverConfig, SmtpConfig,
+    StorageConfig,
 };
 pub use shard::{domain_hash, Shard};
 pub use yaml::{ConfigIssue, Position};

@@ -38,7 +38,18 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) certificates: RawCertificates,
     #[serde(default)]
+    pub(super) addresses: RawAddresses,
+    #[serde(default)]
     pub(super) domains: Vec<RawDomain>,
+}
+
+/// `addresses:`: which addresses of each host are checked.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAddresses {
+    pub(super) per_family: Option<usize>,
+    pub(super) ipv4: Option<bool>,
+    pub(super) ipv6: Option<bool>,
 }
 
 /// `certificates:`: expiry thresholds.

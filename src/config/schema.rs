@@ -59,6 +59,20 @@ pub struct Ports {
     pub smtp: u16,
 }
 
+/// `addresses:`: which addresses of each MX host and policy host are
+/// checked (RFC 5321 §5.1: a sender may use any of a host's addresses, so
+/// each one must work).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressesConfig {
+    /// Addresses per host and family checked at most, in the order DNS
+    /// gave them.
+    pub per_family: usize,
+    /// Whether IPv4 addresses (A records) are looked up and checked.
+    pub ipv4: bool,
+    /// Whether IPv6 addresses (AAAA records) are looked up and checked.
+    pub ipv6: bool,
+}
+
 /// `storage:`: where the policy history of each domain is kept across
 /// restarts (RFC 8461 §5.1: senders keep a policy for `max_age`, so a
 /// monitor must remember it as long).
@@ -101,6 +115,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// When a certificate's coming expiry warns, and when it is critical.
     pub certificates: crate::report::CertThresholds,
+    /// Which addresses of each host are checked.
+    pub addresses: AddressesConfig,
     /// The watched domains, in file order (all of them; see
     /// [`Config::scheduled_domains`] for this replica's share).
     pub domains: Vec<DomainConfig>,

@@ -5,12 +5,13 @@
 //! `line:column`.
 
 use super::raw::{
-    RawCertificates, RawConfig, RawDomain, RawModule, RawPorts, RawProbe, RawResolver, RawShard,
-    RawSmtp, RawStorage, RawTls,
+    RawAddresses, RawCertificates, RawConfig, RawDomain, RawModule, RawPorts, RawProbe,
+    RawResolver, RawShard, RawSmtp, RawStorage, RawTls,
 };
 use super::{
-    normalize_domain, parse_nameserver, Config, ConfigDuration, ConfigIssue, DomainConfig, Ports,
-    ProbeEndpointConfig, ProbeSettings, ResolverConfig, Shard, SmtpConfig, StorageConfig,
+    normalize_domain, parse_nameserver, AddressesConfig, Config, ConfigDuration, ConfigIssue,
+    DomainConfig, Ports, ProbeEndpointConfig, ProbeSettings, ResolverConfig, Shard, SmtpConfig,
+    StorageConfig,
 };
 use crate::echo::capped;
 use crate::rfc::domain::is_ascii_domain;
@@ -57,6 +58,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigIssue>> {
     config.shard = raw.shard.map(|shard| validate_shard(shard, &mut issues));
     validate_storage(raw.storage, &mut config.storage, &mut issues);
     validate_certificates(raw.certificates, &mut config.certificates, &mut issues);
+    validate_addresses(raw.addresses, &mut config.addresses, &mut issues);
     config.domains = validate_domains(raw.domains, &config.defaults, &mut issues);
     if issues.0.is_empty() {
         Ok(config)
@@ -134,6 +136,28 @@ fn validate_storage(raw: RawStorage, storage: &mut StorageConfig, issues: &mut I
             issues.add("storage.write_interval", "must be at least 1s");
         }
         storage.write_interval = interval.0;
+    }
+}
+
+/// `addresses:`: from 1 to 16 addresses per family, and at least one
+/// family on.
+fn validate_addresses(raw: RawAddresses, addresses: &mut AddressesConfig, issues: &mut Issues) {
+    if let Some(n) = raw.per_family {
+        check_range("addresses.per_family", n, 16, issues);
+        addresses.per_family = n;
+    }
+    addresses.ipv4 = raw.ipv4.unwrap_or(addresses.ipv4);
+    addresses.ipv6 = raw.ipv6.unwrap_or(addresses.ipv6);
+    if !addresses.ipv4 && !addresses.ipv6 {
+        let field = if raw.ipv6.is_some() {
+            "addresses.ipv6"
+        } else {
+            "addresses.ipv4"
+        };
+        issues.add(
+            field,
+            "addresses.ipv4 and addresses.ipv6 cannot both be false: no address would be checked",
+        );
     }
 }
 
@@ -385,6 +409,38 @@ mod tests {
             ["storage.write_interval", "certificates.critical_days"],
             "{issues:?}"
         );
+    }
+
+    #[test]
+    fn addresses_per_family_and_family_switches() {
+        let defaults = Config::parse("domains: [a.example]\n").unwrap();
+        assert_eq!(
+            defaults.addresses,
+            AddressesConfig {
+                per_family: 4,
+                ipv4: true,
+                ipv6: true
+            }
+        );
+        let c = Config::parse("addresses:\n  per_family: 2\n  ipv6: false\n").unwrap();
+        assert_eq!(c.addresses.per_family, 2);
+        assert!(c.addresses.ipv4 && !c.addresses.ipv6);
+        let issues = Config::parse("addresses:\n  per_family: 0\n  ipv4: false\n  ipv6: false\n")
+            .unwrap_err();
+        let placed: Vec<_> = issues
+            .iter()
+            .map(|i| (i.field.as_str(), i.position.map(|p| p.line)))
+            .collect();
+        assert_eq!(
+            placed,
+            [
+                ("addresses.per_family", Some(2)),
+                ("addresses.ipv6", Some(4))
+            ],
+            "{issues:?}"
+        );
+        let issues = Config::parse("addresses:\n  ipv5: true\n").unwrap_err();
+        assert_eq!(issues[0].field, "addresses.ipv5");
     }
 
     #[test]

@@ -1,9 +1,21 @@
 //! The Prometheus text exposition format for series rendered ahead of a
 //! scrape: a typed list of metric families per source, each subject's
 //! (domain's) lines kept per family, and a scrape that concatenates them.
+//!
+//! A scrape takes an [`Exposition`]: a snapshot that shares each subject's
+//! lines (copy on write, so a probe finishing during the scrape copies its
+//! domain's lines instead of waiting) and writes the answer in chunks of
+//! about [`CHUNK_BYTES`], so no scrape holds a full copy of the exposition.
 
+use super::openmetrics;
 use std::fmt::Write as _;
 use std::marker::PhantomData;
+use std::sync::Arc;
+
+/// The size a chunk of a streamed exposition grows to before it is handed
+/// on (one subject's lines are never split, so a chunk may be a little
+/// larger).
+pub const CHUNK_BYTES: usize = 64 * 1024;
 
 /// A metric family's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,17 +53,27 @@ pub trait FamilySet: Copy + 'static {
 }
 
 /// One subject's exposition lines, one text per family of `F` (empty: no
-/// series).
+/// series). Cloning shares the text; the first change after a clone copies
+/// it (a scrape's snapshot keeps what it took).
 #[derive(Debug)]
 pub struct FamilyLines<F> {
-    lines: Vec<String>,
+    lines: Arc<Vec<String>>,
     families: PhantomData<F>,
+}
+
+impl<F> Clone for FamilyLines<F> {
+    fn clone(&self) -> Self {
+        FamilyLines {
+            lines: Arc::clone(&self.lines),
+            families: PhantomData,
+        }
+    }
 }
 
 impl<F: FamilySet> Default for FamilyLines<F> {
     fn default() -> Self {
         FamilyLines {
-            lines: vec![String::new(); F::ALL.len()],
+            lines: Arc::new(vec![String::new(); F::ALL.len()]),
             families: PhantomData,
         }
     }
@@ -65,7 +87,7 @@ impl<F: FamilySet> FamilyLines<F> {
 
     /// Drops the lines of `family`.
     pub fn clear(&mut self, family: F) {
-        self.lines[family.index()].clear();
+        Arc::make_mut(&mut self.lines)[family.index()].clear();
     }
 
     /// Bytes held, over all families.
@@ -82,7 +104,7 @@ impl<F: FamilySet> FamilyLines<F> {
     /// in the order given (name order, as the `prometheus` crate writes
     /// them).
     pub fn sample(&mut self, family: F, labels: &[(&str, &str)], value: f64) {
-        let out = &mut self.lines[family.index()];
+        let out = &mut Arc::make_mut(&mut self.lines)[family.index()];
         out.push_str(family.name());
         out.push('{');
         for (i, (name, value)) in labels.iter().enumerate() {
@@ -125,28 +147,147 @@ pub fn flag(value: bool) -> f64 {
     }
 }
 
-/// Writes every family of `F` that has a line: its `# HELP` and `# TYPE`,
-/// then each subject's lines in the order given.
-pub fn write_families<'a, F: FamilySet>(
-    out: &mut Vec<u8>,
-    subjects: impl Iterator<Item = &'a FamilyLines<F>> + Clone,
-) {
-    let total: usize = subjects.clone().map(FamilyLines::len).sum();
-    out.reserve(total + F::ALL.len() * 200);
-    for &family in F::ALL {
-        if subjects.clone().all(|s| s.get(family).is_empty()) {
-            continue;
+/// The exposition formats a scrape can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The Prometheus text format 0.0.4.
+    Text,
+    /// OpenMetrics 1.0 (see [`openmetrics`]).
+    OpenMetrics,
+}
+
+/// What one scrape answers: the head (families rendered by a registry,
+/// already in the text format) and a snapshot of every subject's lines, in
+/// subject order. Taking it copies no exposition text.
+#[derive(Debug)]
+pub struct Exposition<F> {
+    head: Vec<u8>,
+    subjects: Vec<FamilyLines<F>>,
+}
+
+impl<F: FamilySet> Exposition<F> {
+    /// A snapshot of `head` followed by the families of `subjects`.
+    pub fn new(head: Vec<u8>, subjects: Vec<FamilyLines<F>>) -> Exposition<F> {
+        Exposition { head, subjects }
+    }
+
+    /// The exposition in `format`, in chunks of about [`CHUNK_BYTES`].
+    pub fn chunks(self, format: Format) -> Chunks<F> {
+        Chunks {
+            exposition: self,
+            format,
+            stage: Stage::Head,
         }
+    }
+
+    /// The whole exposition in `format` as one buffer (for tests, `check`
+    /// style callers and the benchmark; scrapes use [`chunks`](Self::chunks)).
+    pub fn into_bytes(self, format: Format) -> Vec<u8> {
+        self.chunks(format).flatten().collect()
+    }
+}
+
+/// Where a [`Chunks`] iterator is.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    Head,
+    Family { family: usize, subject: usize },
+    End,
+    Done,
+}
+
+/// An [`Exposition`] written out chunk by chunk: the head, then each family
+/// of `F` that has a line (its `# HELP` and `# TYPE`, then each subject's
+/// lines), then, for OpenMetrics, `# EOF`.
+#[derive(Debug)]
+pub struct Chunks<F> {
+    exposition: Exposition<F>,
+    format: Format,
+    stage: Stage,
+}
+
+impl<F: FamilySet> Chunks<F> {
+    /// Appends the metadata of `family` in the chunk's format.
+    fn write_header(&self, out: &mut Vec<u8>, family: F) {
         let name = family.name();
         let header = format!(
             "# HELP {name} {}\n# TYPE {name} {}\n",
             family.help(),
             family.kind().as_str()
         );
-        out.extend_from_slice(header.as_bytes());
-        for subject in subjects.clone() {
-            out.extend_from_slice(subject.get(family).as_bytes());
+        match self.format {
+            Format::Text => out.extend_from_slice(header.as_bytes()),
+            Format::OpenMetrics => out.extend(openmetrics::convert(header.as_bytes())),
         }
+    }
+
+    /// The first family at or after `family` that some subject has lines of.
+    fn next_family(&self, mut family: usize) -> Option<usize> {
+        while let Some(&f) = F::ALL.get(family) {
+            if self
+                .exposition
+                .subjects
+                .iter()
+                .any(|s| !s.get(f).is_empty())
+            {
+                return Some(family);
+            }
+            family += 1;
+        }
+        None
+    }
+}
+
+impl<F: FamilySet> Iterator for Chunks<F> {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(CHUNK_BYTES + 4096);
+        while out.len() < CHUNK_BYTES {
+            self.stage = match self.stage {
+                Stage::Head => {
+                    let head = std::mem::take(&mut self.exposition.head);
+                    match self.format {
+                        Format::Text => out.extend_from_slice(&head),
+                        Format::OpenMetrics => out.extend(openmetrics::convert(&head)),
+                    }
+                    match self.next_family(0) {
+                        Some(family) => {
+                            self.write_header(&mut out, F::ALL[family]);
+                            Stage::Family { family, subject: 0 }
+                        }
+                        None => Stage::End,
+                    }
+                }
+                Stage::Family { family, subject } => match self.exposition.subjects.get(subject) {
+                    Some(lines) => {
+                        out.extend_from_slice(lines.get(F::ALL[family]).as_bytes());
+                        Stage::Family {
+                            family,
+                            subject: subject + 1,
+                        }
+                    }
+                    None => match self.next_family(family + 1) {
+                        Some(next) => {
+                            self.write_header(&mut out, F::ALL[next]);
+                            Stage::Family {
+                                family: next,
+                                subject: 0,
+                            }
+                        }
+                        None => Stage::End,
+                    },
+                },
+                Stage::End => {
+                    if self.format == Format::OpenMetrics {
+                        out.extend_from_slice(openmetrics::EOF);
+                    }
+                    Stage::Done
+                }
+                Stage::Done => break,
+            };
+        }
+        (!out.is_empty()).then_some(out)
     }
 }
 
@@ -154,6 +295,65 @@ pub fn write_families<'a, F: FamilySet>(
 mod tests {
     use super::*;
     use crate::metrics::probe::ProbeFamily;
+
+    fn lines(domain: &str) -> FamilyLines<ProbeFamily> {
+        let mut lines = FamilyLines::<ProbeFamily>::default();
+        lines.sample(ProbeFamily::ProbeSuccess, &[("domain", domain)], 1.0);
+        lines.sample(ProbeFamily::ProbesTotal, &[("domain", domain)], 3.0);
+        lines
+    }
+
+    #[test]
+    fn an_exposition_is_the_same_in_chunks_as_whole() {
+        let subjects: Vec<_> = (0..5000).map(|i| lines(&format!("d{i}.example"))).collect();
+        let head = b"# HELP up Up.\n# TYPE up gauge\nup 1\n".to_vec();
+        let chunks: Vec<_> = Exposition::new(head.clone(), subjects.clone())
+            .chunks(Format::Text)
+            .collect();
+        assert!(chunks.len() > 1, "{} chunks", chunks.len());
+        assert!(chunks.iter().all(|c| c.len() < CHUNK_BYTES + 4096));
+        let text = String::from_utf8(chunks.concat()).unwrap();
+        assert!(text.starts_with("# HELP up Up.\n# TYPE up gauge\nup 1\n"));
+        // Each family once, its header before its samples, subjects in order.
+        assert_eq!(text.matches("# TYPE mtasts_probe_success gauge").count(), 1);
+        assert_eq!(
+            text.matches("# TYPE mtasts_probes_total counter").count(),
+            1
+        );
+        assert_eq!(text.matches("mtasts_probe_success{").count(), 5000);
+        let first = text
+            .find("mtasts_probe_success{domain=\"d0.example\"}")
+            .unwrap();
+        let last = text
+            .find("mtasts_probe_success{domain=\"d4999.example\"}")
+            .unwrap();
+        assert!(text.find("# TYPE mtasts_probe_success").unwrap() < first && first < last);
+        // OpenMetrics: the same conversion as of the whole text.
+        let open = Exposition::new(head, subjects).into_bytes(Format::OpenMetrics);
+        assert_eq!(open, openmetrics::from_text_format(text.as_bytes()));
+    }
+
+    #[test]
+    fn a_snapshot_keeps_what_it_took() {
+        let mut domain = lines("a.example");
+        let snapshot = Exposition::new(Vec::new(), vec![domain.clone()]);
+        domain.clear(ProbeFamily::ProbeSuccess);
+        domain.sample(ProbeFamily::ProbeSuccess, &[("domain", "a.example")], 0.0);
+        let text = String::from_utf8(snapshot.into_bytes(Format::Text)).unwrap();
+        assert!(
+            text.contains("mtasts_probe_success{domain=\"a.example\"} 1\n"),
+            "{text}"
+        );
+        assert!(domain.get(ProbeFamily::ProbeSuccess).ends_with("} 0\n"));
+    }
+
+    #[test]
+    fn empty_families_and_an_empty_exposition() {
+        let empty = Exposition::<ProbeFamily>::new(Vec::new(), Vec::new());
+        assert_eq!(empty.into_bytes(Format::OpenMetrics), openmetrics::EOF);
+        let empty = Exposition::<ProbeFamily>::new(Vec::new(), Vec::new());
+        assert!(empty.into_bytes(Format::Text).is_empty());
+    }
 
     #[test]
     fn samples_are_escaped() {

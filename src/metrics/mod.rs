@@ -17,8 +17,8 @@ pub mod recent;
 use crate::history::PolicyHistory;
 use crate::report::ProbeReport;
 use crate::taxonomy::{LocalErrorKind, Phase};
-use exposition::write_families;
-use probe::DomainSeries;
+use exposition::{Exposition, Format};
+use probe::{DomainSeries, ProbeFamily};
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     Opts, Registry, TextEncoder,
@@ -165,18 +165,30 @@ impl Metrics {
         })
     }
 
-    /// Renders the text exposition format: the registry, then every
-    /// per-domain family with its domains' lines, domains in name order.
-    pub fn render(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 * 1024);
+    /// What a scrape answers: the registry rendered in the text format,
+    /// then every per-domain family with its domains' lines, domains in
+    /// name order. The domains' lines are shared, not copied: the series
+    /// lock is held only to take a reference to each.
+    pub fn exposition(&self) -> Exposition<ProbeFamily> {
+        let mut head = Vec::with_capacity(64 * 1024);
         // Encoding into a Vec cannot fail for I/O; a malformed family would
         // be a bug, and an answer without it is better than a crash.
-        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut head) {
             tracing::error!(%error, "cannot encode metrics");
         }
         let domains = self.domains.lock().unwrap_or_else(|p| p.into_inner());
-        write_families(&mut out, domains.values().map(|series| &series.lines));
-        out
+        let subjects = domains
+            .values()
+            .map(|series| series.lines.clone())
+            .collect();
+        drop(domains);
+        Exposition::new(head, subjects)
+    }
+
+    /// The whole [`exposition`](Self::exposition) in the text format, as
+    /// one buffer.
+    pub fn render(&self) -> Vec<u8> {
+        self.exposition().into_bytes(Format::Text)
     }
 
     fn max_mx_hosts(&self) -> usize {
@@ -363,6 +375,7 @@ mod tests {
                         cert: None,
                         result_type: None,
                         reason: None,
+                        addresses: Vec::new(),
                     })
                     .collect(),
             ),

@@ -15,9 +15,21 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// Units a metric name may end in, as OpenMetrics names them.
 const UNITS: [&str; 2] = ["seconds", "bytes"];
 
-/// Rewrites a text-format exposition as OpenMetrics 1.0.
+/// The line that ends an OpenMetrics exposition.
+pub const EOF: &[u8] = b"# EOF\n";
+
+/// Rewrites a whole text-format exposition as OpenMetrics 1.0.
 pub fn from_text_format(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len() + 4096);
+    let mut out = convert(text);
+    out.extend_from_slice(EOF);
+    out
+}
+
+/// Rewrites part of a text-format exposition (whole families, each with
+/// its `# HELP` and `# TYPE`) as OpenMetrics 1.0, without the final
+/// [`EOF`]: a streamed exposition converts family by family.
+pub fn convert(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + 256);
     let counters = counter_families(text);
     for line in text.split(|b| *b == b'\n') {
         if line.is_empty() {
@@ -39,7 +51,6 @@ pub fn from_text_format(text: &[u8]) -> Vec<u8> {
             }
         }
     }
-    out.extend_from_slice(b"# EOF\n");
     out
 }
 

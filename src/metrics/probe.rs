@@ -14,7 +14,7 @@
 
 use super::exposition::{flag, FamilyLines, FamilySet, Kind};
 use crate::history::PolicyHistory;
-use crate::report::{PolicySource, ProbeReport};
+use crate::report::{AddressFamily, PolicySource, ProbeReport};
 use crate::rfc::rfc8461::policy::Mode;
 use crate::taxonomy::{Phase, Reason, ResultType};
 use std::collections::{BTreeMap, BTreeSet};
@@ -80,6 +80,14 @@ pub enum ProbeFamily {
     TlsrptValid,
     /// `mtasts_policy_source`.
     PolicySource,
+    /// `mtasts_mx_addresses`.
+    MxAddresses,
+    /// `mtasts_mx_addresses_failing`.
+    MxAddressesFailing,
+    /// `mtasts_policy_addresses`.
+    PolicyAddresses,
+    /// `mtasts_policy_addresses_failing`.
+    PolicyAddressesFailing,
 }
 
 impl FamilySet for ProbeFamily {
@@ -113,6 +121,10 @@ impl FamilySet for ProbeFamily {
         ProbeFamily::TlsrptPresent,
         ProbeFamily::TlsrptValid,
         ProbeFamily::PolicySource,
+        ProbeFamily::MxAddresses,
+        ProbeFamily::MxAddressesFailing,
+        ProbeFamily::PolicyAddresses,
+        ProbeFamily::PolicyAddressesFailing,
     ];
 
     fn index(self) -> usize {
@@ -165,6 +177,10 @@ impl ProbeFamily {
             ProbeFamily::TlsrptPresent => ("mtasts_tlsrpt_record_present", Kind::Gauge, "1 when a v=TLSRPTv1 record exists at _smtp._tls. Absent when the lookup failed."),
             ProbeFamily::TlsrptValid => ("mtasts_tlsrpt_record_valid", Kind::Gauge, "1 when exactly one TLSRPT record exists and it is valid."),
             ProbeFamily::PolicySource => ("mtasts_policy_source", Kind::Gauge, "1 for the policy the MX hosts were judged against (fresh: fetched now; cached: the copy senders still apply while no fresh one is available or it changed under the same record id, RFC 8461 §5.1; none), 0 for the others."),
+            ProbeFamily::MxAddresses => ("mtasts_mx_addresses", Kind::Gauge, "Addresses of the MX host checked, by family (at most addresses.per_family each). Absent for a family without addresses."),
+            ProbeFamily::PolicyAddresses => ("mtasts_policy_addresses", Kind::Gauge, "Addresses of mta-sts.<domain> the policy was fetched over, by family (at most addresses.per_family each). Absent for a family without addresses."),
+            ProbeFamily::PolicyAddressesFailing => ("mtasts_policy_addresses_failing", Kind::Gauge, "Addresses of mta-sts.<domain> whose fetch failed or served another policy than the first, by family."),
+            ProbeFamily::MxAddressesFailing => ("mtasts_mx_addresses_failing", Kind::Gauge, "Addresses of the MX host whose STARTTLS or certificate check failed, by family."),
         }
     }
 }
@@ -206,6 +222,7 @@ impl DomainSeries {
         render_policy(&mut self.lines, report, history);
         render_mx_hosts(&mut self.lines, report, max_mx_hosts);
         render_certificates_and_tlsrpt(&mut self.lines, report);
+        render_policy_addresses(&mut self.lines, report);
     }
 
     /// The probe's own outcome: success, timing, counts and failures.
@@ -325,6 +342,42 @@ fn render_mx_hosts(l: &mut FamilyLines<ProbeFamily>, report: &ProbeReport, max_m
                 ("version", version.as_str()),
             ];
             l.sample(ProbeFamily::MxTlsVersion, &labels, 1.0);
+        }
+        for family in AddressFamily::ALL {
+            let addresses = host.addresses.iter().filter(|a| a.family == family);
+            let (count, failing) = addresses.fold((0, 0), |(n, f), a| {
+                (n + 1, f + usize::from(a.result_type.is_some()))
+            });
+            if count > 0 {
+                let labels = [
+                    ("domain", domain),
+                    ("family", family.as_str()),
+                    ("mx", host.host.as_str()),
+                ];
+                l.sample(ProbeFamily::MxAddresses, &labels, count as f64);
+                l.sample(ProbeFamily::MxAddressesFailing, &labels, failing as f64);
+            }
+        }
+    }
+}
+
+/// The policy host's addresses, per family: how many, how many failing.
+fn render_policy_addresses(l: &mut FamilyLines<ProbeFamily>, report: &ProbeReport) {
+    for family in AddressFamily::ALL {
+        let addresses = report
+            .policy_addresses
+            .iter()
+            .filter(|a| a.family == family);
+        let (count, failing) = addresses.fold((0, 0), |(n, f), a| {
+            (n + 1, f + usize::from(a.result_type.is_some()))
+        });
+        if count > 0 {
+            let labels = [
+                ("domain", report.domain.as_str()),
+                ("family", family.as_str()),
+            ];
+            l.sample(ProbeFamily::PolicyAddresses, &labels, count as f64);
+            l.sample(ProbeFamily::PolicyAddressesFailing, &labels, failing as f64);
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use super::classify::local_error;
 use super::outcome::DnsFailure;
-use crate::config::ResolverConfig;
+use crate::config::{AddressesConfig, ResolverConfig};
 use crate::rfc::rfc5321::MxRecord;
 use crate::taxonomy::LocalError;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig as HickoryConfig, ResolverOpts};
@@ -154,6 +154,58 @@ impl Dns {
             Ok(lookup) => Ok(DnsAnswer::Records(lookup.iter().collect())),
             Err(error) => self.answer_from_error(error, name, "A/AAAA"),
         }
+    }
+
+    /// The addresses of `name` a sender may connect to (RFC 5321 §5.1): the
+    /// A and AAAA records of the families `limits` turns on, queried
+    /// concurrently, at most `limits.per_family` of each in the order DNS
+    /// gave them, IPv4 first. NXDOMAIN only when every family queried says
+    /// so; a failed query of either family fails the lookup (a non-local
+    /// failure before a local one).
+    pub async fn addresses_by_family(
+        &self,
+        name: &str,
+        limits: &AddressesConfig,
+    ) -> Result<DnsAnswer<IpAddr>, DnsFailure> {
+        let family = |on: bool, record_type: RecordType| async move {
+            if on {
+                Some(self.query(name, record_type).await)
+            } else {
+                None
+            }
+        };
+        let (v4, v6) = tokio::join!(
+            family(limits.ipv4, RecordType::A),
+            family(limits.ipv6, RecordType::AAAA)
+        );
+        let answers = [v4, v6];
+        let failure = answers
+            .iter()
+            .flatten()
+            .filter_map(|a| a.as_ref().err())
+            .min_by_key(|f| f.local().is_some());
+        if let Some(failure) = failure {
+            return Err(failure.clone());
+        }
+        let answers: Vec<DnsAnswer<RData>> = answers.into_iter().flatten().flatten().collect();
+        if answers.iter().all(|a| *a == DnsAnswer::NxDomain) {
+            return Ok(DnsAnswer::NxDomain);
+        }
+        let addresses = answers
+            .into_iter()
+            .flat_map(|answer| {
+                answer
+                    .into_records()
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        RData::A(a) => Some(IpAddr::V4(a.0)),
+                        RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
+                        _ => None,
+                    })
+                    .take(limits.per_family)
+            })
+            .collect();
+        Ok(DnsAnswer::Records(addresses))
     }
 
     async fn query(

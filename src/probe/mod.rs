@@ -9,6 +9,7 @@ pub mod classify;
 pub mod dns;
 pub mod judge;
 pub mod local_log;
+pub mod local_net;
 pub mod mx_lookup;
 pub mod outcome;
 pub mod policy_fetch;
@@ -22,6 +23,7 @@ use crate::rfc::rfc5321::MxSet;
 use crate::tls;
 use dns::Dns;
 use judge::ProbeClock;
+use local_net::LocalNetwork;
 use outcome::{DnsFailure, Outcomes, RecordLookupError, StarttlsCheck};
 use policy_fetch::PolicyFetcher;
 use starttls::{SmtpSettings, StarttlsChecker};
@@ -53,10 +55,12 @@ pub enum SetupError {
 pub struct Prober {
     dns: Dns,
     fetcher: PolicyFetcher,
+    /// Checks MX hosts; it holds the bound on MX connections across all
+    /// probes (separate from the probe bound, so a probe holding its permit
+    /// never waits on its own kind), one per address.
     starttls: StarttlsChecker,
-    /// Bounds MX connections across all probes (separate from the probe
-    /// bound, so a probe holding its permit never waits on its own kind).
-    connection_permits: Arc<Semaphore>,
+    /// The address families this machine can reach.
+    network: LocalNetwork,
     max_mx_hosts: usize,
     cert_thresholds: CertThresholds,
 }
@@ -72,17 +76,40 @@ async fn timed<T>(
 }
 
 impl Prober {
-    /// Builds the resolver, HTTPS client and STARTTLS checker from the config.
+    /// Builds the resolver, HTTPS client and STARTTLS checker from the
+    /// config, with the address families this machine can reach detected
+    /// now ([`LocalNetwork::detect`]).
     pub fn new(config: &Config) -> Result<Prober, SetupError> {
+        let network = LocalNetwork::detect();
+        for family in network.unrouted() {
+            tracing::warn!(
+                family = family.as_str(),
+                reason = family.no_route_reason().as_str().as_ref(),
+                "this machine has no route for the address family: addresses of it that cannot be reached are not checked and fail no domain"
+            );
+        }
+        Prober::with_network(config, network)
+    }
+
+    /// [`Prober::new`] with the view of the machine's address families
+    /// given (tests: [`LocalNetwork::assume`]).
+    pub fn with_network(config: &Config, network: LocalNetwork) -> Result<Prober, SetupError> {
         let dns = Dns::new(&config.resolver)?;
         let extra_roots = match &config.ca_file {
             Some(path) => tls::load_ca_file(path)?,
             None => Vec::new(),
         };
         let roots = Arc::new(tls::root_store(&extra_roots)?);
-        let fetcher = PolicyFetcher::new(dns.clone(), roots.clone(), config.ports.https)?;
+        let fetcher = PolicyFetcher::new(
+            dns.clone(),
+            roots.clone(),
+            config.ports.https,
+            config.addresses,
+            network.clone(),
+        )?;
         let provider = tls::crypto_provider();
         let verifier = cert::webpki_verifier(roots, provider.clone())?;
+        let connection_permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
         let starttls = StarttlsChecker::new(
             dns.clone(),
             verifier,
@@ -91,16 +118,24 @@ impl Prober {
                 helo_name: config.smtp.helo_name.clone(),
                 timeout: config.smtp.timeout,
                 port: config.ports.smtp,
+                addresses: config.addresses,
             },
+            connection_permits,
+            network.clone(),
         );
         Ok(Prober {
             dns,
             fetcher,
             starttls,
-            connection_permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
+            network,
             max_mx_hosts: config.max_mx_hosts,
             cert_thresholds: config.certificates,
         })
+    }
+
+    /// The address families this machine can reach, as last detected.
+    pub fn local_network(&self) -> &LocalNetwork {
+        &self.network
     }
 
     /// Probes one domain: the record lookup, the policy fetch, the MX
@@ -217,7 +252,6 @@ impl Prober {
             .iter()
             .take(self.max_mx_hosts)
             .map(|record| async move {
-                let _permit = self.connection_permits.acquire().await;
                 let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
                 let start = Instant::now();
                 let check = self.starttls.check(&record.host, remaining).await;

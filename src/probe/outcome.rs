@@ -8,7 +8,8 @@ use crate::rfc::rfc5321::MxSet;
 use crate::rfc::rfc8460::TlsRptStatus;
 use crate::rfc::rfc8461::policy::{Policy, PolicyError, MAX_POLICY_BYTES};
 use crate::rfc::rfc8461::record_set::{RecordSetError, ValidRecordSet};
-use crate::taxonomy::{tls_alert_name, CertProblem, LocalError};
+use crate::taxonomy::{tls_alert_name, CertProblem, LocalError, LocalErrorKind};
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// A DNS query that got no usable answer. "The name exists but has no
@@ -180,10 +181,84 @@ impl PolicyFetchError {
 /// handshake got that far (also when the certificate was refused).
 #[derive(Debug, Clone)]
 pub struct FetchOutcome {
-    /// The policy, or why there is none.
+    /// The policy, or why there is none: the reference over the addresses
+    /// ([`FetchOutcome::from_addresses`]).
     pub result: Result<FetchedPolicy, PolicyFetchError>,
-    /// The leaf certificate presented by `mta-sts.<domain>`.
+    /// The leaf certificate presented by `mta-sts.<domain>` (the worst
+    /// over its addresses).
     pub cert: Option<CertInfo>,
+    /// The fetch over each address of the policy host, IPv4 first, in the
+    /// order DNS gave them; empty when none was looked up.
+    pub addresses: Vec<AddressFetch>,
+}
+
+/// What the fetch over one address of the policy host found.
+#[derive(Debug, Clone)]
+pub struct AddressFetch {
+    /// The address connected to.
+    pub address: IpAddr,
+    /// The policy served over it, or why there is none.
+    pub result: Result<FetchedPolicy, PolicyFetchError>,
+    /// The leaf certificate presented over it.
+    pub cert: Option<CertInfo>,
+}
+
+impl AddressFetch {
+    /// Whether the exporter's machine could not reach the address's family:
+    /// not fetched, no failure of the policy host.
+    pub fn unrouted(&self) -> bool {
+        self.result
+            .as_ref()
+            .err()
+            .and_then(PolicyFetchError::local)
+            .is_some_and(|l| l.kind == LocalErrorKind::AddressFamilyUnsupported)
+    }
+}
+
+impl FetchOutcome {
+    /// A fetch that reached no address, because of `error`.
+    pub fn failed(error: PolicyFetchError) -> FetchOutcome {
+        FetchOutcome {
+            result: Err(error),
+            cert: None,
+            addresses: Vec::new(),
+        }
+    }
+
+    /// The fetch as seen over every address (each sender sees only one):
+    /// the reference result is the first policy fetched over an address the
+    /// exporter could reach, else the first failure of the host's (else of
+    /// the exporter's own); the certificate is an invalid one if any, else
+    /// the one expiring first. Addresses that differ from the reference are
+    /// judged on their own (`judge::policy_addresses`). With no reachable
+    /// address, the result is the first address's (a local error).
+    pub fn from_addresses(addresses: Vec<AddressFetch>) -> FetchOutcome {
+        let reachable: Vec<&AddressFetch> = addresses.iter().filter(|a| !a.unrouted()).collect();
+        let errors = || reachable.iter().filter_map(|a| a.result.as_ref().err());
+        let result = match reachable.iter().find_map(|a| a.result.as_ref().ok()) {
+            Some(fetched) => Ok(fetched.clone()),
+            None => match errors()
+                .find(|e| e.local().is_none())
+                .or_else(|| errors().next())
+            {
+                Some(error) => Err(error.clone()),
+                None => match addresses.first() {
+                    Some(address) => address.result.clone(),
+                    None => Err(PolicyFetchError::HostNotFound),
+                },
+            },
+        };
+        let cert = reachable
+            .iter()
+            .filter_map(|a| a.cert.as_ref())
+            .min_by_key(|c| (c.valid, c.not_after))
+            .cloned();
+        FetchOutcome {
+            result,
+            cert,
+            addresses,
+        }
+    }
 }
 
 /// Why an MX host fails the STARTTLS check.
@@ -264,7 +339,8 @@ pub struct StarttlsSuccess {
     pub tls_version: &'static str,
 }
 
-/// What the check of one MX host found.
+/// What the check of one MX host found: the worst over its addresses
+/// ([`StarttlsCheck::from_addresses`]), or why no address was checked.
 #[derive(Debug, Clone)]
 pub struct StarttlsCheck {
     /// The host checked.
@@ -276,6 +352,105 @@ pub struct StarttlsCheck {
     pub offered: Option<bool>,
     /// The leaf certificate it presented, also when it was refused.
     pub cert: Option<CertInfo>,
+    /// The check of each address, IPv4 first, in the order DNS gave them;
+    /// empty when none was looked up (no address, not a host name, the
+    /// lookup failed).
+    pub addresses: Vec<AddressStarttls>,
+}
+
+/// What the STARTTLS check over one address of an MX host found.
+#[derive(Debug, Clone)]
+pub struct AddressStarttls {
+    /// The address connected to.
+    pub address: IpAddr,
+    /// The outcome.
+    pub result: Result<StarttlsSuccess, StarttlsError>,
+    /// Whether the server offered STARTTLS (`None` when the exchange did not
+    /// get that far).
+    pub offered: Option<bool>,
+    /// The leaf certificate presented over this address.
+    pub cert: Option<CertInfo>,
+}
+
+impl AddressStarttls {
+    /// Whether the exporter's machine could not reach the address's family
+    /// ("network unreachable", no source address, no support): the address
+    /// is not checked, and it is no failure of the host.
+    pub fn unrouted(&self) -> bool {
+        self.result
+            .as_ref()
+            .err()
+            .and_then(StarttlsError::local)
+            .is_some_and(|l| l.kind == LocalErrorKind::AddressFamilyUnsupported)
+    }
+}
+
+impl StarttlsCheck {
+    /// A host none of whose addresses was checked, because of `error`.
+    pub fn failed(host: &str, error: StarttlsError) -> StarttlsCheck {
+        StarttlsCheck {
+            host: host.to_string(),
+            result: Err(error),
+            offered: None,
+            cert: None,
+            addresses: Vec::new(),
+        }
+    }
+
+    /// The host's check as the worst over its addresses: a sender may use
+    /// any of them (RFC 5321 §5.1). Addresses the exporter could not reach
+    /// ([`AddressStarttls::unrouted`]) do not count unless no other was
+    /// checked. The result is the first failure of the domain's, else the
+    /// first of the exporter's own, else a pass with the lowest TLS
+    /// version; STARTTLS counts as offered when every address that got to
+    /// the EHLO reply offered it; the certificate is an invalid one if any,
+    /// else the one expiring first.
+    pub fn from_addresses(host: &str, addresses: Vec<AddressStarttls>) -> StarttlsCheck {
+        let reachable: Vec<&AddressStarttls> = addresses.iter().filter(|a| !a.unrouted()).collect();
+        let Some(first) = reachable.first() else {
+            let result = match addresses.first() {
+                Some(address) => address.result.clone(),
+                None => Err(StarttlsError::NoAddress),
+            };
+            return StarttlsCheck {
+                result,
+                addresses,
+                ..StarttlsCheck::failed(host, StarttlsError::NoAddress)
+            };
+        };
+        let errors = || reachable.iter().filter_map(|a| a.result.as_ref().err());
+        let result = match errors()
+            .find(|e| e.local().is_none())
+            .or_else(|| errors().next())
+        {
+            Some(error) => Err(error.clone()),
+            None => Ok(reachable
+                .iter()
+                .filter_map(|a| a.result.as_ref().ok())
+                .min_by_key(|s| s.tls_version)
+                .cloned()
+                .unwrap_or(StarttlsSuccess {
+                    tls_version: "other",
+                })),
+        };
+        let offered = reachable
+            .iter()
+            .filter_map(|a| a.offered)
+            .min()
+            .or(first.offered);
+        let cert = reachable
+            .iter()
+            .filter_map(|a| a.cert.as_ref())
+            .min_by_key(|c| (c.valid, c.not_after))
+            .cloned();
+        StarttlsCheck {
+            host: host.to_string(),
+            result,
+            offered,
+            cert,
+            addresses,
+        }
+    }
 }
 
 /// What every phase of one probe returned, before it is judged.

@@ -5,11 +5,16 @@
 use super::cert::{cert_problem, client_config, describe, find_rustls_error, RecordingVerifier};
 use super::classify::local_error;
 use super::dns::{Dns, DnsAnswer};
-use super::outcome::{DnsFailure, FetchOutcome, FetchedPolicy, PolicyFetchError};
+use super::local_net::LocalNetwork;
+use super::outcome::{AddressFetch, DnsFailure, FetchOutcome, FetchedPolicy, PolicyFetchError};
+use crate::config::AddressesConfig;
+use crate::report::AddressFamily;
 use crate::rfc::rfc8461::policy::{parse_policy, MAX_POLICY_BYTES};
+use crate::taxonomy::{LocalError, LocalErrorKind};
 use crate::tls::crypto_provider;
+use rustls::client::WebPkiServerVerifier;
 use std::error::Error as StdError;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,38 +57,38 @@ impl reqwest::dns::Resolve for ProbeResolver {
     }
 }
 
-/// Fetches policies. One client for all domains (connection pooling is off:
-/// every probe sees a fresh connection, as a sender does).
+/// Fetches policies over every address of the policy host (RFC 8461 §3.3:
+/// each sender fetches over the one address it picks). A client of its own
+/// per address and fetch, whose only address for the policy host is that
+/// one, with a verifier of its own that records the certificate presented;
+/// no pooling: every probe sees fresh connections, as a sender does.
 #[derive(Clone)]
 pub struct PolicyFetcher {
-    client: reqwest::Client,
-    verifier: Arc<RecordingVerifier>,
+    dns: Dns,
+    webpki: Arc<WebPkiServerVerifier>,
     port: u16,
+    addresses: AddressesConfig,
+    network: LocalNetwork,
 }
 
 impl PolicyFetcher {
-    /// Builds the client: no redirects, no proxy, the given roots, the probe's
-    /// resolver, and connections to `port` (443 unless overridden).
+    /// A fetcher trusting `roots`, connecting to `port` (443 unless
+    /// overridden) on the addresses `addresses` selects, leaving alone what
+    /// `network` says the machine cannot reach.
     pub fn new(
         dns: Dns,
         roots: Arc<rustls::RootCertStore>,
         port: u16,
+        addresses: AddressesConfig,
+        network: LocalNetwork,
     ) -> Result<PolicyFetcher, FetcherSetupError> {
-        let verifier = Arc::new(RecordingVerifier::new(roots, crypto_provider())?);
-        let tls = client_config(verifier.clone(), crypto_provider())?;
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .pool_max_idle_per_host(0)
-            .dns_resolver(Arc::new(ProbeResolver(dns)))
-            .user_agent(concat!("mtasts-exporter/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| FetcherSetupError::Client(e.to_string()))?;
+        let webpki = super::cert::webpki_verifier(roots, crypto_provider())?;
         Ok(PolicyFetcher {
-            client,
-            verifier,
+            dns,
+            webpki,
             port,
+            addresses,
+            network,
         })
     }
 
@@ -99,27 +104,98 @@ impl PolicyFetcher {
         }
     }
 
-    /// Fetches and parses `domain`'s policy within `timeout`, and describes
-    /// the certificate the policy host presented.
+    /// Fetches and parses `domain`'s policy over each address of
+    /// `mta-sts.<domain>`, concurrently, within `timeout`, and describes the
+    /// certificates presented ([`FetchOutcome::from_addresses`]).
     pub async fn fetch(&self, domain: &str, timeout: Duration) -> FetchOutcome {
-        let result = match tokio::time::timeout(timeout, self.fetch_inner(domain)).await {
-            Ok(result) => result,
-            Err(_) => Err(PolicyFetchError::Timeout),
+        let host = format!("mta-sts.{domain}");
+        let deadline = tokio::time::Instant::now() + timeout;
+        let lookup = self.dns.addresses_by_family(&host, &self.addresses);
+        let addresses = match tokio::time::timeout_at(deadline, lookup).await {
+            Ok(Ok(DnsAnswer::Records(ips))) if !ips.is_empty() => ips,
+            Ok(Ok(_)) => return FetchOutcome::failed(PolicyFetchError::HostNotFound),
+            Ok(Err(failure)) => return FetchOutcome::failed(PolicyFetchError::HostLookup(failure)),
+            Err(_) => return FetchOutcome::failed(PolicyFetchError::Timeout),
+        };
+        let fetches = addresses
+            .iter()
+            .map(|address| self.fetch_over(domain, &host, *address, deadline));
+        FetchOutcome::from_addresses(futures_util::future::join_all(fetches).await)
+    }
+
+    /// The fetch over one address, by `deadline`.
+    async fn fetch_over(
+        &self,
+        domain: &str,
+        host: &str,
+        address: IpAddr,
+        deadline: tokio::time::Instant,
+    ) -> AddressFetch {
+        if self.network.skips(&address) {
+            let family = AddressFamily::of(&address).as_str();
+            return AddressFetch {
+                address,
+                result: Err(PolicyFetchError::Local(LocalError::new(
+                    LocalErrorKind::AddressFamilyUnsupported,
+                    format!("this machine has no {family} route"),
+                ))),
+                cert: None,
+            };
+        }
+        let verifier = Arc::new(RecordingVerifier::with_inner(self.webpki.clone()));
+        let result = match self.client(host, address, verifier.clone()) {
+            Ok(client) => {
+                match tokio::time::timeout_at(deadline, self.fetch_inner(&client, domain)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(PolicyFetchError::Timeout),
+                }
+            }
+            Err(error) => Err(error),
         };
         let problem = match &result {
             Err(PolicyFetchError::Certificate(problem)) => Some(problem.clone()),
             _ => None,
         };
-        let cert = self
-            .verifier
-            .take(&format!("mta-sts.{domain}"))
-            .and_then(|der| describe(&der, problem));
-        FetchOutcome { result, cert }
+        let cert = verifier.take(host).and_then(|der| describe(&der, problem));
+        let fetched = AddressFetch {
+            address,
+            result,
+            cert,
+        };
+        if fetched.unrouted() {
+            self.network.connection_unreachable(&address);
+        }
+        fetched
     }
 
-    async fn fetch_inner(&self, domain: &str) -> Result<FetchedPolicy, PolicyFetchError> {
-        let mut response = self
-            .client
+    /// A client whose only address for `host` is `address`: no redirects, no
+    /// proxy, no pooling, `verifier` checking the certificate for `host`.
+    fn client(
+        &self,
+        host: &str,
+        address: IpAddr,
+        verifier: Arc<RecordingVerifier>,
+    ) -> Result<reqwest::Client, PolicyFetchError> {
+        let tls = client_config(verifier, crypto_provider())
+            .map_err(|e| PolicyFetchError::Connect(e.to_string()))?;
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .pool_max_idle_per_host(0)
+            .dns_resolver(Arc::new(ProbeResolver(self.dns.clone())))
+            .resolve(host, SocketAddr::new(address, self.port))
+            .user_agent(concat!("mtasts-exporter/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| PolicyFetchError::Connect(e.to_string()))
+    }
+
+    async fn fetch_inner(
+        &self,
+        client: &reqwest::Client,
+        domain: &str,
+    ) -> Result<FetchedPolicy, PolicyFetchError> {
+        let mut response = client
             .get(self.policy_url(domain))
             .send()
             .await

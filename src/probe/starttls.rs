@@ -9,14 +9,19 @@
 use super::cert::{cert_problem, client_config, describe, find_rustls_error, RecordingVerifier};
 use super::classify::local_error;
 use super::dns::{Dns, DnsAnswer};
-use super::outcome::{StarttlsCheck, StarttlsError, StarttlsSuccess};
+use super::local_net::LocalNetwork;
+use super::outcome::{AddressStarttls, StarttlsCheck, StarttlsError, StarttlsSuccess};
+use crate::config::AddressesConfig;
+use crate::report::AddressFamily;
+use crate::taxonomy::{LocalError, LocalErrorKind};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::ServerName;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 
 /// Longest reply line accepted (RFC 5321 §4.5.3.1.5 says 512 octets; we
 /// allow some slack for verbose servers).
@@ -35,6 +40,8 @@ pub struct SmtpSettings {
     pub timeout: Duration,
     /// Port to connect to (25 unless overridden).
     pub port: u16,
+    /// Which addresses of each host are checked.
+    pub addresses: AddressesConfig,
 }
 
 /// A line-oriented reader over the plain TCP connection, bounded.
@@ -141,32 +148,103 @@ pub struct StarttlsChecker {
     verifier: Arc<WebPkiServerVerifier>,
     provider: Arc<rustls::crypto::CryptoProvider>,
     settings: SmtpSettings,
+    /// Bounds connections across all probes (one per address checked).
+    permits: Arc<Semaphore>,
+    /// The families the machine can reach.
+    network: LocalNetwork,
 }
 
 impl StarttlsChecker {
-    /// A checker trusting what `verifier` trusts.
+    /// A checker trusting what `verifier` trusts, holding one of `permits`
+    /// per connection, and leaving alone what `network` says it cannot
+    /// reach.
     pub fn new(
         dns: Dns,
         verifier: Arc<WebPkiServerVerifier>,
         provider: Arc<rustls::crypto::CryptoProvider>,
         settings: SmtpSettings,
+        permits: Arc<Semaphore>,
+        network: LocalNetwork,
     ) -> StarttlsChecker {
         StarttlsChecker {
             dns,
             verifier,
             provider,
             settings,
+            permits,
+            network,
         }
     }
 
-    /// Checks `host` within the configured timeout or `limit`, whichever is
-    /// shorter.
+    /// Checks `host` over each of its addresses (`settings.addresses`),
+    /// concurrently, each within the configured timeout or what is left of
+    /// `limit`, whichever is shorter; the host's result is the worst
+    /// ([`StarttlsCheck::from_addresses`]).
     pub async fn check(&self, host: &str, limit: Duration) -> StarttlsCheck {
+        let deadline = tokio::time::Instant::now() + limit;
+        let lookup_timeout = self.settings.timeout.min(limit);
+        let addresses = match tokio::time::timeout(lookup_timeout, self.lookup(host)).await {
+            Ok(Ok(addresses)) => addresses,
+            Ok(Err(error)) => return StarttlsCheck::failed(host, error),
+            Err(_) => {
+                return StarttlsCheck::failed(
+                    host,
+                    StarttlsError::Timeout("looking up the addresses"),
+                )
+            }
+        };
+        let checks = addresses
+            .iter()
+            .map(|address| self.check_address(host, *address, deadline));
+        let addresses = futures_util::future::join_all(checks).await;
+        StarttlsCheck::from_addresses(host, addresses)
+    }
+
+    /// The addresses of `host` to check (RFC 5321 §5.1).
+    async fn lookup(&self, host: &str) -> Result<Vec<IpAddr>, StarttlsError> {
+        if !crate::rfc::domain::is_ascii_domain(host) {
+            return Err(StarttlsError::NotAHostName);
+        }
+        match self
+            .dns
+            .addresses_by_family(host, &self.settings.addresses)
+            .await
+            .map_err(StarttlsError::AddressLookup)?
+        {
+            DnsAnswer::Records(ips) if !ips.is_empty() => Ok(ips),
+            _ => Err(StarttlsError::NoAddress),
+        }
+    }
+
+    /// Checks `host` over `address`, with a connection permit, within the
+    /// configured timeout and `deadline`.
+    async fn check_address(
+        &self,
+        host: &str,
+        address: IpAddr,
+        deadline: tokio::time::Instant,
+    ) -> AddressStarttls {
+        if self.network.skips(&address) {
+            let family = AddressFamily::of(&address).as_str();
+            return AddressStarttls {
+                address,
+                result: Err(StarttlsError::Local(LocalError::new(
+                    LocalErrorKind::AddressFamilyUnsupported,
+                    format!("this machine has no {family} route"),
+                ))),
+                offered: None,
+                cert: None,
+            };
+        }
+        let _permit = self.permits.acquire().await;
+        let timeout = self
+            .settings
+            .timeout
+            .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
         let recorder = Arc::new(RecordingVerifier::with_inner(self.verifier.clone()));
         let mut offered = None;
-        let timeout = self.settings.timeout.min(limit);
         let mut stage = "connecting";
-        let exchange = self.exchange(host, recorder.clone(), &mut offered, &mut stage);
+        let exchange = self.exchange(host, address, recorder.clone(), &mut offered, &mut stage);
         let result = match tokio::time::timeout(timeout, exchange).await {
             Ok(result) => result,
             Err(_) => Err(StarttlsError::Timeout(stage)),
@@ -176,43 +254,33 @@ impl StarttlsChecker {
             _ => None,
         };
         let cert = recorder.take(host).and_then(|der| describe(&der, problem));
-        StarttlsCheck {
-            host: host.to_string(),
+        let checked = AddressStarttls {
+            address,
             result,
             offered,
             cert,
+        };
+        if checked.unrouted() {
+            self.network.connection_unreachable(&address);
         }
+        checked
     }
 
-    /// The SMTP script of one check (connect, greeting, EHLO, STARTTLS,
-    /// handshake, QUIT): longer than most functions here because it reads
-    /// best as the one linear protocol exchange it is (RFC 3207 §4).
+    /// The SMTP script of one check over one address (connect, greeting,
+    /// EHLO, STARTTLS, handshake, QUIT): longer than most functions here
+    /// because it reads best as the one linear protocol exchange it is
+    /// (RFC 3207 §4).
     async fn exchange(
         &self,
         host: &str,
+        address: IpAddr,
         recorder: Arc<RecordingVerifier>,
         offered: &mut Option<bool>,
         stage: &mut &'static str,
     ) -> Result<StarttlsSuccess, StarttlsError> {
-        if !crate::rfc::domain::is_ascii_domain(host) {
-            return Err(StarttlsError::NotAHostName);
-        }
-        let addresses = match self
-            .dns
-            .addresses(host)
+        let stream = TcpStream::connect(SocketAddr::new(address, self.settings.port))
             .await
-            .map_err(StarttlsError::AddressLookup)?
-        {
-            DnsAnswer::Records(ips) if !ips.is_empty() => ips,
-            _ => return Err(StarttlsError::NoAddress),
-        };
-        let stream = connect_any(
-            &addresses
-                .iter()
-                .map(|ip| SocketAddr::new(*ip, self.settings.port))
-                .collect::<Vec<_>>(),
-        )
-        .await?;
+            .map_err(|e| connect_failure(vec![e]))?;
         let mut smtp = SmtpConnection {
             stream,
             buffer: Vec::new(),
@@ -286,24 +354,13 @@ impl StarttlsChecker {
     }
 }
 
-/// Connects to the first address that accepts.
-async fn connect_any(addresses: &[SocketAddr]) -> Result<TcpStream, StarttlsError> {
-    let mut errors = Vec::new();
-    for address in addresses {
-        match TcpStream::connect(address).await {
-            Ok(stream) => return Ok(stream),
-            Err(e) => errors.push(e),
-        }
-    }
-    Err(connect_failure(errors))
-}
-
-/// What the failed connections to every address of a host say. What a
-/// remote address answered (refused, unreachable ...) is the host's
-/// failure and wins over the exporter's own problem with another address
-/// (say an IPv6 address on a machine without IPv6): a sender could not
-/// connect either. Only when every address failed locally is the failure
-/// [`StarttlsError::Local`].
+/// What failed connection attempts say (the check makes one per address,
+/// so one error). What a remote address answered (refused, unreachable
+/// ...) is the host's failure and wins over the exporter's own problem
+/// with another attempt: a sender could not connect either. Only when every
+/// attempt failed locally is the failure [`StarttlsError::Local`] (an
+/// address-family one is `local-no-ipv6-route` for that address, see
+/// [`AddressStarttls::unrouted`]).
 fn connect_failure(errors: Vec<std::io::Error>) -> StarttlsError {
     let mut remote = None;
     let mut local = None;

@@ -48,6 +48,11 @@ fn render(state: &AppState, query: &Query, now: f64) -> String {
     );
     html.push_str(&reload_notice(state, now));
     html.push_str(&local_warning(&state.app.metrics.recent_local_errors()));
+    let loaded = state.app.reloader.current();
+    html.push_str(&unrouted_warning(&crate::check::local_network_note(
+        loaded.prober.local_network(),
+        &loaded.config.addresses,
+    )));
     cards(&mut html, &counts, &thresholds, query.filter);
     filter_form(&mut html, query);
     listing(&mut html, &selection, query, &thresholds, now);
@@ -129,6 +134,17 @@ fn local_warning(recent: &[(LocalErrorKind, u64)]) -> String {
         );
     }
     html
+}
+
+/// The address families this machine cannot reach (`check`'s note, one
+/// paragraph a line): no domain row shows their addresses as failing.
+fn unrouted_warning(note: &str) -> String {
+    note.lines()
+        .map(|line| {
+            let text = line.strip_prefix("note: ").unwrap_or(line);
+            format!("<p class=\"warn\"><strong>{}</strong></p>\n", escape(text))
+        })
+        .collect()
 }
 
 /// The counts, each a link to the domains it counts (`id="count-KEY"` and
@@ -416,6 +432,16 @@ mod tests {
             report.timestamp,
         )
         .remove(0)
+    }
+
+    #[test]
+    fn a_family_without_a_route_is_said_on_the_page() {
+        assert_eq!(unrouted_warning(""), "");
+        let html = unrouted_warning("note: this machine has no ipv6 route: <x>\n");
+        assert_eq!(
+            html,
+            "<p class=\"warn\"><strong>this machine has no ipv6 route: &lt;x&gt;</strong></p>\n"
+        );
     }
 
     #[test]

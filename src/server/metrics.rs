@@ -3,9 +3,11 @@
 //! the format and encoding the scraper asks for (Prometheus asks for
 //! OpenMetrics and gzip by default).
 
-use super::response::{exposition, HttpResponse};
+use super::response::{exposition as exposition_response, HttpResponse};
 use super::AppState;
+use crate::metrics::exposition::{Exposition, Format};
 use crate::metrics::openmetrics;
+use crate::metrics::probe::ProbeFamily;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use hyper::header::{HeaderMap, HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, VARY};
@@ -14,24 +16,25 @@ use std::io::Write as _;
 /// Renders the exporter's registry for the request's `Accept` and
 /// `Accept-Encoding`.
 pub(super) fn metrics(state: &AppState, headers: &HeaderMap) -> HttpResponse {
-    negotiated(state.app.metrics.render(), headers)
+    negotiated(state.app.metrics.exposition(), headers)
 }
 
-/// A text-format exposition answered as the request asks: OpenMetrics 1.0
-/// when `Accept` prefers it to the text format, gzip when
-/// `Accept-Encoding` allows it.
-pub(super) fn negotiated(text: Vec<u8>, headers: &HeaderMap) -> HttpResponse {
-    let (body, content_type) = if prefers_openmetrics(header(headers, ACCEPT)) {
-        let body = openmetrics::from_text_format(&text);
-        (body, openmetrics::CONTENT_TYPE)
+/// An exposition answered as the request asks: OpenMetrics 1.0 when
+/// `Accept` prefers it to the text format, gzip when `Accept-Encoding`
+/// allows it; streamed in chunks either way.
+pub(super) fn negotiated(exposition: Exposition<ProbeFamily>, headers: &HeaderMap) -> HttpResponse {
+    let (format, content_type) = if prefers_openmetrics(header(headers, ACCEPT)) {
+        (Format::OpenMetrics, openmetrics::CONTENT_TYPE)
     } else {
-        (text, prometheus::TEXT_FORMAT)
+        (Format::Text, prometheus::TEXT_FORMAT)
     };
-    let compressed = accepts_gzip(header(headers, ACCEPT_ENCODING))
-        .then(|| gzipped(&body))
-        .flatten();
-    let gzip = compressed.is_some();
-    let mut response = exposition(compressed.unwrap_or(body), content_type);
+    let chunks = exposition.chunks(format);
+    let gzip = accepts_gzip(header(headers, ACCEPT_ENCODING));
+    let mut response = if gzip {
+        exposition_response(Gzipped::new(chunks), content_type)
+    } else {
+        exposition_response(chunks, content_type)
+    };
     let headers = response.headers_mut();
     headers.insert(VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
     if gzip {
@@ -93,12 +96,43 @@ fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
     gzip.or(any).is_some_and(|q| q > 0.0)
 }
 
-/// `body` gzipped at the fastest level: an exposition compresses about
-/// tenfold even so, and a scrape must not wait on the compressor.
-fn gzipped(body: &[u8]) -> Option<Vec<u8>> {
-    let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 8), Compression::fast());
-    encoder.write_all(body).ok()?;
-    encoder.finish().ok()
+/// Chunks gzipped as they pass, at the fastest level: an exposition
+/// compresses about tenfold even so, and a scrape must not wait on the
+/// compressor. Each input chunk yields what the compressor has ready.
+struct Gzipped<I> {
+    chunks: I,
+    encoder: Option<GzEncoder<Vec<u8>>>,
+}
+
+impl<I> Gzipped<I> {
+    fn new(chunks: I) -> Gzipped<I> {
+        Gzipped {
+            chunks,
+            encoder: Some(GzEncoder::new(Vec::new(), Compression::fast())),
+        }
+    }
+}
+
+impl<I: Iterator<Item = Vec<u8>>> Iterator for Gzipped<I> {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        loop {
+            let encoder = self.encoder.as_mut()?;
+            let Some(chunk) = self.chunks.next() else {
+                // Writing into a Vec cannot fail; the trailer is all that is left.
+                return self.encoder.take()?.finish().ok();
+            };
+            if encoder.write_all(&chunk).is_err() {
+                self.encoder = None;
+                return None;
+            }
+            let ready = std::mem::take(encoder.get_mut());
+            if !ready.is_empty() {
+                return Some(ready);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -133,13 +167,29 @@ mod tests {
         assert!(!accepts_gzip(None));
     }
 
+    /// Many domains' series, so the answer takes many chunks.
+    fn exposition() -> Exposition<ProbeFamily> {
+        use crate::metrics::exposition::FamilyLines;
+        let subjects = (0..20_000)
+            .map(|i| {
+                let mut lines = FamilyLines::default();
+                let domain = format!("d{i}.example");
+                lines.sample(ProbeFamily::ProbesTotal, &[("domain", &domain)], 2.0);
+                lines.sample(ProbeFamily::ProbeSuccess, &[("domain", &domain)], 1.0);
+                lines
+            })
+            .collect();
+        let head = b"# HELP a_total A.\n# TYPE a_total counter\na_total 1\n".to_vec();
+        Exposition::new(head, subjects)
+    }
+
     #[test]
     fn an_answer_decompresses_to_the_exposition() {
-        let text = b"# HELP a_total A.\n# TYPE a_total counter\na_total 1\n".repeat(100);
+        let text = exposition().into_bytes(Format::Text);
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
         headers.insert(ACCEPT, HeaderValue::from_static(PROMETHEUS_ACCEPT));
-        let response = negotiated(text.clone(), &headers);
+        let response = negotiated(exposition(), &headers);
         assert_eq!(response.headers()[CONTENT_ENCODING], "gzip");
         assert_eq!(
             response.headers()[hyper::header::CONTENT_TYPE],
@@ -155,5 +205,24 @@ mod tests {
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
             .unwrap();
         assert_eq!(plain, openmetrics::from_text_format(&text));
+        assert!(
+            body.len() * 5 < plain.len(),
+            "{} of {}",
+            body.len(),
+            plain.len()
+        );
+    }
+
+    #[test]
+    fn gzip_streams_chunk_by_chunk() {
+        let chunks: Vec<Vec<u8>> = Gzipped::new(exposition().chunks(Format::Text)).collect();
+        assert!(chunks.len() > 2, "{} chunks", chunks.len());
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&chunks.concat()[..]),
+            &mut plain,
+        )
+        .unwrap();
+        assert_eq!(plain, exposition().into_bytes(Format::Text));
     }
 }

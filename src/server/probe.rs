@@ -110,7 +110,7 @@ fn render(max_mx_hosts: usize, report: &ProbeReport, headers: &HeaderMap) -> Htt
         Err(error) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")),
     };
     metrics.observe(report, &PolicyHistory::of_one(report));
-    negotiated(metrics.render(), headers)
+    negotiated(metrics.exposition(), headers)
 }
 
 #[cfg(test)]

@@ -137,16 +137,21 @@ impl ResolvesServerCert for LazyCerts {
     }
 }
 
-/// Starts the HTTPS server on 127.0.0.1 for every policy host in `hosts`
-/// (looked up at each handshake and request). Returns its address.
-pub async fn start_https(ca: &Arc<TestCa>, hosts: PolicyHosts) -> (SocketAddr, JoinHandle<()>) {
+/// Starts the HTTPS server on `bind` (127.0.0.1 or ::1; port 0 for one the
+/// OS picks) for every policy host in `hosts` (looked up at each handshake
+/// and request). Returns its address, or the error of the bind.
+pub async fn start_https(
+    ca: &Arc<TestCa>,
+    hosts: PolicyHosts,
+    bind: SocketAddr,
+) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let acceptor = tls_acceptor(Arc::new(LazyCerts {
         ca: ca.clone(),
         hosts: hosts.clone(),
         issued: Mutex::new(HashMap::new()),
     }));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTPS");
-    let addr = listener.local_addr().expect("HTTPS addr");
+    let listener = TcpListener::bind(bind).await?;
+    let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -159,7 +164,7 @@ pub async fn start_https(ca: &Arc<TestCa>, hosts: PolicyHosts) -> (SocketAddr, J
             ));
         }
     });
-    (addr, task)
+    Ok((addr, task))
 }
 
 /// One connection to the policy server: TLS, then the answer of the host

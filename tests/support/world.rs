@@ -11,7 +11,7 @@ use hickory_proto::rr::rdata::{CNAME, MX, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use mtasts_exporter::config::Config;
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -23,7 +23,22 @@ pub struct WorldSpec {
     hosts: HashMap<String, PolicyHost>,
     dns_faults: Vec<(String, DnsFault)>,
     smtp: Vec<(String, SmtpBehavior)>,
+    multi_smtp: Vec<(String, Vec<MxAddress>)>,
     unreachable: Vec<String>,
+    ipv6_hosts: HashMap<String, PolicyHost>,
+}
+
+/// One address of an MX host with several ([`WorldSpec::smtp_host_addresses`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MxAddress {
+    /// An IPv4 address (127.0.1.N) serving SMTP as told.
+    V4(SmtpBehavior),
+    /// An IPv4 address (127.0.4.N) where nothing listens.
+    V4Refused,
+    /// `::1`, serving SMTP as told (one `::1` per world).
+    V6(SmtpBehavior),
+    /// `::1`, where nothing listens on the SMTP port.
+    V6Refused,
 }
 
 impl WorldSpec {
@@ -102,6 +117,22 @@ impl WorldSpec {
         self
     }
 
+    /// An MX host with several addresses, each behaving as told, in this
+    /// order in DNS (A records, then the AAAA record `::1`).
+    pub fn smtp_host_addresses(&mut self, host: &str, addresses: &[MxAddress]) -> &mut Self {
+        self.multi_smtp.push((host.to_string(), addresses.to_vec()));
+        self
+    }
+
+    /// The policy host `host` also at `::1`, where the policy server
+    /// answers with `answer` (its A record stays on 127.0.0.1 with the
+    /// answer of [`WorldSpec::policy_host`]). One policy server serves
+    /// `::1`, on the HTTPS port.
+    pub fn policy_host_ipv6(&mut self, host: &str, answer: PolicyHost) -> &mut Self {
+        self.ipv6_hosts.insert(host.to_string(), answer);
+        self.record(host, RData::AAAA(Ipv6Addr::LOCALHOST.into()))
+    }
+
     /// A host whose address has nothing listening (connection refused).
     pub fn unreachable_host(&mut self, host: &str) -> &mut Self {
         self.unreachable.push(host.to_string());
@@ -134,8 +165,7 @@ impl WorldSpec {
             records.push(Record::from_rdata(name(host), 60, RData::A(ip.into())));
         }
         let hosts = Arc::new(Mutex::new(self.hosts.clone()));
-        let (https_addr, https_task) = start_https(&ca, hosts.clone()).await;
-        tasks.push(https_task);
+        let https_addr = self.start_policy_servers(&ca, &hosts, &mut tasks).await;
         self.start_raw_policy_hosts(https_addr.port(), &mut records, &mut tasks)
             .await;
         let (dns_addr, dns_task) = start_dns(&records, &self.dns_faults).await;
@@ -153,32 +183,111 @@ impl WorldSpec {
         }
     }
 
-    /// Starts the MX hosts, each on 127.0.1.N and all on one port, and adds
-    /// their A records. Returns that port (one nothing listens on when there
-    /// are no MX hosts).
+    /// The policy server on 127.0.0.1 and, when a host has an IPv6
+    /// answer, a second one on `::1` at the same port. Returns the first's
+    /// address.
+    async fn start_policy_servers(
+        &self,
+        ca: &Arc<TestCa>,
+        hosts: &PolicyHosts,
+        tasks: &mut Vec<JoinHandle<()>>,
+    ) -> SocketAddr {
+        if self.ipv6_hosts.is_empty() {
+            let (addr, task) = start_https(ca, hosts.clone(), (Ipv4Addr::LOCALHOST, 0).into())
+                .await
+                .expect("bind HTTPS");
+            tasks.push(task);
+            return addr;
+        }
+        let ipv6_hosts = Arc::new(Mutex::new(self.ipv6_hosts.clone()));
+        for _ in 0..50 {
+            let (addr, task) = start_https(ca, hosts.clone(), (Ipv4Addr::LOCALHOST, 0).into())
+                .await
+                .expect("bind HTTPS");
+            let v6 = (Ipv6Addr::LOCALHOST, addr.port()).into();
+            match start_https(ca, ipv6_hosts.clone(), v6).await {
+                Ok((_, v6_task)) => {
+                    tasks.push(task);
+                    tasks.push(v6_task);
+                    return addr;
+                }
+                Err(_) => task.abort(),
+            }
+        }
+        panic!("cannot bind the policy server on 127.0.0.1 and ::1 at one port");
+    }
+
+    /// Starts the MX hosts, all on one port: a single-address host on
+    /// 127.0.1.N, a host with several addresses as each says
+    /// ([`MxAddress`]); adds their A and AAAA records. Returns that port
+    /// (one nothing listens on when there are no MX hosts).
     async fn start_smtp_hosts(
         &self,
         ca: &Arc<TestCa>,
         records: &mut Vec<Record>,
         tasks: &mut Vec<JoinHandle<()>>,
     ) -> u16 {
-        let mut smtp_port = 0;
+        let mut serve: Vec<(IpAddr, &str, SmtpBehavior)> = Vec::new();
         for (index, (host, behavior)) in self.smtp.iter().enumerate() {
             let ip = Ipv4Addr::new(127, 0, 1, index as u8 + 1);
-            let listener = TcpListener::bind((ip, smtp_port)).await.expect("bind SMTP");
-            smtp_port = listener.local_addr().expect("SMTP addr").port();
+            serve.push((ip.into(), host, *behavior));
             records.push(Record::from_rdata(name(host), 60, RData::A(ip.into())));
-            tasks.push(tokio::spawn(serve_smtp(
-                listener,
-                host.clone(),
-                *behavior,
-                ca.clone(),
-            )));
         }
-        if smtp_port == 0 {
-            smtp_port = closed_port().await;
+        let (mut served, mut refused) = (self.smtp.len() as u8, 0u8);
+        for (host, addresses) in &self.multi_smtp {
+            for address in addresses {
+                let ip: IpAddr = match address {
+                    MxAddress::V4(behavior) => {
+                        served += 1;
+                        let ip = Ipv4Addr::new(127, 0, 1, served).into();
+                        serve.push((ip, host, *behavior));
+                        ip
+                    }
+                    MxAddress::V4Refused => {
+                        refused += 1;
+                        Ipv4Addr::new(127, 0, 4, refused).into()
+                    }
+                    MxAddress::V6(behavior) => {
+                        serve.push((Ipv6Addr::LOCALHOST.into(), host, *behavior));
+                        Ipv6Addr::LOCALHOST.into()
+                    }
+                    MxAddress::V6Refused => Ipv6Addr::LOCALHOST.into(),
+                };
+                let rdata = match ip {
+                    IpAddr::V4(v4) => RData::A(v4.into()),
+                    IpAddr::V6(v6) => RData::AAAA(v6.into()),
+                };
+                records.push(Record::from_rdata(name(host), 60, rdata));
+            }
         }
-        smtp_port
+        if serve.is_empty() {
+            return closed_port().await;
+        }
+        // Every listener on one port: the first picks it; when another
+        // address has it taken (tests run in parallel), start again.
+        'attempt: for _ in 0..50 {
+            let mut listeners = Vec::new();
+            let mut port = 0;
+            for (ip, host, behavior) in &serve {
+                match TcpListener::bind((*ip, port)).await {
+                    Ok(listener) => {
+                        port = listener.local_addr().expect("SMTP addr").port();
+                        listeners.push((listener, host.to_string(), *behavior));
+                    }
+                    Err(_) => continue 'attempt,
+                }
+            }
+            for (listener, host, behavior) in listeners {
+                tasks.push(tokio::spawn(serve_smtp(
+                    listener,
+                    host,
+                    behavior,
+                    ca.clone(),
+                )));
+            }
+            return port;
+        }
+        panic!("cannot bind every MX host at one port");
     }
 
     /// Policy hosts that misbehave before TLS get an address of their own

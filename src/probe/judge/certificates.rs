@@ -14,10 +14,7 @@ pub(super) fn judge(
     thresholds: &CertThresholds,
     findings: &mut Findings,
 ) {
-    let mx_certs = mx_hosts
-        .into_iter()
-        .flatten()
-        .filter_map(|h| h.cert.as_ref());
+    let mx_certs = mx_hosts.into_iter().flatten().flat_map(MxHostReport::certs);
     let expiring = policy_cert.into_iter().chain(mx_certs).any(|cert| {
         matches!(
             thresholds.level(cert.not_after, now),

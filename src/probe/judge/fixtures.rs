@@ -1,8 +1,8 @@
 //! Hand-built phase outcomes for the judges' unit tests.
 
 use crate::probe::outcome::{
-    DnsFailure, FetchOutcome, FetchedPolicy, Outcomes, RecordLookupError, StarttlsCheck,
-    StarttlsError, StarttlsSuccess,
+    AddressStarttls, DnsFailure, FetchOutcome, FetchedPolicy, Outcomes, RecordLookupError,
+    StarttlsCheck, StarttlsError, StarttlsSuccess,
 };
 use crate::report::{CertInfo, MxHostReport};
 use crate::rfc::rfc5321::{MxRecord, MxSet, MxSource};
@@ -101,6 +101,7 @@ pub fn fetched(mode: Mode, max_age: u64, mx: &[&str]) -> FetchOutcome {
             content_type: Some("text/plain".into()),
         }),
         cert: Some(cert(true)),
+        addresses: Vec::new(),
     }
 }
 
@@ -130,6 +131,7 @@ pub fn mx_host(host: &str) -> MxHostReport {
         cert: None,
         result_type: None,
         reason: None,
+        addresses: Vec::new(),
     }
 }
 
@@ -142,6 +144,7 @@ pub fn starttls_ok(host: &str) -> (StarttlsCheck, Duration) {
         }),
         offered: Some(true),
         cert: Some(cert(true)),
+        addresses: Vec::new(),
     };
     (check, ms(20))
 }
@@ -153,8 +156,44 @@ pub fn starttls_not_offered(host: &str) -> (StarttlsCheck, Duration) {
         result: Err(StarttlsError::NotOffered),
         offered: Some(false),
         cert: None,
+        addresses: Vec::new(),
     };
     (check, ms(20))
+}
+
+/// The check over one address: a pass over TLS 1.3 with a valid
+/// certificate, or `error` (with STARTTLS offered and a certificate seen
+/// when the error is the certificate's).
+pub fn address_check(address: &str, error: Option<StarttlsError>) -> AddressStarttls {
+    let address = address.parse().unwrap();
+    match error {
+        None => AddressStarttls {
+            address,
+            result: Ok(StarttlsSuccess {
+                tls_version: "TLSv1.3",
+            }),
+            offered: Some(true),
+            cert: Some(cert(true)),
+        },
+        Some(error) => {
+            let cert_seen = matches!(error, StarttlsError::Certificate(_));
+            AddressStarttls {
+                address,
+                offered: cert_seen.then_some(true),
+                cert: cert_seen.then(|| cert(false)),
+                result: Err(error),
+            }
+        }
+    }
+}
+
+/// "Network unreachable": the exporter has no route for the address's
+/// family.
+pub fn unreachable() -> StarttlsError {
+    StarttlsError::Local(crate::taxonomy::LocalError::new(
+        crate::taxonomy::LocalErrorKind::AddressFamilyUnsupported,
+        "Network is unreachable (os error 101)",
+    ))
 }
 
 /// Everything fine: one record, an enforce policy covering the one MX host,

@@ -7,6 +7,7 @@
 mod certificates;
 mod mx;
 mod policy;
+mod policy_addresses;
 mod record;
 mod starttls;
 mod tlsrpt;
@@ -106,7 +107,15 @@ pub fn judge_with_cache(
         outcomes.at_apex,
         &mut findings,
     );
-    let (fetched, policy_cert) = policy::judge(outcomes.policy, &mut findings);
+    let mut policy_outcome = outcomes.policy;
+    let by_address = policy_addresses::take(policy_outcome.as_mut().map(|(o, _)| o));
+    let (fetched, policy_cert) = policy::judge(policy_outcome, &mut findings);
+    let (policy_addresses, policy_addresses_pass) = policy_addresses::judge(
+        &format!("mta-sts.{domain}"),
+        by_address,
+        fetched.as_ref(),
+        &mut findings,
+    );
     let fresh = record
         .as_ref()
         .zip(fetched.as_ref())
@@ -138,6 +147,12 @@ pub fn judge_with_cache(
         thresholds,
         &mut findings,
     );
+    // Each address of the policy host may present another certificate
+    // (the warning is deduplicated below).
+    for address in &policy_addresses {
+        let cert = address.cert.as_ref();
+        certificates::judge(cert, None, clock.started_at, thresholds, &mut findings);
+    }
 
     // A probe a local error cut short forms no verdict: what it did not
     // see might have failed the domain, and what it could not do is no
@@ -145,6 +160,7 @@ pub fn judge_with_cache(
     // fails, whatever the cached one says of the MX hosts; with one, the
     // MX hosts pass or fail under the policy senders apply.
     let success = findings.complete()
+        && policy_addresses_pass
         && verdict(
             record.is_some() && fetched.is_some(),
             policy_mode,
@@ -187,6 +203,7 @@ pub fn judge_with_cache(
         warnings,
         failures,
         phases,
+        policy_addresses,
         policy_source,
         cached_policy: cached.cloned(),
     }
@@ -445,6 +462,45 @@ mod tests {
     }
 
     #[test]
+    fn a_policy_certificate_expiring_soon_on_any_address_warns() {
+        use crate::probe::outcome::{AddressFetch, FetchOutcome, PolicyFetchError};
+        use crate::report::CertInfo;
+        use crate::taxonomy::CertProblem;
+        let mut outcomes = healthy_outcomes();
+        outcomes.starttls = Vec::new(); // no MX certificate to warn of
+        let good = outcomes.policy.take().unwrap().0;
+        let refused = AddressFetch {
+            address: "::1".parse().unwrap(),
+            result: Err(PolicyFetchError::Certificate(CertProblem::HostMismatch)),
+            cert: Some(CertInfo {
+                not_after: CERT_NOT_AFTER + 365 * 86_400,
+                ..cert(false)
+            }),
+        };
+        let soon = AddressFetch {
+            address: "127.0.0.1".parse().unwrap(),
+            result: good.result,
+            cert: good.cert,
+        };
+        outcomes.policy = Some((FetchOutcome::from_addresses(vec![soon, refused]), ms(5)));
+        let day = 86_400.0;
+        let soon_clock = ProbeClock {
+            started_at: CERT_NOT_AFTER as f64 - 10.0 * day,
+            ..clock()
+        };
+        let report = judge(
+            "example.com",
+            soon_clock,
+            &CertThresholds::default(),
+            outcomes,
+        );
+        assert!(!report.policy_cert.as_ref().unwrap().valid, "the worst");
+        assert!(report.warnings.contains(&Warning::CertificateExpiringSoon));
+        assert_eq!(report.policy_addresses.len(), 2);
+        assert!(!report.success);
+    }
+
+    #[test]
     fn warnings_are_sorted_and_unique() {
         let mut outcomes = healthy_outcomes();
         outcomes.at_apex = true;
@@ -478,6 +534,7 @@ mod tests {
             FetchOutcome {
                 result: Err(PolicyFetchError::Status(503)),
                 cert: Some(cert(true)),
+                addresses: Vec::new(),
             },
             ms(40),
         ));

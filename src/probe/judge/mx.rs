@@ -60,6 +60,7 @@ pub(super) fn judge(
             cert: None,
             result_type: None,
             reason: None,
+            addresses: Vec::new(),
         })
         .collect();
     let mut judgement = MxJudgement {

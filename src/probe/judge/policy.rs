@@ -106,6 +106,7 @@ mod tests {
         let outcome = FetchOutcome {
             result: Err(PolicyFetchError::Certificate(CertProblem::Expired)),
             cert: Some(cert(false)),
+            addresses: Vec::new(),
         };
         let (policy, cert) = judge(Some((outcome, ms(40))), &mut findings);
         assert!(policy.is_none());
