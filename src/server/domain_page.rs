@@ -300,6 +300,7 @@ fn policy(html: &mut String, report: &ProbeReport, thresholds: &CertThresholds) 
         None => html.push_str("<p>None valid served now (see the failures).</p>\n"),
     }
     policy_source(html, report);
+    policy_addresses(html, report);
     if let Some(cert) = &report.policy_cert {
         let _ = writeln!(
             html,
@@ -400,7 +401,7 @@ fn mx_hosts(html: &mut String, report: &ProbeReport, thresholds: &CertThresholds
     let mode_none = report.judged_mode() == Some(Mode::None);
     html.push_str(
         "<div class=\"scroll\"><table id=\"mx-table\"><thead><tr><th>Preference</th><th>Host</th><th>Policy</th><th>STARTTLS</th>\
-         <th>Result</th><th>Certificate</th><th>Expires</th></tr></thead><tbody>\n",
+         <th>Result</th><th>Certificate</th><th>Expires</th><th>Addresses</th></tr></thead><tbody>\n",
     );
     for host in hosts {
         mx_row(html, host, mode_none, report.timestamp, thresholds);
@@ -460,13 +461,84 @@ fn mx_row(
         }
         None => ("none seen".to_string(), "—".to_string()),
     };
+    let addresses = addresses(host, now, thresholds);
     let _ = writeln!(
         html,
         "<tr data-mx=\"{name}\"><td class=\"num\">{}</td><td><code>{name}</code></td><td>{policy}</td>\
-         <td>{starttls}</td><td>{result}</td><td>{cert}</td><td>{expires}</td></tr>",
+         <td>{starttls}</td><td>{result}</td><td>{cert}</td><td>{expires}</td><td>{addresses}</td></tr>",
         host.preference,
         name = escape(&host.host),
     );
+}
+
+/// Each address of an MX host (RFC 5321 §5.1: a sender may use any): its
+/// STARTTLS check and verdict, and its certificate's expiry when the host
+/// has several (the host's columns are the worst over them).
+fn addresses(host: &MxHostReport, now: f64, thresholds: &CertThresholds) -> String {
+    if host.addresses.is_empty() {
+        return "—".to_string();
+    }
+    let mut html = String::from("<ul class=\"plain\">");
+    for address in &host.addresses {
+        let line = match (address.result_type, &address.reason) {
+            (None, Some(reason)) => format!(
+                "<span class=\"muted\">not checked: this machine has no {} route ({}), no failure</span>",
+                address.family.as_str(),
+                escape(&reason.as_str())
+            ),
+            (Some(_), Some(reason)) => {
+                format!("<span class=\"fail code\">{}</span>", escape(&reason.as_str()))
+            }
+            _ => match &address.tls_version {
+                Some(version) => format!("<span class=\"okc\">ok</span>, {}", shown(version)),
+                None => "—".to_string(),
+            },
+        };
+        let cert = address
+            .cert
+            .as_ref()
+            .filter(|_| host.addresses.len() > 1)
+            .map(|c| format!(", certificate {}", expiry(c.not_after, now, thresholds)))
+            .unwrap_or_default();
+        let _ = write!(
+            html,
+            "<li data-address=\"{ip}\"><code>{ip}</code>: {line}{cert}</li>",
+            ip = escape(&address.address.to_string())
+        );
+    }
+    html.push_str("</ul>");
+    html
+}
+
+/// Each address of the policy host, when it has several (RFC 8461 §3.3:
+/// each sender fetches over the one it picks): what the fetch found.
+fn policy_addresses(html: &mut String, report: &ProbeReport) {
+    if report.policy_addresses.len() < 2 {
+        return;
+    }
+    html.push_str("<p><strong>Fetched over each address:</strong></p><ul class=\"plain\">");
+    for address in &report.policy_addresses {
+        let line = match (address.result_type, &address.reason) {
+            (None, Some(reason)) => format!(
+                "<span class=\"muted\">not fetched: this machine has no {} route ({}), no failure</span>",
+                address.family.as_str(),
+                escape(&reason.as_str())
+            ),
+            (Some(result_type), Some(reason)) => format!(
+                "<span class=\"fail code\">{}</span> <span class=\"muted\">({})</span>",
+                escape(&reason.as_str()),
+                result_type.as_str()
+            ),
+            _ => "<span class=\"okc\">ok</span>".to_string(),
+        };
+        let _ = write!(
+            html,
+            "<li data-address=\"{ip}\"><code>{ip}</code> ({}): {line}</li>",
+            address.family.as_str(),
+            ip = escape(&address.address.to_string())
+        );
+    }
+    html.push_str("</ul>\n");
 }
 
 /// The TLSRPT record (RFC 8460 §3).
@@ -664,6 +736,75 @@ mod tests {
         assert!(html.contains("data-source=\"cached\""), "{html}");
         assert!(
             html.contains("record id <code>20240101</code>, mode enforce"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn every_address_of_an_mx_host_and_of_the_policy_host_is_shown() {
+        use crate::report::{AddressFamily, AddressReport, PolicyAddressReport};
+        let address = |ip: &str, reason: Option<Reason>, result_type: Option<ResultType>| {
+            let address: std::net::IpAddr = ip.parse().unwrap();
+            AddressReport {
+                address,
+                family: AddressFamily::of(&address),
+                starttls_offered: Some(reason.is_none()),
+                tls_version: reason.is_none().then(|| "TLSv1.3".to_string()),
+                cert: None,
+                result_type,
+                reason,
+            }
+        };
+        let mut report = ProbeReport::blank("example.com", 1_000.0);
+        report.mx_hosts = Some(vec![MxHostReport {
+            addresses: vec![
+                address("192.0.2.1", None, None),
+                address(
+                    "192.0.2.2",
+                    Some(Reason::StarttlsNotOffered),
+                    Some(ResultType::StarttlsNotSupported),
+                ),
+                address("2001:db8::1", Some(Reason::LocalNoIpv6Route), None),
+            ],
+            ..crate::probe::judge::fixtures::mx_host("mx1.example.com")
+        }]);
+        report.policy_addresses = ["192.0.2.10", "2001:db8::10"]
+            .iter()
+            .map(|ip| {
+                let address: std::net::IpAddr = ip.parse().unwrap();
+                PolicyAddressReport {
+                    address,
+                    family: AddressFamily::of(&address),
+                    cert: None,
+                    result_type: None,
+                    reason: None,
+                }
+            })
+            .collect();
+        let html = render(
+            &domain("example.com"),
+            Some(&report),
+            &CertThresholds::default(),
+            1_000.0,
+        );
+        assert!(
+            html.contains("<li data-address=\"192.0.2.1\"><code>192.0.2.1</code>: <span class=\"okc\">ok</span>, TLSv1.3</li>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<code>192.0.2.2</code>: <span class=\"fail code\">starttls-not-offered</span>"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "not checked: this machine has no ipv6 route (local-no-ipv6-route), no failure"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("<code>2001:db8::10</code> (ipv6): <span class=\"okc\">ok</span>"),
             "{html}"
         );
     }
