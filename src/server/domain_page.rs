@@ -432,7 +432,7 @@ fn mx_row(
     };
     let result = match (host.result_type, &host.reason) {
         (Some(result_type), Some(reason)) => format!(
-            "<span class=\"fail\">{}</span> <span class=\"muted\">({})</span>",
+            "<span class=\"fail code\">{}</span> <span class=\"muted\">({})</span>",
             escape(&reason.as_str()),
             result_type.as_str()
         ),
