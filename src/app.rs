@@ -150,7 +150,23 @@ pub struct Reloader {
     current: RwLock<Arc<Loaded>>,
     components: tokio::sync::Mutex<Vec<Box<dyn Component>>>,
     metrics: Arc<Metrics>,
+    last_failure: std::sync::Mutex<Option<ReloadFailure>>,
 }
+
+/// The last reload that changed nothing, while no reload has succeeded
+/// since: what the status page shows next to
+/// `mtasts_config_last_reload_successful` 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReloadFailure {
+    /// When it was refused, Unix seconds.
+    pub at: f64,
+    /// Why, as `/-/reload` answered it (every problem of the file), capped
+    /// at [`RELOAD_FAILURE_CHARS`] characters.
+    pub message: String,
+}
+
+/// Characters of a refused reload's message kept for the status page.
+pub const RELOAD_FAILURE_CHARS: usize = 4000;
 
 /// The parts of the running exporter the HTTP side reads.
 pub struct App {
@@ -202,6 +218,7 @@ impl App {
                 current: RwLock::new(Arc::new(loaded)),
                 components: tokio::sync::Mutex::new(components),
                 metrics: metrics.clone(),
+                last_failure: std::sync::Mutex::new(None),
             }),
             metrics,
             readiness,
@@ -216,6 +233,14 @@ impl Reloader {
     pub fn current(&self) -> Arc<Loaded> {
         self.current
             .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The last refused reload, unless one succeeded since.
+    pub fn last_failure(&self) -> Option<ReloadFailure> {
+        self.last_failure
+            .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
@@ -245,6 +270,7 @@ impl Reloader {
             Ok(summary) => {
                 self.metrics.config_reload_successful.set(1.0);
                 self.metrics.config_reload_timestamp.set(unix_now());
+                *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 tracing::info!(
                     added = summary.added.len(),
                     removed = summary.removed.len(),
@@ -254,6 +280,12 @@ impl Reloader {
             }
             Err(error) => {
                 self.metrics.config_reload_successful.set(0.0);
+                *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(ReloadFailure {
+                        at: unix_now(),
+                        message: crate::echo::capped_at(&error.to_string(), RELOAD_FAILURE_CHARS)
+                            .into_owned(),
+                    });
                 tracing::error!(%error, "configuration reload rejected; the running configuration stays");
             }
         }

@@ -1,6 +1,7 @@
 //! The HTTP side, served by hyper from a listener the caller binds (tests
 //! bind 127.0.0.1:0): `/metrics` (the telemetry path), `/probe`,
-//! `/-/reload`, `/-/healthy`, `/-/ready` and the landing page `/`.
+//! `/-/reload`, `/-/healthy`, `/-/ready`, the status page `/` and a page per
+//! domain, `/domain/<name>`.
 //!
 //! [`run`] serves until shutdown; `connection` accepts connections (at
 //! most `--web.max-connections` at once) and serves each within its
@@ -9,7 +10,9 @@
 
 mod auth;
 mod connection;
+mod domain_page;
 mod health;
+mod html;
 mod landing;
 pub mod listen;
 mod metrics;
@@ -17,6 +20,7 @@ mod probe;
 mod reload;
 mod response;
 mod routes;
+mod status;
 
 use crate::app::App;
 use crate::config::web::WebConfig;

@@ -72,7 +72,7 @@ pub(super) async fn probe(state: &AppState, request: &Request<Incoming>) -> Http
 }
 
 /// The query's `name=value` pairs, percent-decoded, in order.
-fn query_params(query: Option<&str>) -> Vec<(String, String)> {
+pub(super) fn query_params(query: Option<&str>) -> Vec<(String, String)> {
     let query = query.unwrap_or("");
     reqwest::Url::parse(&format!("http://query/?{query}"))
         .map(|url| url.query_pairs().into_owned().collect())

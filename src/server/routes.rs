@@ -2,7 +2,7 @@
 //! basic authentication let the request through.
 
 use super::response::{text, HttpResponse};
-use super::{auth, health, landing, metrics, probe, reload, AppState};
+use super::{auth, domain_page, health, landing, metrics, probe, reload, AppState};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 
@@ -26,7 +26,10 @@ pub(super) async fn handle(state: &AppState, request: Request<Incoming>) -> Http
         ("GET" | "HEAD", "/probe") => probe::probe(state, &request).await,
         ("GET" | "HEAD", "/-/healthy") => health::healthy(),
         ("GET" | "HEAD", "/-/ready") => health::ready(state),
-        ("GET" | "HEAD", "/") => landing::page(state),
+        ("GET" | "HEAD", "/") => landing::page(state, request.uri().query()),
+        ("GET" | "HEAD", path) if path.starts_with("/domain/") => {
+            domain_page::page(state, &path["/domain/".len()..])
+        }
         ("GET" | "HEAD", _) => text(StatusCode::NOT_FOUND, "not found\n"),
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
     }
