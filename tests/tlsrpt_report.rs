@@ -180,9 +180,13 @@ fn a_tlsa_policy_string_holding_a_json_list_is_unpacked() {
         policy.policy_strings,
         [
             "3 1 1 0c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6",
-            "2 1 1 8d02536c887482bc34ff54e41d2ba659bf85b341a0a20afadb5813dcfbcf286d"
+            "3 1 1 6d4d1b8e3c1c4a6f0e7d1f2b9a5c3e8d7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+            "2 1 1 8d02536c887482bc34ff54e41d2ba659bf85b341a0a20afadb5813dcfbcf286d",
+            "2 1 1 276fd17c1b09e0e5a3a4e0e3c7f2fd4ad4d9f0a1e2b3c4d5e6f708192a3b4c5d"
         ]
     );
+    // The string holding the list is longer than a kept string may be: it
+    // is unpacked before anything is cut.
     let detail = &policy.failure_details[0];
     assert_eq!(detail.result_type, ReportResultType::TlsaInvalid);
     assert_eq!(detail.result_type.probe_result_type(), None);

@@ -537,21 +537,12 @@ fn policy_report(entry: RawPolicyResult, repairs: &mut BTreeSet<Repair>) -> Opti
     })
 }
 
-/// `policy-string`: the strings as given, or, when it is one string that
-/// is itself a JSON list of strings (seen for TLSA policies), that list's
-/// strings.
+/// `policy-string`: the strings as given; a string holding a JSON list of
+/// strings (seen for TLSA policies) is that list's strings.
 fn policy_strings(strings: Strings, repairs: &mut BTreeSet<Repair>) -> Vec<String> {
     note_strings(&strings, repairs);
-    if let [only] = strings.values.as_slice() {
-        if only.trim_start().starts_with('[') {
-            if let Ok(inner) = serde_json::from_str::<Strings>(only) {
-                if !inner.single && !inner.values.is_empty() {
-                    repairs.insert(Repair::PolicyStringNestedJson);
-                    note_strings(&inner, repairs);
-                    return inner.values;
-                }
-            }
-        }
+    if strings.nested_json {
+        repairs.insert(Repair::PolicyStringNestedJson);
     }
     strings.values
 }

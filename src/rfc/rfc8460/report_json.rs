@@ -167,13 +167,17 @@ impl<'de> Deserialize<'de> for Count {
 
 /// A list of strings that senders also write as one string (`mx-host`,
 /// `policy-string`): at most `max` entries kept (non-string entries
-/// skipped), and whether it came as a single string.
+/// skipped), and whether it came as a single string. A string entry that
+/// is itself a JSON list (seen in TLSA `policy-string`s) stands for that
+/// list's entries: it is unpacked whole, before any string is cut.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Strings {
     /// The entries kept, each cut at [`MAX_TEXT_CHARS`].
     pub values: Vec<String>,
     /// It was one string, not a list.
     pub single: bool,
+    /// An entry was a string holding a JSON list, unpacked.
+    pub nested_json: bool,
     /// Entries beyond the cap, skipped.
     pub dropped: u64,
     /// An entry was cut.
@@ -194,6 +198,69 @@ impl Strings {
             }
         }
     }
+
+    /// A string entry: unpacked when it is a JSON list (one level only),
+    /// else kept as text.
+    fn push_str(&mut self, value: &str) {
+        if value.trim_start().starts_with('[') {
+            if let Ok(inner) = serde_json::from_str::<Vec<Text>>(value) {
+                if inner.iter().any(|text| text.value.is_some()) {
+                    self.nested_json = true;
+                    inner.into_iter().for_each(|text| self.push(text));
+                    return;
+                }
+            }
+        }
+        self.push(Text::of(value));
+    }
+}
+
+/// Reads one entry of a [`Strings`] list straight into it.
+struct StringsEntry<'a>(&'a mut Strings);
+
+impl<'de> de::DeserializeSeed<'de> for StringsEntry<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        struct V<'a>(&'a mut Strings);
+        impl<'de> Visitor<'de> for V<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+                self.0.push_str(v);
+                Ok(())
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+                self.0.push(Text::of(&v.to_string()));
+                Ok(())
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+                self.0.push(Text::of(&v.to_string()));
+                Ok(())
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+                self.0.push(Text::of(&v.to_string()));
+                Ok(())
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_none<E: de::Error>(self) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+                drain_seq(seq)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+                drain_map(map)
+            }
+        }
+        deserializer.deserialize_any(V(self.0))
+    }
 }
 
 impl<'de> Deserialize<'de> for Strings {
@@ -209,14 +276,12 @@ impl<'de> Deserialize<'de> for Strings {
                     single: true,
                     ..Strings::default()
                 };
-                strings.push(Text::of(v));
+                strings.push_str(v);
                 Ok(strings)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Strings, A::Error> {
                 let mut strings = Strings::default();
-                while let Some(text) = seq.next_element::<Text>()? {
-                    strings.push(text);
-                }
+                while seq.next_element_seed(StringsEntry(&mut strings))?.is_some() {}
                 Ok(strings)
             }
             fn visit_u64<E: de::Error>(self, _: u64) -> Result<Strings, E> {
