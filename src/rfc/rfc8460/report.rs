@@ -735,6 +735,37 @@ mod tests {
     }
 
     #[test]
+    fn a_field_written_twice_keeps_its_first_value() {
+        let json = MINIMAL
+            .replace(
+                "\"report-id\":\"r1\"",
+                "\"report-id\":\"r1\",\"report-id\":\"r2\"",
+            )
+            .replace(
+                "\"total-successful-session-count\":5",
+                "\"total-successful-session-count\":5,\"total-successful-session-count\":{}",
+            );
+        let parsed = report(&json);
+        let Ok(parsed) = parsed else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(parsed.report_id, "r1");
+        assert_eq!(parsed.policies[0].successful_sessions, 5);
+    }
+
+    #[test]
+    fn deep_nesting_is_a_json_error_not_a_stack_overflow() {
+        for place in ["\"extra\":", "\"policies\":", "\"contact-info\":"] {
+            let deep = format!("{{{place}{}}}", "[".repeat(100_000));
+            let error = report(&deep).err();
+            assert!(
+                matches!(error, Some(ReportError::Json(_))),
+                "{place}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
     fn date_ranges_must_read_and_run_forward() {
         let unreadable = MINIMAL.replace("2026-11-30T23:59:59Z", "tomorrow");
         assert_eq!(

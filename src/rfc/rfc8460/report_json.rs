@@ -311,7 +311,7 @@ impl<'de> Deserialize<'de> for Strings {
     }
 }
 
-/// An object whose fields are read by `T`'s derived `Deserialize`; `None`
+/// An object whose fields are read by `T`'s `Deserialize`; `None`
 /// when the value is not an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Object<T>(pub Option<T>);
@@ -467,49 +467,91 @@ impl<'de, T: ListEntry + Deserialize<'de>> Deserialize<'de> for List<T> {
     }
 }
 
-/// The top-level report object (RFC 8460 §4.4).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct RawReport {
-    /// `organization-name`.
-    #[serde(rename = "organization-name")]
-    pub organization_name: Text,
+/// An object type whose fields are read leniently: each field is read by
+/// its own lenient type, unknown fields are skipped, and a field written
+/// twice keeps its first value (a derived `Deserialize` would refuse the
+/// whole report over a repeated key).
+macro_rules! lenient_object {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$field_meta:meta])* $key:literal => pub $field:ident : $ty:ty, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Default)]
+        pub struct $name {
+            $( $(#[$field_meta])* pub $field: $ty, )*
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str("a JSON object")
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<$name, A::Error> {
+                        let mut object = $name::default();
+                        struct Seen { $( $field: bool, )* }
+                        let mut seen = Seen { $( $field: false, )* };
+                        while let Some(key) = map.next_key::<String>()? {
+                            match key.as_str() {
+                                $( $key if !seen.$field => {
+                                    seen.$field = true;
+                                    object.$field = map.next_value()?;
+                                } )*
+                                _ => {
+                                    map.next_value::<IgnoredAny>()?;
+                                }
+                            }
+                        }
+                        Ok(object)
+                    }
+                }
+                deserializer.deserialize_map(V)
+            }
+        }
+    };
+}
+
+lenient_object! {
+    /// The top-level report object (RFC 8460 §4.4).
+    pub struct RawReport {
+        /// `organization-name`.
+        "organization-name" => pub organization_name: Text,
+        /// `date-range`.
+        "date-range" => pub date_range: Object<RawDateRange>,
+        /// `contact-info`.
+        "contact-info" => pub contact_info: Text,
+        /// `report-id`.
+        "report-id" => pub report_id: Text,
+        /// `policies`.
+        "policies" => pub policies: List<RawPolicyResult>,
+    }
+}
+
+lenient_object! {
     /// `date-range`.
-    #[serde(rename = "date-range")]
-    pub date_range: Object<RawDateRange>,
-    /// `contact-info`.
-    #[serde(rename = "contact-info")]
-    pub contact_info: Text,
-    /// `report-id`.
-    #[serde(rename = "report-id")]
-    pub report_id: Text,
-    /// `policies`.
-    pub policies: List<RawPolicyResult>,
+    pub struct RawDateRange {
+        /// `start-datetime`.
+        "start-datetime" => pub start: Text,
+        /// `end-datetime`.
+        "end-datetime" => pub end: Text,
+    }
 }
 
-/// `date-range`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct RawDateRange {
-    /// `start-datetime`.
-    #[serde(rename = "start-datetime")]
-    pub start: Text,
-    /// `end-datetime`.
-    #[serde(rename = "end-datetime")]
-    pub end: Text,
-}
-
-/// One entry of `policies`: the policy, its summary and failure details.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct RawPolicyResult {
-    /// `policy`.
-    pub policy: Object<RawPolicy>,
-    /// `summary`.
-    pub summary: Object<RawSummary>,
-    /// `failure-details`.
-    #[serde(rename = "failure-details")]
-    pub failure_details: List<RawFailureDetail>,
+lenient_object! {
+    /// One entry of `policies`: the policy, its summary and failure details.
+    pub struct RawPolicyResult {
+        /// `policy`.
+        "policy" => pub policy: Object<RawPolicy>,
+        /// `summary`.
+        "summary" => pub summary: Object<RawSummary>,
+        /// `failure-details`.
+        "failure-details" => pub failure_details: List<RawFailureDetail>,
+    }
 }
 
 /// The most policies kept of one report.
@@ -521,64 +563,50 @@ impl ListEntry for RawPolicyResult {
     fn overflow(_: &mut (), _: Self) {}
 }
 
-/// `policy`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct RawPolicy {
-    /// `policy-type`.
-    #[serde(rename = "policy-type")]
-    pub policy_type: Text,
-    /// `policy-string`.
-    #[serde(rename = "policy-string")]
-    pub policy_string: Strings,
-    /// `policy-domain`.
-    #[serde(rename = "policy-domain")]
-    pub policy_domain: Text,
-    /// `mx-host`.
-    #[serde(rename = "mx-host")]
-    pub mx_host: Strings,
+lenient_object! {
+    /// `policy`.
+    pub struct RawPolicy {
+        /// `policy-type`.
+        "policy-type" => pub policy_type: Text,
+        /// `policy-string`.
+        "policy-string" => pub policy_string: Strings,
+        /// `policy-domain`.
+        "policy-domain" => pub policy_domain: Text,
+        /// `mx-host`.
+        "mx-host" => pub mx_host: Strings,
+    }
 }
 
-/// `summary`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct RawSummary {
-    /// `total-successful-session-count`.
-    #[serde(rename = "total-successful-session-count")]
-    pub successful: Count,
-    /// `total-failure-session-count`.
-    #[serde(rename = "total-failure-session-count")]
-    pub failed: Count,
+lenient_object! {
+    /// `summary`.
+    pub struct RawSummary {
+        /// `total-successful-session-count`.
+        "total-successful-session-count" => pub successful: Count,
+        /// `total-failure-session-count`.
+        "total-failure-session-count" => pub failed: Count,
+    }
 }
 
-/// One entry of `failure-details`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct RawFailureDetail {
-    /// `result-type`.
-    #[serde(rename = "result-type")]
-    pub result_type: Text,
-    /// `sending-mta-ip`.
-    #[serde(rename = "sending-mta-ip")]
-    pub sending_mta_ip: Text,
-    /// `receiving-mx-hostname`.
-    #[serde(rename = "receiving-mx-hostname")]
-    pub receiving_mx_hostname: Text,
-    /// `receiving-mx-helo`.
-    #[serde(rename = "receiving-mx-helo")]
-    pub receiving_mx_helo: Text,
-    /// `receiving-ip`.
-    #[serde(rename = "receiving-ip")]
-    pub receiving_ip: Text,
-    /// `failed-session-count`.
-    #[serde(rename = "failed-session-count")]
-    pub failed_session_count: Count,
-    /// `additional-information`.
-    #[serde(rename = "additional-information")]
-    pub additional_information: Text,
-    /// `failure-reason-code`.
-    #[serde(rename = "failure-reason-code")]
-    pub failure_reason_code: Text,
+lenient_object! {
+    /// One entry of `failure-details`.
+    pub struct RawFailureDetail {
+        /// `result-type`.
+        "result-type" => pub result_type: Text,
+        /// `sending-mta-ip`.
+        "sending-mta-ip" => pub sending_mta_ip: Text,
+        /// `receiving-mx-hostname`.
+        "receiving-mx-hostname" => pub receiving_mx_hostname: Text,
+        /// `receiving-mx-helo`.
+        "receiving-mx-helo" => pub receiving_mx_helo: Text,
+        /// `receiving-ip`.
+        "receiving-ip" => pub receiving_ip: Text,
+        /// `failed-session-count`.
+        "failed-session-count" => pub failed_session_count: Count,
+        /// `additional-information`.
+        "additional-information" => pub additional_information: Text,
+        /// `failure-reason-code`.
+        "failure-reason-code" => pub failure_reason_code: Text,
+    }
 }
 
 /// The most failure details kept of one policy.
