@@ -31,4 +31,5 @@ pub mod shard_env;
 pub mod state;
 pub mod taxonomy;
 pub mod tls;
+pub mod tlsrpt;
 pub mod version;

@@ -8,7 +8,8 @@
 //! - [`rfc8461`]: MTA-STS: the `_mta-sts` record and the record set, the
 //!   policy, MX pattern matching, modes and the hygiene thresholds.
 //! - [`rfc8460`]: SMTP TLS Reporting: the `_smtp._tls` record and record
-//!   set, and the report's result types.
+//!   set, the report's result types, and the aggregate reports senders
+//!   send (a lenient parser, gzip bodies decoded in bounded memory).
 //! - [`rfc5321`]: the MX host list senders use (implicit MX, and RFC 7505's
 //!   null MX).
 //! - [`rfc7672`]: DANE for SMTP: TLSA records, which are usable, matching a

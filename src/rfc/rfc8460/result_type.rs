@@ -7,8 +7,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ResultType {
-    /// RFC 8460 §4.3.1 policy type `no-policy-found`: the domain publishes no
-    /// MTA-STS record.
+    /// RFC 8460 policy type `no-policy-found` (§4.4, `policy-type`), used
+    /// here as a result: the domain publishes no MTA-STS record.
     NoPolicyFound,
     /// §4.3.2.2 `sts-policy-fetch-error`.
     StsPolicyFetchError,
@@ -18,13 +18,13 @@ pub enum ResultType {
     StsWebpkiInvalid,
     /// §4.3.2.3 `validation-failure`.
     ValidationFailure,
-    /// §4.3.2.1 `starttls-not-supported`.
+    /// §4.3.1 (negotiation failures) `starttls-not-supported`.
     StarttlsNotSupported,
-    /// §4.3.2.1 `certificate-host-mismatch`.
+    /// §4.3.1 (negotiation failures) `certificate-host-mismatch`.
     CertificateHostMismatch,
-    /// §4.3.2.1 `certificate-expired`.
+    /// §4.3.1 (negotiation failures) `certificate-expired`.
     CertificateExpired,
-    /// §4.3.2.1 `certificate-not-trusted`.
+    /// §4.3.1 (negotiation failures) `certificate-not-trusted`.
     CertificateNotTrusted,
     /// RFC 8460 §4.3.2.1 (DANE-specific policy failures) `tlsa-invalid`: no
     /// record of the TLSA RRset was found valid (RFC 7672).

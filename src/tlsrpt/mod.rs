@@ -1,0 +1,8 @@
+//! TLSRPT aggregate reports received from senders (RFC 8460): the spool
+//! that keeps them once each across restarts, and the counts they add up
+//! to. The report format and its parser are RFC rules
+//! ([`crate::rfc::rfc8460::report`]); receiving them (HTTPS, Maildir) and
+//! exposing the counts come in later parts of this component.
+
+pub mod spool;
+pub mod tally;
