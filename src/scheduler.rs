@@ -385,11 +385,7 @@ async fn probe_once<P: RunProbe>(domain: &DomainConfig, shared: &Shared<P>) {
             log_report(&report);
             let history = shared.histories.observe(&report);
             shared.metrics.observe(&report, &history);
-            shared
-                .latest
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(domain.name.clone(), Arc::new(report));
+            keep_latest(&shared.latest, &domain.name, report);
         }
         Ok(Err(error)) => {
             shared.metrics.probe_panics.inc();
@@ -398,6 +394,18 @@ async fn probe_once<P: RunProbe>(domain: &DomainConfig, shared: &Shared<P>) {
         Err(_) => {
             tracing::error!(domain = %domain.name, limit_seconds = limit.as_secs(), "probe exceeded its hard time limit");
         }
+    }
+}
+
+/// Keeps `report` as the domain's latest for the pages, unless a local
+/// error cut it short and the domain has a report already: such a probe
+/// forms no verdict, so the metrics keep the previous one
+/// ([`Metrics::observe`]) and the pages do too, and their counts agree. A
+/// domain with no earlier report shows the cut-short one ("cut short").
+fn keep_latest(latest: &LatestReports, domain: &str, report: ProbeReport) {
+    let mut latest = latest.lock().unwrap_or_else(|p| p.into_inner());
+    if report.is_complete() || !latest.contains_key(domain) {
+        latest.insert(domain.to_string(), Arc::new(report));
     }
 }
 
@@ -470,6 +478,46 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// A report a local error cut short, as a probe out of descriptors gives.
+    fn cut_short(domain: &str, at: f64) -> ProbeReport {
+        use crate::report::PhaseTiming;
+        use crate::taxonomy::{LocalError, LocalErrorKind, Phase};
+        let mut report = ProbeReport::blank(domain, at);
+        report.phases.push(PhaseTiming {
+            phase: Phase::PolicyFetch,
+            duration_seconds: 0.0,
+            ok: false,
+            local_error: Some(LocalError::new(
+                LocalErrorKind::DescriptorsExhausted,
+                "Too many open files",
+            )),
+        });
+        report
+    }
+
+    /// The pages keep the last verdict, as the metrics do, when a local
+    /// error cuts a probe short; a domain with nothing earlier shows it.
+    #[test]
+    fn a_cut_short_probe_does_not_replace_the_latest_report() {
+        let latest = LatestReports::default();
+        keep_latest(&latest, "a.test", cut_short("a.test", 1.0));
+        let shown = |latest: &LatestReports| latest.lock().unwrap()["a.test"].timestamp;
+        assert_eq!(
+            shown(&latest),
+            1.0,
+            "nothing earlier: the cut-short report is shown"
+        );
+        let mut complete = ProbeReport::blank("a.test", 2.0);
+        complete.success = true;
+        keep_latest(&latest, "a.test", complete);
+        assert_eq!(shown(&latest), 2.0);
+        keep_latest(&latest, "a.test", cut_short("a.test", 3.0));
+        assert_eq!(shown(&latest), 2.0, "the complete report stays");
+        assert!(latest.lock().unwrap()["a.test"].success);
+        keep_latest(&latest, "a.test", ProbeReport::blank("a.test", 4.0));
+        assert_eq!(shown(&latest), 4.0, "the next complete report replaces it");
     }
 
     /// Issue 17 point 2: removing a domain while its probe runs used to

@@ -21,9 +21,10 @@ pub(super) const MAX_FILTER_CHARS: usize = 253;
 pub(super) enum Status {
     /// The last probe failed the domain (`mtasts_probe_success` 0).
     Failing,
-    /// The last probe was cut short by the exporter's own shortage (a
-    /// local error): it forms no verdict, and the metrics keep the previous
-    /// one.
+    /// The domain's only probe so far was cut short by the exporter's own
+    /// shortage (a local error): it forms no verdict. A later cut-short
+    /// probe does not replace a complete report (the scheduler keeps it, as
+    /// the metrics keep the previous verdict).
     Incomplete,
     /// The domain passes, with warnings or with failures senders do not
     /// act on (mode `none`).
