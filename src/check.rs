@@ -767,14 +767,7 @@ mod tests {
 
         // A mode none policy says so, and its empty mx list is no "none".
         let mut none = ProbeReport::blank("example.org", NOW);
-        none.policy = Some(PolicyReport {
-            mode: Mode::None,
-            max_age: 86_400,
-            mx: Vec::new(),
-            text: String::new(),
-            content_type: None,
-            duplicate_fields: Vec::new(),
-        });
+        none.policy = Some(PolicyReport::blank(Mode::None, 86_400, &[]));
         let text = render_text_with(&[none], &options);
         assert!(
             text.contains("mode none, max_age 86400 (1.0 days), mx: no patterns"),

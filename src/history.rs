@@ -212,14 +212,7 @@ mod tests {
                 id: id.into(),
                 txt: format!("v=STSv1; id={id}"),
             }),
-            policy: Some(PolicyReport {
-                mode: Mode::Enforce,
-                max_age,
-                mx: mx.iter().map(|m| m.to_string()).collect(),
-                text: String::new(),
-                content_type: None,
-                duplicate_fields: Vec::new(),
-            }),
+            policy: Some(PolicyReport::blank(Mode::Enforce, max_age, mx)),
             ..ProbeReport::blank("example.com", at)
         }
     }

@@ -174,6 +174,23 @@ pub struct PolicyReport {
     pub duplicate_fields: Vec<DuplicateFieldReport>,
 }
 
+#[cfg(test)]
+impl PolicyReport {
+    /// A policy in `mode` with `max_age` and these `mx` patterns, no text,
+    /// no Content-Type and no repeated field: for unit tests, so a new field
+    /// changes one place.
+    pub(crate) fn blank(mode: Mode, max_age: u64, mx: &[&str]) -> PolicyReport {
+        PolicyReport {
+            mode,
+            max_age,
+            mx: mx.iter().map(|m| m.to_string()).collect(),
+            text: String::new(),
+            content_type: None,
+            duplicate_fields: Vec::new(),
+        }
+    }
+}
+
 /// A policy field written more than once, as reported (RFC 8461 §3.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DuplicateFieldReport {

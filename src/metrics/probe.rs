@@ -445,14 +445,7 @@ mod tests {
     #[test]
     fn the_policy_series_follow_the_policy_applied() {
         use crate::report::{CachedPolicy, PolicyReport, RecordReport};
-        let fetched = PolicyReport {
-            mode: Mode::Testing,
-            max_age: 86_400,
-            mx: vec!["mx.example.com".into()],
-            text: String::new(),
-            content_type: None,
-            duplicate_fields: Vec::new(),
-        };
+        let fetched = PolicyReport::blank(Mode::Testing, 86_400, &["mx.example.com"]);
         let cached = CachedPolicy::of(
             "1",
             &PolicyReport {

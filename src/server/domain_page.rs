@@ -646,12 +646,9 @@ mod tests {
     fn the_page_shows_the_failing_mx_host_and_escapes_the_policy() {
         let mut report = ProbeReport::blank("example.com", 1_000.0);
         report.policy = Some(PolicyReport {
-            mode: Mode::Enforce,
-            max_age: 1_209_600,
-            mx: vec!["*.example.com".into()],
             text: "version: STSv1\nmode: enforce\n<b>mx</b>: *.example.com\n".into(),
             content_type: Some("text/plain".into()),
-            duplicate_fields: Vec::new(),
+            ..PolicyReport::blank(Mode::Enforce, 1_209_600, &["*.example.com"])
         });
         report.policy_source = PolicySource::Fresh;
         report.mx_hosts = Some(vec![MxHostReport {
@@ -710,14 +707,7 @@ mod tests {
         report.policy_source = PolicySource::Cached;
         report.cached_policy = Some(CachedPolicy::of(
             "20240101",
-            &PolicyReport {
-                mode: Mode::Enforce,
-                max_age: 86_400,
-                mx: vec!["mx1.example.com".into()],
-                text: String::new(),
-                content_type: None,
-                duplicate_fields: Vec::new(),
-            },
+            &PolicyReport::blank(Mode::Enforce, 86_400, &["mx1.example.com"]),
             500.0,
         ));
         let html = render(

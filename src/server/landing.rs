@@ -551,14 +551,7 @@ mod tests {
     fn the_mode_shown_is_the_policy_in_force() {
         use crate::report::{CachedPolicy, PolicyReport};
         use crate::rfc::rfc8461::policy::Mode;
-        let served = PolicyReport {
-            mode: Mode::Testing,
-            max_age: 86_400,
-            mx: vec!["mx.example.com".into()],
-            text: String::new(),
-            content_type: None,
-            duplicate_fields: Vec::new(),
-        };
+        let served = PolicyReport::blank(Mode::Testing, 86_400, &["mx.example.com"]);
         let cached = CachedPolicy::of(
             "1",
             &PolicyReport {
