@@ -1,8 +1,9 @@
 //! TLSRPT aggregate reports received from senders (RFC 8460): the spool
 //! that keeps them once each across restarts, and the counts they add up
 //! to. The report format and its parser are RFC rules
-//! ([`crate::rfc::rfc8460::report`]); receiving them (HTTPS, Maildir) and
-//! exposing the counts come in later parts of this component.
+//! ([`crate::rfc::rfc8460::report`]); [`ingest`] takes one in, whichever
+//! channel (HTTPS, Maildir) brought it.
 
+pub mod ingest;
 pub mod spool;
 pub mod tally;
