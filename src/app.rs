@@ -180,6 +180,9 @@ pub struct App {
     pub histories: Arc<PolicyHistories>,
     /// The configuration in force, and reloading.
     pub reloader: Arc<Reloader>,
+    /// Where the TLSRPT reports listener listens (`reports.listen_address`),
+    /// when it does.
+    pub reports_address: Option<std::net::SocketAddr>,
 }
 
 fn unix_now() -> f64 {
@@ -209,9 +212,19 @@ impl App {
         let histories = scheduling.histories();
         let keeping = StateKeeping::start(&loaded, histories.clone());
         scheduling.start_domains(&loaded);
+        let ingestion =
+            crate::tlsrpt::component::ReportIngestion::start(&loaded).map_err(|e| e.to_string())?;
+        if let Some(ingestor) = ingestion.ingestor() {
+            metrics.set_tlsrpt(Some(crate::metrics::tlsrpt::TlsrptSource {
+                ingestor,
+                latest: latest.clone(),
+            }));
+        }
+        let reports_address = ingestion.https_address();
         metrics.config_reload_successful.set(1.0);
         metrics.config_reload_timestamp.set(unix_now());
-        let components: Vec<Box<dyn Component>> = vec![Box::new(scheduling), Box::new(keeping)];
+        let components: Vec<Box<dyn Component>> =
+            vec![Box::new(scheduling), Box::new(keeping), Box::new(ingestion)];
         Ok(App {
             reloader: Arc::new(Reloader {
                 path: path.to_path_buf(),
@@ -224,6 +237,7 @@ impl App {
             readiness,
             latest,
             histories,
+            reports_address,
         })
     }
 }

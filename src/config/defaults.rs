@@ -79,6 +79,7 @@ impl Default for Config {
                 ipv6: true,
             },
             domains: Vec::new(),
+            reports: super::ReportsConfig::default(),
         }
     }
 }

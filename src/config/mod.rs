@@ -23,6 +23,7 @@ mod nameserver;
 mod probe_endpoint;
 mod raw;
 pub mod read;
+mod reports;
 mod schema;
 mod shard;
 mod validate;
@@ -39,6 +40,7 @@ pub use duration::{parse_duration, ConfigDuration};
 pub use nameserver::parse_nameserver;
 pub use probe_endpoint::ProbeEndpointConfig;
 pub use read::MAX_CONFIG_BYTES;
+pub use reports::{DkimMode, ReportsConfig, ReportsWebConfig};
 pub use schema::{
     AddressesConfig, Config, DomainConfig, Ports, ProbeSettings, ResolverConfig, SmtpConfig,
     StorageConfig,

@@ -41,6 +41,8 @@ pub(super) struct RawConfig {
     pub(super) addresses: RawAddresses,
     #[serde(default)]
     pub(super) domains: Vec<RawDomain>,
+    #[serde(default)]
+    pub(super) reports: super::reports::RawReports,
 }
 
 /// `addresses:`: which addresses of each host are checked.

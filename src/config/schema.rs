@@ -120,6 +120,8 @@ pub struct Config {
     /// The watched domains, in file order (all of them; see
     /// [`Config::scheduled_domains`] for this replica's share).
     pub domains: Vec<DomainConfig>,
+    /// Receiving TLSRPT reports (RFC 8460 §5.3).
+    pub reports: super::ReportsConfig,
 }
 
 impl Config {

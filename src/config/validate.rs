@@ -60,6 +60,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigIssue>> {
     validate_certificates(raw.certificates, &mut config.certificates, &mut issues);
     validate_addresses(raw.addresses, &mut config.addresses, &mut issues);
     config.domains = validate_domains(raw.domains, &config.defaults, &mut issues);
+    config.reports =
+        super::reports::validate_reports(raw.reports, config.storage.path.as_ref(), &mut issues.0);
     if issues.0.is_empty() {
         Ok(config)
     } else {

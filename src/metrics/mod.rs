@@ -13,6 +13,7 @@ pub mod exposition;
 pub mod openmetrics;
 pub mod probe;
 pub mod recent;
+pub mod tlsrpt;
 
 use crate::history::PolicyHistory;
 use crate::report::ProbeReport;
@@ -64,6 +65,8 @@ pub struct Metrics {
     local_errors: IntCounterVec,
     recent_local_errors: Mutex<RecentLocalErrors>,
     domains: Mutex<BTreeMap<String, DomainSeries>>,
+    /// The received TLSRPT reports, when report ingestion runs.
+    tlsrpt: std::sync::RwLock<Option<tlsrpt::TlsrptSource>>,
 }
 
 /// Why the registry could not be built (a bug: names are static).
@@ -162,6 +165,7 @@ impl Metrics {
             local_errors,
             recent_local_errors: Mutex::new(RecentLocalErrors::new(Instant::now())),
             domains: Mutex::new(BTreeMap::new()),
+            tlsrpt: std::sync::RwLock::new(None),
         })
     }
 
@@ -176,6 +180,9 @@ impl Metrics {
         if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut head) {
             tracing::error!(%error, "cannot encode metrics");
         }
+        if let Some(source) = &*self.tlsrpt.read().unwrap_or_else(|p| p.into_inner()) {
+            tlsrpt::render(source, &mut head);
+        }
         let domains = self.domains.lock().unwrap_or_else(|p| p.into_inner());
         let subjects = domains
             .values()
@@ -189,6 +196,12 @@ impl Metrics {
     /// one buffer.
     pub fn render(&self) -> Vec<u8> {
         self.exposition().into_bytes(Format::Text)
+    }
+
+    /// Exports the `mtasts_tlsrpt_*` families of `source` from now on
+    /// (report ingestion started), or no longer (`None`).
+    pub fn set_tlsrpt(&self, source: Option<tlsrpt::TlsrptSource>) {
+        *self.tlsrpt.write().unwrap_or_else(|p| p.into_inner()) = source;
     }
 
     fn max_mx_hosts(&self) -> usize {

@@ -4,6 +4,8 @@
 //! ([`crate::rfc::rfc8460::report`]); [`ingest`] takes one in, whichever
 //! channel (HTTPS, Maildir) brought it.
 
+pub mod component;
+pub mod https;
 pub mod ingest;
 pub mod spool;
 pub mod tally;

@@ -1,0 +1,239 @@
+//! Report ingestion as an app [`Component`]: at start-up the spool under
+//! `storage.path` is opened and its counts rebuilt (RFC 8460 §5.6: each
+//! report once), then the HTTPS channel listens on
+//! `reports.listen_address`; a reload applies the new domain list (the
+//! counts rebuilt off the async threads) and the listener's new bounds,
+//! path and TLS files. A new listen address, storage path, decompressed
+//! limit or retention takes effect at the next restart, as the log says.
+
+use super::https::{self, HttpsChannel, HttpsSettings};
+use super::ingest::{Ingestor, RebuildSummary};
+use crate::app::{Component, Loaded};
+use crate::config::{Config, ReportsConfig};
+use crate::scheduler::ApplySummary;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+
+/// How often reports past the retention are removed (and the counts
+/// rebuilt), besides at start-up and when the domain list changes.
+pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Why report ingestion could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportsStartError {
+    /// The spool could not be opened or read.
+    #[error("reports: cannot open the spool under {path}: {source}")]
+    Spool {
+        /// `storage.path`.
+        path: PathBuf,
+        /// What failed.
+        source: super::spool::SpoolError,
+    },
+    /// `reports.listen_address` could not be bound.
+    #[error("reports: cannot listen on {address}: {source}")]
+    Listen {
+        /// The address.
+        address: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+/// The Unix time now, in seconds.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The domains reports are counted for: every configured domain (not
+/// only this shard's: reports are sent to the `rua` address, not to the
+/// replica that probes the domain).
+fn domain_set(config: &Config) -> HashSet<String> {
+    config.domains.iter().map(|d| d.name.clone()).collect()
+}
+
+/// Logs what a rebuild of the counts found and how long it took.
+fn log_rebuild(summary: &RebuildSummary, took: Duration, what: &'static str) {
+    tracing::info!(
+        reports = summary.reports,
+        not_included = summary.not_included,
+        expired = summary.expired,
+        unusable = summary.unusable,
+        seconds = took.as_secs_f64(),
+        "{what}"
+    );
+    for (path, problem) in &summary.unusable_named {
+        tracing::warn!(file = %path.display(), %problem, "stored report not readable; kept, not counted");
+    }
+}
+
+/// Report ingestion: the spool, its counts, and the channels feeding it.
+pub struct ReportIngestion {
+    /// The settings in force at start-up (what a restart would change).
+    started: ReportsConfig,
+    storage_path: Option<PathBuf>,
+    ingestor: Option<Arc<Ingestor>>,
+    https: Option<HttpsChannel>,
+    expiry: Option<JoinHandle<()>>,
+}
+
+impl ReportIngestion {
+    /// Opens the spool and starts the channels `loaded` enables (none when
+    /// `reports:` enables none: the component then only says, on reload,
+    /// that enabling them needs a restart). Blocks while the spool is
+    /// read. Must run inside a tokio runtime.
+    pub fn start(loaded: &Loaded) -> Result<ReportIngestion, ReportsStartError> {
+        let config = &loaded.config;
+        let reports = config.reports.clone();
+        let mut ingestion = ReportIngestion {
+            started: reports.clone(),
+            storage_path: config.storage.path.clone(),
+            ingestor: None,
+            https: None,
+            expiry: None,
+        };
+        // Validation refuses channels without a storage path.
+        let (true, Some(path)) = (reports.enabled(), config.storage.path.clone()) else {
+            return Ok(ingestion);
+        };
+        let began = Instant::now();
+        let (ingestor, summary) = Ingestor::open(
+            &path,
+            reports.max_decompressed_bytes,
+            reports.retention_days,
+            domain_set(config),
+            unix_now(),
+        )
+        .map_err(|source| ReportsStartError::Spool {
+            path: path.clone(),
+            source,
+        })?;
+        log_rebuild(&summary, began.elapsed(), "TLSRPT report spool read");
+        let ingestor = Arc::new(ingestor);
+        if let Some(address) = &reports.listen_address {
+            let listener = https::bind(address).map_err(|source| ReportsStartError::Listen {
+                address: crate::echo::capped(address).into_owned(),
+                source,
+            })?;
+            let channel = HttpsChannel::start(
+                listener,
+                HttpsSettings::from_config(&reports),
+                ingestor.clone(),
+            );
+            tracing::info!(
+                address = %channel.local_addr().map_or_else(|| address.clone(), |a| a.to_string()),
+                path = %reports.path,
+                tls = reports.web_config_file.as_ref().is_some_and(|f| f.web.tls.is_some()),
+                "TLSRPT reports listener started"
+            );
+            ingestion.https = Some(channel);
+        }
+        ingestion.expiry = Some(tokio::spawn(expire_daily(ingestor.clone())));
+        ingestion.ingestor = Some(ingestor);
+        Ok(ingestion)
+    }
+
+    /// The ingestor, when a channel is enabled: what the metrics and the
+    /// other channels (Maildir) read and feed.
+    pub fn ingestor(&self) -> Option<Arc<Ingestor>> {
+        self.ingestor.clone()
+    }
+
+    /// Where the HTTPS channel listens, when it does.
+    pub fn https_address(&self) -> Option<std::net::SocketAddr> {
+        self.https.as_ref().and_then(HttpsChannel::local_addr)
+    }
+
+    /// Logs each setting whose change needs a restart.
+    fn note_restart_needed(&self, loaded: &Loaded) {
+        let new = &loaded.config.reports;
+        let old = &self.started;
+        let mut keys = Vec::new();
+        if new.enabled() != old.enabled() {
+            keys.push("reports.listen_address / reports.maildir");
+        }
+        if new.listen_address != old.listen_address {
+            keys.push("reports.listen_address");
+        }
+        if new.max_decompressed_bytes != old.max_decompressed_bytes {
+            keys.push("reports.max_decompressed_bytes");
+        }
+        if new.retention_days != old.retention_days {
+            keys.push("reports.retention_days");
+        }
+        if old.enabled() && loaded.config.storage.path != self.storage_path {
+            keys.push("storage.path (for the report spool)");
+        }
+        for key in keys {
+            tracing::warn!(key, "changed: takes effect at the next restart");
+        }
+    }
+}
+
+/// Removes reports past the retention once a day (a rebuild does).
+async fn expire_daily(ingestor: Arc<Ingestor>) {
+    let mut ticks = tokio::time::interval(EXPIRY_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let ingestor = ingestor.clone();
+        let began = Instant::now();
+        match tokio::task::spawn_blocking(move || ingestor.rebuild(unix_now())).await {
+            Ok(Ok(summary)) => log_rebuild(
+                &summary,
+                began.elapsed(),
+                "TLSRPT reports counted again after expiry",
+            ),
+            Ok(Err(error)) => tracing::error!(%error, "TLSRPT report spool: expiry failed"),
+            Err(error) => tracing::error!(%error, "TLSRPT report spool: expiry task failed"),
+        }
+    }
+}
+
+impl Component for ReportIngestion {
+    fn name(&self) -> &'static str {
+        "report ingestion"
+    }
+
+    fn reload(&mut self, loaded: &Loaded) -> ApplySummary {
+        self.note_restart_needed(loaded);
+        if let Some(channel) = &self.https {
+            channel.apply(HttpsSettings::from_config(&loaded.config.reports));
+        }
+        if let Some(ingestor) = &self.ingestor {
+            let ingestor = ingestor.clone();
+            let domains = domain_set(&loaded.config);
+            // Reading the spool again may take a while: not on the
+            // thread that runs the reload.
+            tokio::task::spawn_blocking(move || {
+                let began = Instant::now();
+                match ingestor.set_domains(domains, unix_now()) {
+                    Ok(Some(summary)) => log_rebuild(
+                        &summary,
+                        began.elapsed(),
+                        "TLSRPT reports counted again for the new domain list",
+                    ),
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::error!(%error, "TLSRPT report spool: counting again failed")
+                    }
+                }
+            });
+        }
+        ApplySummary::default()
+    }
+
+    fn stop(&mut self) {
+        if let Some(channel) = &self.https {
+            channel.stop();
+        }
+        if let Some(expiry) = self.expiry.take() {
+            expiry.abort();
+        }
+    }
+}
