@@ -4,5 +4,6 @@
 //! ([`crate::rfc::rfc8460::report`]); receiving them (HTTPS, Maildir) and
 //! exposing the counts come in later parts of this component.
 
+pub mod recent;
 pub mod spool;
 pub mod tally;
