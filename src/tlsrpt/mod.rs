@@ -7,3 +7,4 @@
 pub mod recent;
 pub mod spool;
 pub mod tally;
+pub mod view;
