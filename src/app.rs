@@ -183,6 +183,9 @@ pub struct App {
     /// Where the TLSRPT reports listener listens (`reports.listen_address`),
     /// when it does.
     pub reports_address: Option<std::net::SocketAddr>,
+    /// The TLSRPT report ingestor, when a reports channel is enabled: the
+    /// pages show what senders reported from it.
+    pub reports: Option<Arc<crate::tlsrpt::ingest::Ingestor>>,
 }
 
 fn unix_now() -> f64 {
@@ -221,6 +224,7 @@ impl App {
             }));
         }
         let reports_address = ingestion.https_address();
+        let reports = ingestion.ingestor();
         metrics.config_reload_successful.set(1.0);
         metrics.config_reload_timestamp.set(unix_now());
         let components: Vec<Box<dyn Component>> =
@@ -238,6 +242,7 @@ impl App {
             latest,
             histories,
             reports_address,
+            reports,
         })
     }
 }

@@ -76,6 +76,18 @@ enum Command {
         /// Domains to check (default: every configured domain).
         domains: Vec<String>,
     },
+    /// Summarise the stored TLSRPT reports per domain and sender, read-only (exit 0: read, 1: spool or a stored file unreadable, 2: usage or config error).
+    Reports {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+        /// Only this domain (repeatable; default: every configured domain, or every domain reported when none is configured).
+        #[arg(long = "domain", value_name = "DOMAIN")]
+        domains: Vec<String>,
+        /// Only reports whose period ended within this long (e.g. 7d, 36h).
+        #[arg(long, default_value = "7d", value_name = "DURATION")]
+        since: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -195,6 +207,11 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async {
         match &cli.command {
             Some(Command::Check { output, domains }) => run_check(&cli, *output, domains).await,
+            Some(Command::Reports {
+                output,
+                domains,
+                since,
+            }) => run_reports(&cli, *output, domains, since),
             None => serve(&cli).await,
         }
     });
@@ -242,6 +259,94 @@ async fn run_check(cli: &Cli, output: OutputFormat, names: &[String]) -> i32 {
         return EXIT_FAILED;
     }
     check::exit_code(&reports)
+}
+
+/// The `reports` subcommand: reads the TLSRPT spool under the config's
+/// `storage.path` without writing to it (README "reports").
+fn run_reports(cli: &Cli, output: OutputFormat, names: &[String], since: &str) -> i32 {
+    use mtasts_exporter::rfc::rfc8460::report_body::DEFAULT_DECOMPRESSED_LIMIT;
+    use mtasts_exporter::tlsrpt::{spool::Spool, view};
+    let config = match load_config(cli.config_file.as_ref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return EXIT_USAGE;
+        }
+    };
+    let period = match mtasts_exporter::config::parse_duration(since) {
+        Ok(period) => period,
+        Err(error) => {
+            eprintln!("error: --since: {error}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut selected = Vec::new();
+    for name in names {
+        match mtasts_exporter::config::normalize_domain(name) {
+            Ok(ascii) => selected.push(ascii),
+            Err(error) => {
+                eprintln!(
+                    "error: --domain {:?}: {}",
+                    capped(name),
+                    capped_within(&error.to_string(), name)
+                );
+                return EXIT_USAGE;
+            }
+        }
+    }
+    if selected.is_empty() {
+        selected = config.domains.iter().map(|d| d.name.clone()).collect();
+    }
+    let Some(storage) = config.storage.path.as_ref() else {
+        eprintln!(
+            "error: no storage.path in {}: TLSRPT reports are stored under it (give the exporter's --config.file)",
+            cli.config_file
+                .as_ref()
+                .map_or_else(|| "the configuration".to_string(), |p| p.display().to_string())
+        );
+        return EXIT_USAGE;
+    };
+    let spool = match Spool::open_read_only(storage, DEFAULT_DECOMPRESSED_LIMIT) {
+        Ok(spool) => spool,
+        Err(error) => {
+            eprintln!("error: no TLSRPT report spool to read: {error} (does the exporter with this storage.path receive reports?)");
+            return EXIT_FAILED;
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let since = now.saturating_sub(i64::try_from(period.as_secs()).unwrap_or(i64::MAX));
+    let include = |domain: &str| selected.is_empty() || selected.iter().any(|d| d == domain);
+    let listing = match view::read_spool(&spool, since, include) {
+        Ok(listing) => listing,
+        Err(error) => {
+            eprintln!("error: cannot read the TLSRPT report spool: {error}");
+            return EXIT_FAILED;
+        }
+    };
+    for unusable in &listing.unusable {
+        eprintln!(
+            "error: stored report {} does not read back: {}",
+            unusable.path.display(),
+            capped(&unusable.problem)
+        );
+    }
+    if listing.unusable_count > listing.unusable.len() as u64 {
+        eprintln!(
+            "error: {} more stored files do not read back",
+            listing.unusable_count - listing.unusable.len() as u64
+        );
+    }
+    match output {
+        OutputFormat::Text => print!("{}", view::render_text(&listing, &selected, since, now)),
+        OutputFormat::Json => println!("{}", view::render_json(&listing, &selected, since, now)),
+    }
+    if listing.unusable_count > 0 {
+        EXIT_FAILED
+    } else {
+        check::EXIT_OK
+    }
 }
 
 /// The signals the server answers, registered together before anything

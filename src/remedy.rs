@@ -11,6 +11,7 @@
 //! domain in its labels.
 
 use crate::report::Warning;
+use crate::rfc::rfc8460::report::ReportResultType;
 use crate::taxonomy::{Failure, LocalError, LocalErrorKind, Reason};
 use serde::{Serialize, Serializer};
 use std::borrow::Cow;
@@ -156,6 +157,28 @@ pub fn serialize_local_error<S: Serializer>(
         .serialize(serializer)
 }
 
+/// What to do when senders' TLSRPT reports show failed sessions of this
+/// result type (RFC 8460 §4.3): the line of the probe's reason for the
+/// same failure where there is one (the host shown is the reported
+/// `receiving-mx-hostname`), a line of its own for what only senders see
+/// (README "What senders' reports ask of you"; `mtasts-exporter reports`).
+pub fn for_reported_result(result: ReportResultType) -> &'static str {
+    match result {
+        ReportResultType::StarttlsNotSupported => for_reason(Reason::StarttlsNotOffered),
+        ReportResultType::CertificateHostMismatch => for_reason(Reason::CertificateHostMismatch),
+        ReportResultType::CertificateExpired => for_reason(Reason::CertificateExpired),
+        ReportResultType::CertificateNotTrusted => for_reason(Reason::CertificateNotTrusted),
+        ReportResultType::ValidationFailure => "Senders could not validate the MX host shown (not covered by the policy, no usable address, or another check failed): compare its name and address with `mtasts-exporter check <domain>` and read the `failure-reason-code` the sender gave.",
+        ReportResultType::TlsaInvalid => "Fix the TLSA records at `_25._tcp.<mx host>`: none matched the certificate chain the MX host served (RFC 7672 §3.1); publish a record for the next key before each certificate or key rollover.",
+        ReportResultType::DnssecInvalid => "Fix the DNSSEC signatures of the zone of the MX host or its TLSA records: senders could not validate them (expired signatures, a broken DS chain) (RFC 7672 §2.1).",
+        ReportResultType::DaneRequired => "The sender requires DANE for your domain but found no DNSSEC-validated TLSA records for the MX host shown: publish them at `_25._tcp.<mx host>` (RFC 7672 §2.2), or ask the sender why it requires DANE.",
+        ReportResultType::StsPolicyFetchError => "Senders could not fetch `https://mta-sts.<domain>/.well-known/mta-sts.txt`: it must answer 200 over HTTPS from everywhere, without a redirect (RFC 8461 §3.3); `mtasts-exporter check <domain>` shows what it gets from here.",
+        ReportResultType::StsPolicyInvalid => "Senders found the policy invalid: fix it as `mtasts-exporter check <domain>` shows (`version: STSv1`, `mode` and `max_age` once each, `mx:` lines; RFC 8461 §3.2).",
+        ReportResultType::StsWebpkiInvalid => "Senders did not accept the certificate of `mta-sts.<domain>`: serve a publicly trusted certificate for that name, not expired, with its whole chain (RFC 8461 §3.3).",
+        ReportResultType::Other => "The sender reported a failure RFC 8460 does not name: read its `failure-reason-code` and `additional-information` (`mtasts-exporter reports --domain <domain>`), or ask its `contact-info`.",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +193,18 @@ mod tests {
             .chain(Warning::ALL.iter().map(|w| for_warning(*w)))
             .chain(LocalErrorKind::ALL.iter().map(|k| for_local_error(*k)));
         for line in lines {
+            assert!(line.len() <= 300, "{line}");
+            assert!(line.ends_with('.'), "{line}");
+            for bad in ['\n', '\'', '"', '{', '}', '|', '\\'] {
+                assert!(!line.contains(bad), "{bad:?} in {line}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_reported_result_type_has_a_plain_line() {
+        for result in ReportResultType::ALL {
+            let line = for_reported_result(result);
             assert!(line.len() <= 300, "{line}");
             assert!(line.ends_with('.'), "{line}");
             for bad in ['\n', '\'', '"', '{', '}', '|', '\\'] {

@@ -235,6 +235,25 @@ async fn a_report_is_counted_once_and_kept_across_a_restart() {
     let after = tlsrpt_series(&restarted.base).await;
     assert_eq!(counts(&after), counts(&series));
     assert_eq!(value(&after, "mtasts_tlsrpt_report_duplicates_total"), 1.0);
+
+    // The pages show what senders reported, rebuilt from the spool too.
+    let (status, landing) = get(&format!("{}/", restarted.base)).await;
+    assert_eq!(status, 200);
+    assert!(
+        landing.contains("What senders reported (TLSRPT)"),
+        "{landing}"
+    );
+    assert!(landing.contains("href=\"/domain/good.test\""), "{landing}");
+    let (status, page) = get(&format!("{}/domain/good.test", restarted.base)).await;
+    assert_eq!(status, 200);
+    let section = page
+        .split("What senders reported (TLSRPT)")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no reports section: {page}"));
+    assert!(section.contains("Google Inc."), "{section}");
+    assert!(section.contains("Microsoft Corporation"), "{section}");
+    assert!(section.contains("certificate-expired"), "{section}");
+    assert!(section.ends_with("</main>\n</body></html>\n"), "{section}");
 }
 
 #[tokio::test]

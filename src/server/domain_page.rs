@@ -41,10 +41,26 @@ pub(super) fn page(state: &AppState, segment: &str) -> HttpResponse {
         .unwrap_or_else(|p| p.into_inner())
         .get(&domain.name)
         .cloned();
-    html(
-        StatusCode::OK,
-        render(domain, report.as_deref(), &config.certificates, unix_now()),
-    )
+    let now = unix_now();
+    let mut page = render(domain, report.as_deref(), &config.certificates, now);
+    if let Some(ingestor) = &state.app.reports {
+        // What senders reported goes after what the probe saw.
+        let section = ingestor.with_recent(|recent| {
+            super::reports_section::domain_section(recent, &domain.name, now)
+        });
+        insert_before_close(&mut page, &section);
+    }
+    html(StatusCode::OK, page)
+}
+
+/// Puts `section` at the end of the page's body, before what
+/// `close_page` wrote.
+fn insert_before_close(page: &mut String, section: &str) {
+    let at = page
+        .rfind("</main>")
+        .or_else(|| page.rfind("</body>"))
+        .unwrap_or(page.len());
+    page.insert_str(at, section);
 }
 
 /// The scheduled domain `segment` names (percent-decoded, IDN or

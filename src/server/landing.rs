@@ -56,6 +56,11 @@ fn render(state: &AppState, query: &Query, now: f64) -> String {
     cards(&mut html, &counts, &thresholds, query.filter);
     filter_form(&mut html, query);
     listing(&mut html, &selection, query, &thresholds, now);
+    if let Some(ingestor) = &state.app.reports {
+        html.push_str(
+            &ingestor.with_recent(|recent| super::reports_section::summary_section(recent, now)),
+        );
+    }
     close_page(&mut html);
     html
 }

@@ -18,6 +18,7 @@ pub mod listen;
 mod metrics;
 mod probe;
 mod reload;
+pub mod reports_section;
 mod response;
 mod routes;
 mod status;

@@ -9,6 +9,7 @@
 //! is stored durably, so a crash between the two counts it at the next
 //! start, once.
 
+use super::recent::{Limits, RecentReports};
 use super::spool::{Rebuilt, Spool, SpoolError, Stored};
 use super::tally::Tally;
 use crate::rfc::rfc8460::report::{Report, ReportError};
@@ -101,6 +102,17 @@ impl IngestError {
     }
 }
 
+/// What the exporter keeps of recent reports for its pages: each
+/// sender's latest report per domain and the five latest, with five
+/// failure details each. Bounded per domain, so that a fleet whose every
+/// domain reports costs a few KiB per domain (README "TLSRPT reports").
+pub const PAGE_LIMITS: Limits = Limits {
+    reports_per_domain: 5,
+    senders_per_domain: 10,
+    details_per_report: 5,
+    max_domains: super::recent::MAX_DOMAINS,
+};
+
 /// What [`Ingestor::rebuild`] found, for the log.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RebuildSummary {
@@ -125,6 +137,7 @@ pub struct Ingestor {
     retention_days: u32,
     domains: RwLock<HashSet<String>>,
     tally: Mutex<Tally>,
+    recent: Mutex<RecentReports>,
     /// Held shared while a report is stored and counted, and exclusively
     /// while the tally is rebuilt, so that no report is counted by both.
     gate: RwLock<()>,
@@ -150,6 +163,7 @@ impl Ingestor {
             retention_days,
             domains: RwLock::new(domains),
             tally: Mutex::new(Tally::default()),
+            recent: Mutex::new(RecentReports::new(PAGE_LIMITS)),
             gate: RwLock::new(()),
             duplicates: AtomicU64::new(0),
             errors: Mutex::new(BTreeMap::new()),
@@ -192,6 +206,10 @@ impl Ingestor {
                 {
                     let domains = self.domains.read().unwrap_or_else(PoisonError::into_inner);
                     self.tally
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .add(&report, |domain| domains.contains(domain));
+                    self.recent
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .add(&report, |domain| domains.contains(domain));
@@ -256,9 +274,19 @@ impl Ingestor {
             expired,
             unusable_count,
             unusable,
-        } = self
-            .spool
-            .rebuild(now, self.retention_days, |domain| domains.contains(domain))?;
+        } = {
+            let mut recent = RecentReports::new(PAGE_LIMITS);
+            let rebuilt = self.spool.rebuild_visiting(
+                now,
+                self.retention_days,
+                |domain| domains.contains(domain),
+                |report| {
+                    recent.add(report, |domain| domains.contains(domain));
+                },
+            )?;
+            *self.recent.lock().unwrap_or_else(PoisonError::into_inner) = recent;
+            rebuilt
+        };
         *self.tally.lock().unwrap_or_else(PoisonError::into_inner) = tally;
         Ok(RebuildSummary {
             reports,
@@ -273,6 +301,12 @@ impl Ingestor {
     /// metrics), under its lock: keep it short.
     pub fn with_tally<T>(&self, read: impl FnOnce(&Tally) -> T) -> T {
         read(&self.tally.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Runs `read` on the summaries of recent reports (for the pages),
+    /// under their lock: keep it short.
+    pub fn with_recent<T>(&self, read: impl FnOnce(&RecentReports) -> T) -> T {
+        read(&self.recent.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Reports received again after they were stored (RFC 8460 §5.6).
@@ -365,10 +399,19 @@ mod tests {
             ("certificate-expired".to_string(), 2),
         ];
         assert_eq!(sessions(&ingestor, "example.com", "Org"), expected);
+        assert_eq!(
+            ingestor.with_recent(|recent| recent.domain("example.com").map(|d| d.sessions())),
+            Some((9, 2))
+        );
         drop(ingestor);
 
         let restarted = open(dir.path(), &["example.com"]);
         assert_eq!(sessions(&restarted, "example.com", "Org"), expected);
+        assert_eq!(
+            restarted.with_recent(|recent| recent.domain("example.com").map(|d| d.sessions())),
+            Some((9, 2)),
+            "the pages' summaries are rebuilt from the spool too"
+        );
         assert!(matches!(
             restarted.ingest(&raw, Channel::Https),
             Ok(Ingested::Duplicate { .. })

@@ -7,5 +7,7 @@
 pub mod component;
 pub mod https;
 pub mod ingest;
+pub mod recent;
 pub mod spool;
 pub mod tally;
+pub mod view;

@@ -239,6 +239,18 @@ impl Spool {
         retention_days: u32,
         include: impl Fn(&str) -> bool,
     ) -> Result<Rebuilt, SpoolError> {
+        self.rebuild_visiting(now, retention_days, include, |_| {})
+    }
+
+    /// [`Spool::rebuild`], also handing each counted report to `visit`
+    /// (e.g. to summarise the recent ones for the pages).
+    pub fn rebuild_visiting(
+        &self,
+        now: i64,
+        retention_days: u32,
+        include: impl Fn(&str) -> bool,
+        mut visit: impl FnMut(&Report),
+    ) -> Result<Rebuilt, SpoolError> {
         let oldest_end = now.saturating_sub(i64::from(retention_days) * 86_400);
         let mut rebuilt = Rebuilt::default();
         // Streamed, not listed first: the counts do not depend on the order.
@@ -261,6 +273,7 @@ impl Spool {
             }
             if rebuilt.tally.add(&report, &include) {
                 rebuilt.reports += 1;
+                visit(&report);
             } else {
                 rebuilt.not_included += 1;
             }
@@ -269,6 +282,108 @@ impl Spool {
             sync_dir(&self.reports)?;
         }
         Ok(rebuilt)
+    }
+}
+
+/// A report read back from the spool by [`Spool::reports`].
+#[derive(Debug, Clone)]
+pub struct StoredReport {
+    /// Its file name under the spool's `reports/` directory.
+    pub name: String,
+    /// When it was stored (the file's modification time), Unix seconds.
+    pub stored_at: i64,
+    /// The report, decoded.
+    pub report: Report,
+}
+
+/// A stored file that did not read back as a report, with the problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnusableFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Why it is unusable (the decoder's or the file system's words).
+    pub problem: String,
+}
+
+/// A spool opened for reading only ([`Spool::open_read_only`]): it can
+/// list and read the stored reports, nothing else.
+#[derive(Debug)]
+pub struct SpoolReader(Spool);
+
+impl SpoolReader {
+    /// The directory holding the stored reports.
+    pub fn reports_dir(&self) -> &Path {
+        self.0.reports_dir()
+    }
+
+    /// Every stored report, as [`Spool::reports`].
+    pub fn reports(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<StoredReport, UnusableFile>> + '_, SpoolError> {
+        self.0.reports()
+    }
+}
+
+impl Spool {
+    /// Opens the spool under `storage_path` for reading only: nothing is
+    /// created, removed or written, so it can be read while the exporter
+    /// runs and writes to it. An error when its `reports/` directory is
+    /// not there or cannot be read.
+    pub fn open_read_only(
+        storage_path: &Path,
+        decompressed_limit: usize,
+    ) -> Result<SpoolReader, SpoolError> {
+        let root = storage_path.join(SPOOL_DIR);
+        let reports = root.join("reports");
+        fs::read_dir(&reports).map_err(io("read", &reports))?;
+        Ok(SpoolReader(Spool {
+            reports,
+            tmp: root.join("tmp"),
+            decompressed_limit,
+            sequence: AtomicU64::new(0),
+        }))
+    }
+
+    /// Every stored report in the order they were stored (file time, then
+    /// name), each decoded when the iterator reaches it, so memory holds
+    /// one report and the list of names. Reads only: a file removed
+    /// meanwhile (the exporter's retention) is skipped; one that does not
+    /// read back is an [`UnusableFile`] item.
+    pub fn reports(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<StoredReport, UnusableFile>> + '_, SpoolError> {
+        let mut names: Vec<(i64, std::ffi::OsString)> = Vec::new();
+        for entry in fs::read_dir(&self.reports).map_err(io("read", &self.reports))? {
+            let entry = entry.map_err(io("read", &self.reports))?;
+            let modified = match entry.metadata() {
+                Ok(metadata) => metadata.modified().ok().map_or(0, unix_seconds),
+                // Gone since the listing: removed by the retention.
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(_) => 0,
+            };
+            names.push((modified, entry.file_name()));
+        }
+        names.sort_unstable();
+        Ok(names.into_iter().filter_map(move |(stored_at, name)| {
+            let path = self.reports.join(&name);
+            match self.read(&path) {
+                Ok(report) => Some(Ok(StoredReport {
+                    name: name.to_string_lossy().into_owned(),
+                    stored_at,
+                    report,
+                })),
+                Err(_) if !path.exists() => None,
+                Err(problem) => Some(Err(UnusableFile { path, problem })),
+            }
+        }))
+    }
+}
+
+/// A file time as Unix seconds (negative before 1970).
+fn unix_seconds(time: std::time::SystemTime) -> i64 {
+    match time.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_secs()).unwrap_or(i64::MAX),
     }
 }
 
