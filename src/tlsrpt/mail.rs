@@ -37,6 +37,13 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 10 * 1024 * 1024;
 /// The media types of a report part (RFC 8460 §5.3, §6.4, §6.5).
 pub const REPORT_MEDIA_TYPES: [&str; 2] = ["application/tlsrpt+gzip", "application/tlsrpt+json"];
 
+/// The `message/...` and `multipart/digest` markers a message may hold at
+/// most: each may open a nested message, and `mail-parser` frees nested
+/// messages recursively, so tens of thousands of them nested would
+/// overflow the stack. A report mail has none, or one or two when
+/// forwarded.
+pub const MAX_NESTING_MARKERS: usize = 64;
+
 /// Why a message gives no report. [`MailError::cause`] is the bounded
 /// label of `mtasts_tlsrpt_ingest_errors_total`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,6 +56,9 @@ pub enum MailError {
         /// The limit.
         limit: u64,
     },
+    /// More than [`MAX_NESTING_MARKERS`] places that may nest a message.
+    #[error("more than {MAX_NESTING_MARKERS} nested message types")]
+    TooDeep,
     /// No header fields: not an Internet message (RFC 5322 §2.1).
     #[error("not a mail message (no header fields)")]
     NotMail,
@@ -69,7 +79,10 @@ impl MailError {
     pub fn cause(&self) -> &'static str {
         match self {
             MailError::TooLarge { .. } => "too-large",
-            MailError::NotMail | MailError::NoReport(_) | MailError::Undecodable { .. } => "mime",
+            MailError::TooDeep
+            | MailError::NotMail
+            | MailError::NoReport(_)
+            | MailError::Undecodable { .. } => "mime",
         }
     }
 }
@@ -144,6 +157,9 @@ impl<'x> Mail<'x> {
                 size,
                 limit: max_bytes,
             });
+        }
+        if nesting_markers(raw) > MAX_NESTING_MARKERS {
+            return Err(MailError::TooDeep);
         }
         let message = MessageParser::default()
             .parse(raw)
@@ -309,6 +325,19 @@ pub fn signer_aligned(signer: &str, from_domain: &str) -> bool {
             && from_domain.as_bytes()[from_domain.len() - signer.len() - 1] == b'.')
 }
 
+/// How many times `message/` or `digest` (any case) occur in `raw`: an
+/// upper bound on how deep its messages may nest (RFC 2046 §5.2.1
+/// `message/rfc822`, §5.1.5 `multipart/digest`, whose parts are messages
+/// by default).
+fn nesting_markers(raw: &[u8]) -> usize {
+    let count = |marker: &[u8]| {
+        raw.windows(marker.len())
+            .filter(|window| window.eq_ignore_ascii_case(marker))
+            .count()
+    };
+    count(b"message/") + count(b"digest")
+}
+
 /// Whether `bytes` may be a report: gzip by its magic bytes, or text whose
 /// first character (after white space and a byte order mark) opens a JSON
 /// object.
@@ -447,6 +476,32 @@ mod tests {
             })
         );
         assert_eq!(Mail::parse(b"", 10).err().map(|e| e.cause()), Some("mime"));
+    }
+
+    #[test]
+    fn deeply_nested_messages_are_refused_before_parsing() {
+        // 100,000 nested messages would overflow the stack when freed.
+        let raw = format!(
+            "From: a@b.test\n{}",
+            "Content-Type: message/rfc822\n\n".repeat(100_000)
+        );
+        assert_eq!(
+            Mail::parse(raw.as_bytes(), DEFAULT_MAX_MESSAGE_BYTES).err(),
+            Some(MailError::TooDeep)
+        );
+        let digest = format!(
+            "From: a@b.test\n{}",
+            "Content-Type: multipart/DIGEST; boundary=d\n\n--d\n\n".repeat(65)
+        );
+        assert_eq!(
+            Mail::parse(digest.as_bytes(), DEFAULT_MAX_MESSAGE_BYTES).err(),
+            Some(MailError::TooDeep)
+        );
+        let forwarded = format!(
+            "From: a@b.test\n{}",
+            "Content-Type: message/rfc822\n\n".repeat(MAX_NESTING_MARKERS)
+        );
+        assert!(Mail::parse(forwarded.as_bytes(), DEFAULT_MAX_MESSAGE_BYTES).is_ok());
     }
 
     #[test]
