@@ -352,6 +352,17 @@ async fn bad_or_missing_signatures_are_rejected_as_dkim() {
             "From: TLS reports <tlsrpt@sender.test.evil.test>",
         );
     setup.deliver("e-from-changed", &forged_from);
+    // A second, unsigned From: above the signed one.
+    setup.deliver(
+        "f-two-froms",
+        &format!(
+            "From: reports@other.test\n{}",
+            s.sign(
+                "sender.test",
+                &gzip_report_mail("tlsrpt@sender.test", "r5b")
+            )
+        ),
+    );
 
     let reader = setup.reader(setup.settings());
     let expected = [
@@ -369,6 +380,7 @@ async fn bad_or_missing_signatures_are_rejected_as_dkim() {
             "e-from-changed",
             "not by the From: domain sender.test.evil.test",
         ),
+        ("f-two-froms", "no usable From: address"),
     ];
     for (file, why) in expected {
         let (outcome, moved) = reader.take(file.into()).await;
@@ -385,11 +397,12 @@ async fn bad_or_missing_signatures_are_rejected_as_dkim() {
             "b-changed",
             "c-other-domain",
             "d-wrong-key",
-            "e-from-changed"
+            "e-from-changed",
+            "f-two-froms"
         ]
     );
     assert!(setup.files("cur").is_empty() && setup.files("new").is_empty());
-    assert_eq!(setup.errors(), vec![("dkim", 5)]);
+    assert_eq!(setup.errors(), vec![("dkim", 6)]);
     assert_eq!(setup.sessions(), 0);
 }
 
@@ -413,17 +426,30 @@ async fn messages_without_a_report_are_rejected_as_mime_and_big_ones_as_too_larg
     );
     setup.deliver("e-garbage", &s.sign("sender.test", &garbage));
 
+    // Not a file: refused without being read (reading it would never end).
+    std::os::unix::fs::symlink("/dev/zero", setup.maildir.join("new/f-endless")).expect("symlink");
+    // Dot files are not messages (Maildir).
+    setup.deliver(".f-hidden", "not a message");
+
     let mut settings = setup.settings();
     settings.max_message_bytes = 4000;
     let reader = setup.reader(settings);
-    assert_eq!(reader.pass().await.expect("pass"), summary(0, 0, 5, 0));
+    assert_eq!(reader.pass().await.expect("pass"), summary(0, 0, 6, 0));
     assert_eq!(
         setup.files("rejected"),
-        vec!["a-not-mail", "b-no-report", "c-empty", "d-big", "e-garbage"]
+        vec![
+            "a-not-mail",
+            "b-no-report",
+            "c-empty",
+            "d-big",
+            "e-garbage",
+            "f-endless"
+        ]
     );
+    assert_eq!(setup.files("new"), vec![".f-hidden"]);
     assert_eq!(
         setup.errors(),
-        vec![("json", 1), ("mime", 3), ("too-large", 1)]
+        vec![("json", 1), ("mime", 4), ("too-large", 1)]
     );
 }
 

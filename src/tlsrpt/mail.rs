@@ -221,9 +221,18 @@ impl<'x> Mail<'x> {
     }
 
     /// The domain of the `From:` address (RFC 5322 §3.6.2), lower case:
-    /// `None` unless there is exactly one address and its domain is a
-    /// host name.
+    /// `None` unless there is exactly one `From:` field (§3.6: a second one
+    /// is how a sender puts an unsigned address above a signed one) with
+    /// exactly one address, whose domain is a host name.
     pub fn from_domain(&self) -> Option<String> {
+        let fields = self
+            .message
+            .headers_raw()
+            .filter(|(name, _)| name.trim().eq_ignore_ascii_case("From"))
+            .count();
+        if fields != 1 {
+            return None;
+        }
         let from = self.message.from()?;
         let mut addresses = from.iter();
         let address = addresses.next()?.address()?;
@@ -515,6 +524,10 @@ mod tests {
             None
         );
         assert_eq!(mail("Subject: x\r\n\r\n").from_domain(), None);
+        assert_eq!(
+            mail("From: a@evil.example\r\nFrom: b@sender.example\r\n\r\n").from_domain(),
+            None
+        );
         assert_eq!(mail("From: nobody\r\n\r\n").from_domain(), None);
     }
 }

@@ -169,6 +169,8 @@ enum Refusal {
     Mail(MailError),
     Dkim(DkimError),
     Other(&'static str, String),
+    /// Not the message's fault (it cannot be read now): try again.
+    Unreadable(String),
 }
 
 impl MaildirReader {
@@ -248,7 +250,7 @@ impl MaildirReader {
                 Some((REJECTED_FOLDER, name.clone()))
             }
             Outcome::Deferred { reason } => {
-                tracing::info!(file = %shown, reason = %reason, "TLSRPT mail left in new/ for the next pass");
+                tracing::warn!(file = %shown, reason = %reason, "TLSRPT mail left in new/ for the next pass");
                 None
             }
             Outcome::Vanished => None,
@@ -280,6 +282,11 @@ impl MaildirReader {
         let prepared = match read {
             Ok(Ok(Some(prepared))) => prepared,
             Ok(Ok(None)) => return Outcome::Vanished,
+            Ok(Err(Refusal::Unreadable(reason))) => {
+                return Outcome::Deferred {
+                    reason: capped(&reason).into_owned(),
+                }
+            }
             Ok(Err(refusal)) => return self.refuse(refusal),
             Err(join) => {
                 // A panic while reading or parsing: refuse the message
@@ -329,6 +336,11 @@ impl MaildirReader {
             Refusal::Mail(error) => (error.cause(), error.to_string()),
             Refusal::Dkim(error) => (error.cause(), error.to_string()),
             Refusal::Other(cause, reason) => (cause, reason),
+            Refusal::Unreadable(reason) => {
+                return Outcome::Deferred {
+                    reason: capped(&reason).into_owned(),
+                }
+            }
         };
         self.ingestor.count_error(Channel::Maildir, cause);
         Outcome::Rejected {
@@ -419,7 +431,7 @@ fn prepare(path: &Path, max: u64, dkim: &DkimMode) -> Result<Option<Prepared>, R
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(Refusal::Other("mime", format!("cannot read: {error}"))),
+        Err(error) => return Err(Refusal::Unreadable(format!("cannot read: {error}"))),
     };
     if !meta.file_type().is_file() {
         return Err(Refusal::Other("mime", "not a regular file".to_string()));
@@ -436,7 +448,7 @@ fn prepare(path: &Path, max: u64, dkim: &DkimMode) -> Result<Option<Prepared>, R
     match read {
         Ok(_) => {}
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(Refusal::Other("mime", format!("cannot read: {error}"))),
+        Err(error) => return Err(Refusal::Unreadable(format!("cannot read: {error}"))),
     }
     let raw: Arc<[u8]> = Arc::from(raw);
     let mail = Mail::parse(&raw, max).map_err(Refusal::Mail)?;
