@@ -403,6 +403,11 @@ async fn bad_or_missing_signatures_are_rejected_as_dkim() {
     );
     assert!(setup.files("cur").is_empty() && setup.files("new").is_empty());
     assert_eq!(setup.errors(), vec![("dkim", 6)]);
+    // Names that lead out of new/ are no messages of it.
+    for name in ["../rejected/a-unsigned", "..", "/etc/hostname"] {
+        assert_eq!(reader.take(name.into()).await, (Outcome::Vanished, true));
+    }
+    assert_eq!(setup.files("rejected").len(), 6);
     assert_eq!(setup.sessions(), 0);
 }
 
@@ -564,6 +569,8 @@ async fn wait_for(done: impl Fn() -> bool) {
 }
 
 fn exercise(raw: &[u8]) {
+    // What the DKIM verifier parses before it looks up any key.
+    let _ = mail_auth::AuthenticatedMessage::parse(raw);
     if let Ok(mail) = Mail::parse(raw, DEFAULT_MAX_MESSAGE_BYTES) {
         let _ = mail.report();
         let _ = mail.from_domain();

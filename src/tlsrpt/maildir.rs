@@ -130,7 +130,8 @@ pub enum Outcome {
         /// Why (capped).
         reason: String,
     },
-    /// Gone before it was read (another reader took it).
+    /// Gone before it was read (another reader took it), or not a name of
+    /// `new/`.
     Vanished,
 }
 
@@ -241,6 +242,14 @@ impl MaildirReader {
     /// where that outcome says (false: a move failed, it is still in
     /// `new/`).
     pub async fn take(&self, name: OsString) -> (Outcome, bool) {
+        // One file name, nothing that leads out of `new/`.
+        let mut parts = Path::new(&name).components();
+        if !matches!(
+            (parts.next(), parts.next()),
+            (Some(std::path::Component::Normal(_)), None)
+        ) {
+            return (Outcome::Vanished, true);
+        }
         let outcome = self.judge(&name).await;
         let shown = capped(&name.to_string_lossy()).into_owned();
         let destination = match &outcome {
