@@ -497,3 +497,83 @@ fn bad_reports_settings_stop_the_start_with_their_lines() {
         assert!(stderr.lines().any(|l| l == line), "{line}\n{stderr}");
     }
 }
+
+/// Both channels running in the exporter: a report mailed to the Maildir
+/// (vouched for by the local server's `Authentication-Results`) and then
+/// POSTed by the same sender counts once (RFC 8460 §5.6).
+#[tokio::test]
+async fn the_same_report_by_mail_and_https_counts_once() {
+    use base64::Engine as _;
+    let storage = tempfile::tempdir().unwrap();
+    let maildir = storage.path().join("Maildir");
+    let (running, address) = start(
+        storage.path(),
+        &format!(
+            "  maildir: {}\n  maildir_poll_interval: 1s\n  dkim: authentication-results\n  authserv_id: mx.good.test\n",
+            maildir.display()
+        ),
+    )
+    .await;
+    let json = report("Sender Org", "both-channels-1", "good.test");
+    let encoded = base64::engine::general_purpose::STANDARD.encode(gzip(&json));
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|line| std::str::from_utf8(line).unwrap())
+        .collect();
+    let message = format!(
+        "Authentication-Results: mx.good.test; dkim=pass header.d=sender.example\n\
+         From: TLS reports <tlsrpt@sender.example>\nTo: tlsrpt@good.test\n\
+         Subject: Report Domain: good.test Submitter: sender.example Report-ID: <both-channels-1>\n\
+         MIME-Version: 1.0\n\
+         Content-Type: multipart/report; report-type=\"tlsrpt\"; boundary=\"b\"\n\n\
+         --b\nContent-Type: text/plain\n\nA TLS report.\n\
+         --b\nContent-Type: application/tlsrpt+gzip\nContent-Transfer-Encoding: base64\n\n{}\n--b--\n",
+        lines.join("\n")
+    );
+    // The channel made the Maildir's folders at start; deliver as an MTA
+    // does: write in tmp/, then move into new/.
+    std::fs::write(maildir.join("tmp/1.mail"), message).unwrap();
+    std::fs::rename(maildir.join("tmp/1.mail"), maildir.join("new/1.mail")).unwrap();
+    let sender = r#"domain="good.test",organization="sender-org""#;
+    let reports_of = |series: &BTreeMap<String, f64>| {
+        value(series, &format!("mtasts_tlsrpt_reports_total{{{sender}}}"))
+    };
+    let mut series = BTreeMap::new();
+    for _ in 0..300 {
+        series = tlsrpt_series(&running.base).await;
+        if series.contains_key(&format!("mtasts_tlsrpt_reports_total{{{sender}}}")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(reports_of(&series), 1.0, "{series:#?}");
+    let cur: Vec<String> = std::fs::read_dir(maildir.join("cur"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(cur, vec!["1.mail:2,S"]);
+
+    let (status, body) = post(&format!("http://{address}/tlsrpt"), None, json).await;
+    assert_eq!((status, body.as_str()), (200, "stored before\n"));
+    let after = tlsrpt_series(&running.base).await;
+    assert_eq!(reports_of(&after), 1.0);
+    assert_eq!(value(&after, "mtasts_tlsrpt_report_duplicates_total"), 1.0);
+    assert_eq!(
+        value(
+            &after,
+            &format!(
+                "mtasts_tlsrpt_sessions_total{{{sender},policy_type=\"sts\",result=\"success\"}}"
+            )
+        ),
+        7.0
+    );
+    // Both channels' causes are there at 0 before anything is refused.
+    assert_eq!(
+        value(
+            &after,
+            r#"mtasts_tlsrpt_ingest_errors_total{cause="dkim",channel="maildir"}"#
+        ),
+        0.0
+    );
+}

@@ -17,6 +17,7 @@ use crate::rfc::rfc8460::report::ReportResultType;
 use crate::scheduler::LatestReports;
 use crate::tlsrpt::https::HTTPS_CAUSES;
 use crate::tlsrpt::ingest::{Channel, Ingestor};
+use crate::tlsrpt::maildir::MAILDIR_CAUSES;
 use crate::tlsrpt::tally::Tally;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -288,6 +289,9 @@ pub fn render(source: &TlsrptSource, out: &mut Vec<u8>) {
     }
     for cause in HTTPS_CAUSES {
         errors.insert((cause, Channel::Https.as_str()), 0);
+    }
+    for cause in MAILDIR_CAUSES {
+        errors.insert((cause, Channel::Maildir.as_str()), 0);
     }
     for ((channel, cause), count) in source.ingestor.errors() {
         errors.insert((cause, channel.as_str()), count);

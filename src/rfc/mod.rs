@@ -14,6 +14,8 @@
 //!   null MX).
 //! - [`rfc7672`]: DANE for SMTP: TLSA records, which are usable, matching a
 //!   certificate chain against them, rollover readiness, failure reasons.
+//! - [`rfc8601`]: the `Authentication-Results` header field (which
+//!   service says a mail's DKIM signature passed).
 //! - [`domain`]: host name syntax shared by all of them.
 
 pub mod abnf;
@@ -22,3 +24,4 @@ pub mod rfc5321;
 pub mod rfc7672;
 pub mod rfc8460;
 pub mod rfc8461;
+pub mod rfc8601;

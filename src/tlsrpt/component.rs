@@ -8,6 +8,7 @@
 
 use super::https::{self, HttpsChannel, HttpsSettings};
 use super::ingest::{Ingestor, RebuildSummary};
+use super::maildir::{self, DkimMode, MaildirReader, MaildirSettings};
 use crate::app::{Component, Loaded};
 use crate::config::{Config, ReportsConfig};
 use crate::scheduler::ApplySummary;
@@ -31,6 +32,14 @@ pub enum ReportsStartError {
         path: PathBuf,
         /// What failed.
         source: super::spool::SpoolError,
+    },
+    /// `reports.maildir` could not be set up.
+    #[error("reports: cannot use the Maildir {path}: {source}")]
+    Maildir {
+        /// The Maildir.
+        path: PathBuf,
+        /// What failed.
+        source: super::maildir::MaildirError,
     },
     /// `reports.listen_address` could not be bound.
     #[error("reports: cannot listen on {address}: {source}")]
@@ -78,7 +87,35 @@ pub struct ReportIngestion {
     storage_path: Option<PathBuf>,
     ingestor: Option<Arc<Ingestor>>,
     https: Option<HttpsChannel>,
+    maildir: Option<MaildirTask>,
     expiry: Option<JoinHandle<()>>,
+}
+
+/// The mail channel's task and what stops it.
+struct MaildirTask {
+    task: JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// The mail channel's settings from the `reports:` section.
+fn maildir_settings(reports: &ReportsConfig, dir: PathBuf) -> MaildirSettings {
+    let mut settings = MaildirSettings::new(dir);
+    settings.poll_interval = reports.maildir_poll_interval;
+    settings.dkim = match &reports.dkim {
+        crate::config::DkimMode::Verify => DkimMode::Verify,
+        crate::config::DkimMode::AuthenticationResults { authserv_id } => {
+            DkimMode::AuthenticationResults {
+                authserv_id: authserv_id.clone(),
+            }
+        }
+    };
+    // A message holds the report, MIME-encoded (base64: 4/3 of it), plus
+    // headers: twice the body limit leaves room for both.
+    settings.max_message_bytes = u64::try_from(reports.max_body_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(2)
+        .max(settings.max_message_bytes);
+    settings
 }
 
 impl ReportIngestion {
@@ -94,6 +131,7 @@ impl ReportIngestion {
             storage_path: config.storage.path.clone(),
             ingestor: None,
             https: None,
+            maildir: None,
             expiry: None,
         };
         // Validation refuses channels without a storage path.
@@ -132,6 +170,33 @@ impl ReportIngestion {
             );
             ingestion.https = Some(channel);
         }
+        if let Some(dir) = &reports.maildir {
+            let settings = maildir_settings(&reports, dir.clone());
+            // Set up here so that a Maildir that cannot be created stops
+            // the start, as a listener that cannot bind does.
+            let reader = MaildirReader::new(settings, ingestor.clone(), &config.resolver).map_err(
+                |source| ReportsStartError::Maildir {
+                    path: dir.clone(),
+                    source,
+                },
+            )?;
+            let (stop, mut stopped) = tokio::sync::watch::channel(false);
+            let task = tokio::spawn(async move {
+                let shutdown = async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                };
+                maildir::read_until(reader, shutdown).await;
+            });
+            tracing::info!(
+                maildir = %dir.display(),
+                dkim = match reports.dkim {
+                    crate::config::DkimMode::Verify => "verify",
+                    crate::config::DkimMode::AuthenticationResults { .. } => "authentication-results",
+                },
+                "TLSRPT Maildir reader started"
+            );
+            ingestion.maildir = Some(MaildirTask { task, stop });
+        }
         ingestion.expiry = Some(tokio::spawn(expire_daily(ingestor.clone())));
         ingestion.ingestor = Some(ingestor);
         Ok(ingestion)
@@ -161,6 +226,15 @@ impl ReportIngestion {
         }
         if new.max_decompressed_bytes != old.max_decompressed_bytes {
             keys.push("reports.max_decompressed_bytes");
+        }
+        if new.maildir != old.maildir {
+            keys.push("reports.maildir");
+        }
+        if new.maildir_poll_interval != old.maildir_poll_interval {
+            keys.push("reports.maildir_poll_interval");
+        }
+        if new.dkim != old.dkim {
+            keys.push("reports.dkim / reports.authserv_id");
         }
         if new.retention_days != old.retention_days {
             keys.push("reports.retention_days");
@@ -231,6 +305,10 @@ impl Component for ReportIngestion {
     fn stop(&mut self) {
         if let Some(channel) = &self.https {
             channel.stop();
+        }
+        if let Some(maildir) = self.maildir.take() {
+            let _ = maildir.stop.send(true);
+            maildir.task.abort();
         }
         if let Some(expiry) = self.expiry.take() {
             expiry.abort();
