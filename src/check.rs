@@ -607,6 +607,10 @@ fn failure_place(report: &ProbeReport, failure: &Failure, options: &TextOptions)
             None => format!("an MX host of {domain}, port {}", options.smtp_port),
         },
         Phase::TlsrptLookup => format!("_smtp._tls.{domain}"),
+        Phase::Dane => match named_host() {
+            Some(host) => format!("_25._tcp.{host}"),
+            None => format!("{domain} MX (DNSSEC)"),
+        },
     }
 }
 
@@ -791,6 +795,7 @@ mod tests {
             tls_version: None,
             cert: None,
             addresses: Vec::new(),
+            dane: None,
             result_type: None,
             reason: None,
         };

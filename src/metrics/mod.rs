@@ -376,6 +376,7 @@ mod tests {
                         result_type: None,
                         reason: None,
                         addresses: Vec::new(),
+                        dane: None,
                     })
                     .collect(),
             ),
