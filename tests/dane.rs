@@ -6,9 +6,12 @@ mod support;
 
 use mtasts_exporter::check::render_json;
 use mtasts_exporter::config::Config;
+use mtasts_exporter::history::PolicyHistory;
+use mtasts_exporter::metrics::{Metrics, RegistryKind};
 use mtasts_exporter::probe::Prober;
 use mtasts_exporter::report::ProbeReport;
 use serde_json::Value;
+use std::collections::HashMap;
 use support::ca::CertKind;
 use support::https::PolicyHost;
 use support::signed_dns::{DnssecSpec, Signing};
@@ -38,8 +41,8 @@ fn domain(spec: &mut WorldSpec, d: &str, cert: CertKind, tlsa: &[([u8; 3], TlsaD
 }
 
 /// Probes `name` (configured with `dane`) in the world of `spec`; returns
-/// the report, its `check --output json` document and the metrics text.
-async fn probe(spec: &WorldSpec, name: &str, dane: &str) -> (ProbeReport, Value) {
+/// the report, its `check --output json` document and its metrics.
+async fn probe(spec: &WorldSpec, name: &str, dane: &str) -> (ProbeReport, Value, Series) {
     let world = spec.start().await;
     let entry = format!("{{name: {name}, dane: {dane}}}");
     let yaml = world.config_yaml(&[entry.as_str()]);
@@ -48,7 +51,45 @@ async fn probe(spec: &WorldSpec, name: &str, dane: &str) -> (ProbeReport, Value)
     let report = prober.probe(&config.domains[0]).await;
     let json: Value = serde_json::from_str(&render_json(std::slice::from_ref(&report))).unwrap();
     let doc = json[0].clone();
-    (report, doc)
+    let metrics = Metrics::new(config.max_mx_hosts, false, RegistryKind::Probe).unwrap();
+    metrics.observe(&report, &PolicyHistory::of_one(&report));
+    let text = String::from_utf8(metrics.render()).unwrap();
+    let series = Series(support::harness::parse_exposition(&text));
+    (report, doc, series)
+}
+
+/// The metrics of one probe, by series.
+struct Series(HashMap<String, f64>);
+
+impl Series {
+    /// The value of `name{labels}` (labels in name order), if exported.
+    fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        self.0
+            .get(&format!("{name}{{{}}}", labels.join(",")))
+            .copied()
+    }
+
+    /// `name{domain, mx="mx1.<domain>"}`.
+    fn host(&self, name: &str, domain: &str) -> Option<f64> {
+        self.get(
+            name,
+            &[("domain", domain), ("mx", &format!("mx1.{domain}"))],
+        )
+    }
+
+    /// The effective policy exported as 1.
+    fn effective_policy(&self, domain: &str) -> Vec<&'static str> {
+        ["dane", "none", "sts", "temp-error"]
+            .into_iter()
+            .filter(|p| {
+                self.get(
+                    "mtasts_domain_effective_policy",
+                    &[("domain", domain), ("policy", p)],
+                ) == Some(1.0)
+            })
+            .collect()
+    }
 }
 
 #[tokio::test]
@@ -61,7 +102,7 @@ async fn a_secure_3_1_1_record_matching_the_key_is_dane() {
         CertKind::Valid,
         &[([3, 1, 1], TlsaData::Leaf)],
     );
-    let (report, doc) = probe(&spec, "good.test", "on").await;
+    let (report, doc, metrics) = probe(&spec, "good.test", "on").await;
     assert!(report.success, "{:#?}", report.failures);
     assert_eq!(doc["dane"]["mx_dnssec"], "secure");
     assert_eq!(doc["dane"]["effective_policy"], "dane");
@@ -81,6 +122,35 @@ async fn a_secure_3_1_1_record_matching_the_key_is_dane() {
         serde_json::json!(["tlsa-rollover-not-ready"])
     );
     assert!(doc["failures"].as_array().unwrap().is_empty());
+    let d = "good.test";
+    assert_eq!(
+        metrics.get("mtasts_dnssec_mx_secure", &[("domain", d)]),
+        Some(1.0)
+    );
+    assert_eq!(metrics.effective_policy(d), ["dane"]);
+    assert_eq!(metrics.host("mtasts_mx_dane_valid", d), Some(1.0));
+    assert_eq!(metrics.host("mtasts_mx_tlsa_rollover_ready", d), Some(0.0));
+    let mx = "mx1.good.test";
+    let records = |usable| {
+        metrics.get(
+            "mtasts_mx_tlsa_records",
+            &[("domain", d), ("mx", mx), ("usable", usable)],
+        )
+    };
+    assert_eq!((records("true"), records("false")), (Some(1.0), Some(0.0)));
+    let info = [
+        ("domain", d),
+        ("matching", "1"),
+        ("mx", mx),
+        ("selector", "1"),
+        ("usage", "3"),
+    ];
+    assert_eq!(metrics.get("mtasts_mx_tlsa_info", &info), Some(1.0));
+    let digest = &record[6..];
+    assert!(
+        !metrics.0.keys().any(|k| k.contains(digest)),
+        "no digest in a label"
+    );
 }
 
 /// The `(result_type, reason)` of each failure in the JSON.
@@ -112,7 +182,7 @@ async fn a_key_change_the_records_did_not_follow_is_a_tlsa_mismatch() {
         CertKind::NewKey,
         &[([3, 1, 1], TlsaData::Leaf)],
     );
-    let (report, doc) = probe(&spec, "newkey.test", "on").await;
+    let (report, doc, metrics) = probe(&spec, "newkey.test", "on").await;
     assert!(!report.success);
     assert_eq!(failures(&doc), [pair("tlsa-invalid", "tlsa-mismatch")]);
     assert_eq!(doc["dane"]["effective_policy"], "dane");
@@ -122,6 +192,18 @@ async fn a_key_change_the_records_did_not_follow_is_a_tlsa_mismatch() {
     assert_eq!(host["matched_record"], Value::Null);
     // MTA-STS alone would pass: the certificate is valid for the host.
     assert_eq!(doc["mx_hosts"][0]["reason"], Value::Null);
+    assert_eq!(
+        metrics.host("mtasts_mx_dane_valid", "newkey.test"),
+        Some(0.0)
+    );
+    assert_eq!(metrics.effective_policy("newkey.test"), ["dane"]);
+    let failed = [
+        ("domain", "newkey.test"),
+        ("phase", "dane"),
+        ("reason", "tlsa-mismatch"),
+        ("result_type", "tlsa-invalid"),
+    ];
+    assert_eq!(metrics.get("mtasts_probe_failed", &failed), Some(1.0));
 }
 
 #[tokio::test]
@@ -137,7 +219,7 @@ async fn records_none_of_which_is_usable_are_reported() {
             ([3, 1, 1], TlsaData::Raw(vec![1, 2, 3])),
         ],
     );
-    let (report, doc) = probe(&spec, "unusable.test", "on").await;
+    let (report, doc, metrics) = probe(&spec, "unusable.test", "on").await;
     assert!(!report.success);
     assert_eq!(
         failures(&doc),
@@ -155,6 +237,16 @@ async fn records_none_of_which_is_usable_are_reported() {
         .as_str()
         .unwrap()
         .contains("PKIX"));
+    let d = "unusable.test";
+    let mx = "mx1.unusable.test";
+    let records = |usable| {
+        metrics.get(
+            "mtasts_mx_tlsa_records",
+            &[("domain", d), ("mx", mx), ("usable", usable)],
+        )
+    };
+    assert_eq!((records("true"), records("false")), (Some(0.0), Some(2.0)));
+    assert_eq!(metrics.host("mtasts_mx_dane_valid", d), Some(0.0));
 }
 
 #[tokio::test]
@@ -168,7 +260,7 @@ async fn a_tlsa_servfail_makes_the_host_unusable_not_undane() {
         &[([3, 1, 1], TlsaData::Leaf)],
     );
     spec.servfail("_25._tcp.mx1.servfail.test");
-    let (report, doc) = probe(&spec, "servfail.test", "on").await;
+    let (report, doc, metrics) = probe(&spec, "servfail.test", "on").await;
     assert!(!report.success);
     assert_eq!(
         failures(&doc),
@@ -176,6 +268,11 @@ async fn a_tlsa_servfail_makes_the_host_unusable_not_undane() {
     );
     assert_eq!(doc["dane"]["effective_policy"], "temp-error");
     assert_eq!(doc["mx_hosts"][0]["dane"]["tlsa"], "lookup-failed");
+    assert_eq!(metrics.effective_policy("servfail.test"), ["temp-error"]);
+    assert_eq!(
+        metrics.host("mtasts_mx_dane_valid", "servfail.test"),
+        Some(0.0)
+    );
 }
 
 #[tokio::test]
@@ -190,7 +287,7 @@ async fn a_bogus_signature_is_dnssec_invalid() {
         CertKind::Valid,
         &[([3, 1, 1], TlsaData::Leaf)],
     );
-    let (report, doc) = probe(&spec, "bogus.test", "on").await;
+    let (report, doc, metrics) = probe(&spec, "bogus.test", "on").await;
     assert!(!report.success);
     assert_eq!(doc["dane"]["mx_dnssec"], "bogus");
     assert_eq!(doc["dane"]["effective_policy"], "temp-error");
@@ -199,6 +296,9 @@ async fn a_bogus_signature_is_dnssec_invalid() {
         "{:?}",
         failures(&doc)
     );
+    let d = [("domain", "bogus.test")];
+    assert_eq!(metrics.get("mtasts_dnssec_mx_secure", &d), Some(0.0));
+    assert_eq!(metrics.effective_policy("bogus.test"), ["temp-error"]);
 }
 
 #[tokio::test]
@@ -213,15 +313,20 @@ async fn an_unsigned_zone_is_insecure_and_sts_applies() {
         CertKind::Valid,
         &[([3, 1, 1], TlsaData::Leaf)],
     );
-    let (report, doc) = probe(&spec, "plain.test", "on").await;
+    let (report, doc, _) = probe(&spec, "plain.test", "on").await;
     assert!(report.success, "{:#?}", report.failures);
     assert_eq!(doc["dane"]["mx_dnssec"], "insecure");
     assert_eq!(doc["dane"]["effective_policy"], "sts");
     assert!(failures(&doc).is_empty());
     // Required, the same zone fails with dane-required.
-    let (report, doc) = probe(&spec, "plain.test", "require").await;
+    let (report, doc, metrics) = probe(&spec, "plain.test", "require").await;
     assert!(!report.success);
     assert_eq!(failures(&doc), [pair("dane-required", "mx-insecure")]);
+    let d = [("domain", "plain.test")];
+    assert_eq!(metrics.get("mtasts_dnssec_mx_secure", &d), Some(0.0));
+    assert_eq!(metrics.effective_policy("plain.test"), ["sts"]);
+    assert_eq!(metrics.host("mtasts_mx_dane_valid", "plain.test"), None);
+    assert_eq!(metrics.get("mtasts_probe_success", &d), Some(0.0));
 }
 
 #[tokio::test]
@@ -229,14 +334,18 @@ async fn a_secure_denial_of_tlsa_leaves_sts_in_charge() {
     let mut spec = WorldSpec::new();
     spec.dnssec(DnssecSpec::default());
     domain(&mut spec, "notlsa.test", CertKind::Valid, &[]);
-    let (report, doc) = probe(&spec, "notlsa.test", "on").await;
+    let (report, doc, _) = probe(&spec, "notlsa.test", "on").await;
     assert!(report.success, "{:#?}", report.failures);
     assert_eq!(doc["dane"]["mx_dnssec"], "secure");
     assert_eq!(doc["dane"]["effective_policy"], "sts");
     assert_eq!(doc["mx_hosts"][0]["dane"]["tlsa"], "secure-denial");
     assert_eq!(doc["mx_hosts"][0]["dane"]["valid"], Value::Null);
-    let (_, doc) = probe(&spec, "notlsa.test", "require").await;
+    let (_, doc, metrics) = probe(&spec, "notlsa.test", "require").await;
     assert_eq!(failures(&doc), [pair("dane-required", "no-tlsa-records")]);
+    assert_eq!(metrics.effective_policy("notlsa.test"), ["sts"]);
+    assert_eq!(metrics.host("mtasts_mx_dane_valid", "notlsa.test"), None);
+    let d = [("domain", "notlsa.test")];
+    assert_eq!(metrics.get("mtasts_dnssec_mx_secure", &d), Some(1.0));
 }
 
 #[tokio::test]
@@ -254,7 +363,7 @@ async fn a_cnamed_mx_host_takes_its_records_from_the_target() {
         .cname("mx.alias.test", "mx1.alias.test")
         .smtp_host("mx1.alias.test", SmtpBehavior::Tls(CertKind::Valid))
         .tlsa("_25._tcp.mx1.alias.test", [3, 1, 1], TlsaData::Leaf);
-    let (report, doc) = probe(&spec, d, "on").await;
+    let (report, doc, metrics) = probe(&spec, d, "on").await;
     let host = &doc["mx_hosts"][0]["dane"];
     assert_eq!(host["tlsa_name"], "_25._tcp.mx1.alias.test", "{host}");
     assert_eq!(host["tlsa"], "secure");
@@ -263,6 +372,10 @@ async fn a_cnamed_mx_host_takes_its_records_from_the_target() {
     // DANE decides: the certificate names mx.alias.test's target only,
     // which MTA-STS would refuse, and the domain still passes.
     assert!(report.success, "{:#?}", report.failures);
+    let labels = [("domain", d), ("mx", "mx.alias.test")];
+    assert_eq!(metrics.get("mtasts_mx_dane_valid", &labels), Some(1.0));
+    assert_eq!(metrics.get("mtasts_mx_cert_valid", &labels), Some(0.0));
+    assert_eq!(metrics.effective_policy(d), ["dane"]);
 }
 
 #[tokio::test]
@@ -275,7 +388,7 @@ async fn a_2_1_1_record_for_the_issuer_is_dane_ta_with_the_name_check() {
         CertKind::ValidWithIssuer,
         &[([2, 1, 1], TlsaData::Ca)],
     );
-    let (report, doc) = probe(&spec, "ta.test", "on").await;
+    let (report, doc, metrics) = probe(&spec, "ta.test", "on").await;
     assert!(report.success, "{:#?}", report.failures);
     let host = &doc["mx_hosts"][0]["dane"];
     assert_eq!(host["valid"], true);
@@ -290,6 +403,19 @@ async fn a_2_1_1_record_for_the_issuer_is_dane_ta_with_the_name_check() {
         "{}",
         doc["warnings"]
     );
+    assert_eq!(
+        metrics.host("mtasts_mx_tlsa_rollover_ready", "ta.test"),
+        Some(1.0)
+    );
+    assert_eq!(metrics.host("mtasts_mx_dane_valid", "ta.test"), Some(1.0));
+    let info = [
+        ("domain", "ta.test"),
+        ("matching", "1"),
+        ("mx", "mx1.ta.test"),
+        ("selector", "1"),
+        ("usage", "2"),
+    ];
+    assert_eq!(metrics.get("mtasts_mx_tlsa_info", &info), Some(1.0));
 }
 
 #[tokio::test]
@@ -305,7 +431,7 @@ async fn a_next_key_published_ahead_is_rollover_ready() {
             ([3, 1, 1], TlsaData::Raw(vec![7; 32])),
         ],
     );
-    let (report, doc) = probe(&spec, "ready.test", "on").await;
+    let (report, doc, metrics) = probe(&spec, "ready.test", "on").await;
     assert!(report.success, "{:#?}", report.failures);
     let host = &doc["mx_hosts"][0]["dane"];
     assert_eq!(host["rollover_ready"], true);
@@ -314,6 +440,15 @@ async fn a_next_key_published_ahead_is_rollover_ready() {
         "{}",
         doc["warnings"]
     );
+    assert_eq!(
+        metrics.host("mtasts_mx_tlsa_rollover_ready", "ready.test"),
+        Some(1.0)
+    );
+    let warning = [
+        ("domain", "ready.test"),
+        ("warning", "tlsa-rollover-not-ready"),
+    ];
+    assert_eq!(metrics.get("mtasts_policy_warning", &warning), None);
 }
 
 #[tokio::test]
@@ -326,8 +461,12 @@ async fn dane_off_leaves_the_report_as_before() {
         CertKind::NewKey,
         &[([3, 1, 1], TlsaData::Leaf)],
     );
-    let (report, doc) = probe(&spec, "off.test", "off").await;
+    let (report, doc, metrics) = probe(&spec, "off.test", "off").await;
     assert!(report.success, "{:#?}", report.failures);
     assert_eq!(doc["dane"], Value::Null);
     assert_eq!(doc["mx_hosts"][0]["dane"], Value::Null);
+    assert!(!metrics
+        .0
+        .keys()
+        .any(|k| k.contains("dane") || k.contains("tlsa")));
 }
