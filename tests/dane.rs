@@ -470,3 +470,30 @@ async fn dane_off_leaves_the_report_as_before() {
         .keys()
         .any(|k| k.contains("dane") || k.contains("tlsa")));
 }
+
+#[tokio::test]
+async fn check_shows_the_dane_line_per_host() {
+    let mut spec = WorldSpec::new();
+    spec.dnssec(DnssecSpec::default());
+    domain(
+        &mut spec,
+        "text.test",
+        CertKind::Valid,
+        &[([3, 1, 1], TlsaData::Leaf)],
+    );
+    let (report, _, _) = probe(&spec, "text.test", "on").await;
+    let text = mtasts_exporter::check::render_text(std::slice::from_ref(&report));
+    assert!(
+        text.contains("DANE      MX records DNSSEC secure; a validating sender applies: dane"),
+        "{text}"
+    );
+    let host_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("DANE _25._tcp.mx1.text.test"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        host_line.contains("secure, 1 record(s), 1 usable; verdict: ok; matched 3 1 1 "),
+        "{host_line}"
+    );
+    assert!(host_line.contains("rollover NOT ready"), "{host_line}");
+}
