@@ -57,13 +57,13 @@ pub fn for_dane_reason(reason: DaneReason) -> &'static str {
         DaneReason::TlsaMismatch => "Publish TLSA records at `_25._tcp.<mx host>` that match the certificate the MX host serves now (`3 1 1` of its public key, or `2 1 1` of its issuer), or put back the key they name: DANE senders defer mail until one matches (RFC 7672 §3).",
         DaneReason::AllUnusableRecords => "Replace the TLSA records at `_25._tcp.<mx host>` with usable ones (usage 2 or 3, selector 0 or 1, matching 0, 1 or 2 with a digest of the right length): SMTP senders ignore PKIX usages 0 and 1 (RFC 7672 §3.1.3).",
         DaneReason::DaneTaHostMismatch => "Issue the MX host a certificate whose names include the MX host name (or the TLSA base domain) under the trust anchor the `2 x x` record names (RFC 7672 §3.2.2).",
-        DaneReason::DaneTaCertExpired => "Renew the MX host's certificate (or the intermediate) under the trust anchor the `2 x x` record names: DANE-TA checks expiry (RFC 7672 §3.1.2).",
-        DaneReason::DaneTaChainInvalid => "Serve the whole chain from the MX host's certificate up to the trust anchor the `2 x x` record names (leaf and intermediates), or publish a `2 x x` record for the issuer it really has.",
-        DaneReason::TlsaLookupFailed => "Fix the DNS servers of the zone holding `_25._tcp.<mx host>` (or the host's address records): they fail (SERVFAIL, timeout) and DANE senders defer mail rather than deliver without DANE (RFC 7672 §2.2).",
-        DaneReason::DnssecBogus => "Fix the zone's DNSSEC (expired signatures, a DS in the parent that names no DNSKEY, a key rollover gone wrong: see a DNSSEC debugger): validating senders get no answer at all.",
-        DaneReason::MxInsecure => "Sign the domain's zone with DNSSEC and publish its DS at the parent, or stop requiring DANE for the domain (`dane: on`).",
+        DaneReason::DaneTaCertExpired => "Renew the certificate of the MX host (or the intermediate) under the trust anchor the `2 x x` record names: DANE-TA checks expiry (RFC 7672 §3.1.2).",
+        DaneReason::DaneTaChainInvalid => "Serve the whole chain from the certificate of the MX host up to the trust anchor the `2 x x` record names (leaf and intermediates), or publish a `2 x x` record for the issuer it really has.",
+        DaneReason::TlsaLookupFailed => "Fix the DNS servers of the zone holding `_25._tcp.<mx host>` (or the address records of the host): they fail (SERVFAIL, timeout) and DANE senders defer mail rather than deliver without DANE (RFC 7672 §2.2).",
+        DaneReason::DnssecBogus => "Fix the DNSSEC of the zone (expired signatures, a DS in the parent that names no DNSKEY, a key rollover gone wrong: see a DNSSEC debugger): validating senders get no answer at all.",
+        DaneReason::MxInsecure => "Sign the zone of the domain with DNSSEC and publish its DS at the parent, or stop requiring DANE for the domain (`dane: on`).",
         DaneReason::TlsaInsecure => "Sign the zone of the MX host with DNSSEC (its address and TLSA records must be secure), or stop requiring DANE for the domain (`dane: on`).",
-        DaneReason::NoTlsaRecords => "Publish TLSA records at `_25._tcp.<mx host>` (`3 1 1` of the server's key and the next key, or `2 1 1` of its issuer), or stop requiring DANE for the domain (`dane: on`).",
+        DaneReason::NoTlsaRecords => "Publish TLSA records at `_25._tcp.<mx host>` (`3 1 1` of the server key and of the next key, or `2 1 1` of its issuer), or stop requiring DANE for the domain (`dane: on`).",
     }
 }
 
