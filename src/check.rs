@@ -306,6 +306,19 @@ const WHAT_TO_DO: &str = "            what to do: ";
 fn render_one(out: &mut String, report: &ProbeReport, options: &TextOptions) {
     render_record_and_policy(out, report, options);
     render_mx_hosts(out, report, options);
+    if let Some(dane) = &report.dane {
+        let _ = writeln!(
+            out,
+            "  DANE      MX records DNSSEC {}; a validating sender applies: {}{}",
+            dane.mx_dnssec.as_str(),
+            dane.effective_policy.as_str(),
+            if dane.required {
+                " (DANE required)"
+            } else {
+                ""
+            }
+        );
+    }
     render_findings(out, report, options);
 }
 
@@ -501,6 +514,43 @@ fn render_mx_host(
         );
     }
     render_addresses(out, report, &host.addresses, &options.thresholds);
+    if let Some(dane) = &host.dane {
+        let _ = writeln!(out, "                  DANE {}", dane_line(dane));
+    }
+}
+
+/// The DANE line of an MX host (RFC 7672): the TLSA lookup, the verdict,
+/// the record that matched and rollover readiness.
+fn dane_line(dane: &crate::report::DaneHostReport) -> String {
+    use crate::report::TlsaLookupStatus;
+    let mut line = format!("{}: {}", dane.tlsa_name, dane.tlsa.as_str());
+    if dane.tlsa == TlsaLookupStatus::NotLookedUp {
+        line = format!("not looked up: addresses {}", dane.address_dnssec.as_str());
+    }
+    if !dane.records.is_empty() {
+        let usable = dane.records.iter().filter(|r| r.usable).count();
+        let _ = write!(line, ", {} record(s), {usable} usable", dane.records.len());
+    }
+    let verdict = match (dane.valid, dane.reason) {
+        (Some(true), _) => "ok".to_string(),
+        (_, Some(reason)) => format!(
+            "FAIL {} / {}",
+            reason.result_type().as_str(),
+            reason.as_str()
+        ),
+        (Some(false), None) => "FAIL (no certificate seen)".to_string(),
+        (None, None) => "does not apply".to_string(),
+    };
+    let _ = write!(line, "; verdict: {verdict}");
+    if let Some(record) = &dane.matched_record {
+        let _ = write!(line, "; matched {record}");
+    }
+    match dane.rollover_ready {
+        Some(true) => line.push_str("; rollover ready"),
+        Some(false) => line.push_str("; rollover NOT ready (only the current key matches)"),
+        None => {}
+    }
+    line
 }
 
 /// Each address of an MX host: its STARTTLS check and verdict, and its
@@ -607,6 +657,10 @@ fn failure_place(report: &ProbeReport, failure: &Failure, options: &TextOptions)
             None => format!("an MX host of {domain}, port {}", options.smtp_port),
         },
         Phase::TlsrptLookup => format!("_smtp._tls.{domain}"),
+        Phase::Dane => match named_host() {
+            Some(host) => format!("_25._tcp.{host}"),
+            None => format!("{domain} MX (DNSSEC)"),
+        },
     }
 }
 
@@ -791,6 +845,7 @@ mod tests {
             tls_version: None,
             cert: None,
             addresses: Vec::new(),
+            dane: None,
             result_type: None,
             reason: None,
         };

@@ -11,6 +11,7 @@
 //! domain in its labels.
 
 use crate::report::Warning;
+use crate::rfc::rfc7672::DaneReason;
 use crate::rfc::rfc8460::report::ReportResultType;
 use crate::taxonomy::{Failure, LocalError, LocalErrorKind, Reason};
 use serde::{Serialize, Serializer};
@@ -45,7 +46,25 @@ pub fn for_reason(reason: Reason) -> &'static str {
         Reason::TlsRemoteAlert(_) => "The MX host aborted the TLS handshake: no TLS version or cipher in common, or a broken TLS set-up; try `openssl s_client -starttls smtp -connect <mx>:25`.",
         Reason::TlsHandshakeFailure => "The TLS handshake after STARTTLS failed (no TLS, a protocol error or a closed connection): check the TLS set-up with `openssl s_client -starttls smtp -connect <mx>:25`.",
         Reason::PolicyDiffersByAddress => "Make every address of `mta-sts.<domain>` serve the same policy (often the IPv6 one, a forgotten second server or a CDN differs): each sender fetches over one address (RFC 8461 §3.3); `check` lists what each address serves.",
+        Reason::Dane(reason) => for_dane_reason(reason),
         Reason::LocalNoIpv4Route | Reason::LocalNoIpv6Route => "Nothing for the domain: the machine running the exporter has no route for this address family. Give it one to check those addresses too, or turn the family off (`addresses.ipv4` / `addresses.ipv6: false`).",
+    }
+}
+
+/// What to do about a DANE failure (RFC 7672; the DANE rows of the README
+/// failure table).
+pub fn for_dane_reason(reason: DaneReason) -> &'static str {
+    match reason {
+        DaneReason::TlsaMismatch => "Publish TLSA records at `_25._tcp.<mx host>` that match the certificate the MX host serves now (`3 1 1` of its public key, or `2 1 1` of its issuer), or put back the key they name: DANE senders defer mail until one matches (RFC 7672 §3).",
+        DaneReason::AllUnusableRecords => "Replace the TLSA records at `_25._tcp.<mx host>` with usable ones (usage 2 or 3, selector 0 or 1, matching 0, 1 or 2 with a digest of the right length): SMTP senders ignore PKIX usages 0 and 1 (RFC 7672 §3.1.3).",
+        DaneReason::DaneTaHostMismatch => "Issue the MX host a certificate whose names include the MX host name (or the TLSA base domain) under the trust anchor the `2 x x` record names (RFC 7672 §3.2.2).",
+        DaneReason::DaneTaCertExpired => "Renew the certificate of the MX host (or the intermediate) under the trust anchor the `2 x x` record names: DANE-TA checks expiry (RFC 7672 §3.1.2).",
+        DaneReason::DaneTaChainInvalid => "Serve the whole chain from the certificate of the MX host up to the trust anchor the `2 x x` record names (leaf and intermediates), or publish a `2 x x` record for the issuer it really has.",
+        DaneReason::TlsaLookupFailed => "Fix the DNS servers of the zone holding `_25._tcp.<mx host>` (or the address records of the host): they fail (SERVFAIL, timeout) and DANE senders defer mail rather than deliver without DANE (RFC 7672 §2.2).",
+        DaneReason::DnssecBogus => "Fix the DNSSEC of the zone (expired signatures, a DS in the parent that names no DNSKEY, a key rollover gone wrong: see a DNSSEC debugger): validating senders get no answer at all.",
+        DaneReason::MxInsecure => "Sign the zone of the domain with DNSSEC and publish its DS at the parent, or stop requiring DANE for the domain (`dane: on`).",
+        DaneReason::TlsaInsecure => "Sign the zone of the MX host with DNSSEC (its address and TLSA records must be secure), or stop requiring DANE for the domain (`dane: on`).",
+        DaneReason::NoTlsaRecords => "Publish TLSA records at `_25._tcp.<mx host>` (`3 1 1` of the server key and of the next key, or `2 1 1` of its issuer), or stop requiring DANE for the domain (`dane: on`).",
     }
 }
 
@@ -62,6 +81,7 @@ pub fn for_warning(warning: Warning) -> &'static str {
         Warning::TlsrptRecordInvalid => "Fix the `_smtp._tls.<domain>` TXT record: exactly one `v=TLSRPTv1; rua=mailto:...` (or `https:`) record (RFC 8460 §3).",
         Warning::PolicyPatternUnused => "Remove the policy `mx:` pattern no MX host uses (a leftover from a migration?) and change the record `id`, or add the MX host it was meant for.",
         Warning::CertificateExpiringSoon => "Renew the certificate shown before it expires, and check that its automatic renewal works.",
+        Warning::TlsaRolloverNotReady => "Publish a TLSA record for the next key beside the current one (`3 1 1` of both), or a `2 1 1` record of the issuer, before the next certificate renewal changes the key: else DANE senders defer mail until the records catch up (RFC 7671 §8.1).",
         Warning::PolicyDiffersByAddress => "Make every address of `mta-sts.<domain>` serve the same policy: senders fetching over different addresses apply different policies (RFC 8461 §3.3).",
         Warning::DuplicateField => "Write each of `version`, `mode` and `max_age` once in the policy, keeping the value you mean, and change the record `id` so senders fetch it again (RFC 8461 §3.2).",
     }
@@ -80,7 +100,7 @@ pub fn for_local_error(kind: LocalErrorKind) -> &'static str {
 /// Every reason code, one of each parameterised family: the rows of the
 /// README's "What to do" table. [`for_reason`] fails to compile without a
 /// new variant; add it here too.
-pub const REASONS: [Reason; 22] = [
+pub const REASONS: [Reason; 32] = [
     Reason::NoMtaStsDnsTxtRecord,
     Reason::MultipleMtaStsRecords,
     Reason::RecordSyntaxError,
@@ -103,6 +123,16 @@ pub const REASONS: [Reason; 22] = [
     Reason::SmtpGreeting,
     Reason::SmtpEhloFailed,
     Reason::SmtpProtocolError,
+    Reason::Dane(DaneReason::TlsaMismatch),
+    Reason::Dane(DaneReason::AllUnusableRecords),
+    Reason::Dane(DaneReason::DaneTaHostMismatch),
+    Reason::Dane(DaneReason::DaneTaCertExpired),
+    Reason::Dane(DaneReason::DaneTaChainInvalid),
+    Reason::Dane(DaneReason::TlsaLookupFailed),
+    Reason::Dane(DaneReason::DnssecBogus),
+    Reason::Dane(DaneReason::MxInsecure),
+    Reason::Dane(DaneReason::TlsaInsecure),
+    Reason::Dane(DaneReason::NoTlsaRecords),
 ];
 
 /// A reason's code as the README tables write it: the label value, with

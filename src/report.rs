@@ -44,11 +44,15 @@ pub enum Warning {
     /// Two addresses of the policy host serve policies that both parse but
     /// differ (RFC 8461 §3.3: each sender fetches over one address).
     PolicyDiffersByAddress,
+    /// Every usable TLSA record of an MX host matches only its current key:
+    /// the next renewal with a new key breaks delivery from DANE senders
+    /// (RFC 7672, RFC 7671 §8.1).
+    TlsaRolloverNotReady,
 }
 
 impl Warning {
     /// Every warning, for exporting one series per value.
-    pub const ALL: [Warning; 11] = [
+    pub const ALL: [Warning; 12] = [
         Warning::ContentTypeNotTextPlain,
         Warning::MaxAgeShort,
         Warning::StsRecordAtApex,
@@ -60,6 +64,7 @@ impl Warning {
         Warning::CertificateExpiringSoon,
         Warning::DuplicateField,
         Warning::PolicyDiffersByAddress,
+        Warning::TlsaRolloverNotReady,
     ];
 
     /// The label value.
@@ -76,6 +81,7 @@ impl Warning {
             Warning::CertificateExpiringSoon => "certificate-expiring-soon",
             Warning::DuplicateField => "duplicate-field",
             Warning::PolicyDiffersByAddress => "policy-differs-by-address",
+            Warning::TlsaRolloverNotReady => "tlsa-rollover-not-ready",
         }
     }
 }
@@ -315,6 +321,8 @@ pub struct MxHostReport {
     /// the order DNS gave them, IPv4 first); the host's columns above are
     /// the worst over them. Empty when not checked or no address was found.
     pub addresses: Vec<AddressReport>,
+    /// Its DANE check (RFC 7672); `null` when DANE is not checked.
+    pub dane: Option<DaneHostReport>,
 }
 
 impl MxHostReport {
@@ -396,6 +404,9 @@ pub struct ProbeReport {
     /// The cached policy the MX hosts were judged against; `null` unless
     /// `policy_source` is `cached`.
     pub cached_policy: Option<CachedPolicy>,
+    /// The DANE side (RFC 7672): the MX RRset's DNSSEC status and the
+    /// effective policy; `null` when DANE is not checked.
+    pub dane: Option<DaneDomainReport>,
 }
 
 /// Which policy a probe judged the MX hosts against, as a sender would
@@ -529,6 +540,7 @@ impl ProbeReport {
             policy_addresses: Vec::new(),
             policy_source: PolicySource::None,
             cached_policy: None,
+            dane: None,
         }
     }
 
@@ -569,4 +581,149 @@ impl ProbeReport {
             .chain(self.policy_addresses.iter().filter_map(|a| a.cert.as_ref()));
         policy.map(|c| c.not_after).chain(mx).min()
     }
+}
+
+/// The DNSSEC status of an answer (RFC 4035 §4.3), ordered from best to
+/// worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DnssecStatus {
+    /// Signed and validated from a trust anchor.
+    Secure,
+    /// Provably unsigned (an insecure delegation): DANE does not apply.
+    Insecure,
+    /// Could not be validated either way.
+    Indeterminate,
+    /// Signed, and validation failed: a validating sender gets no answer.
+    Bogus,
+}
+
+impl DnssecStatus {
+    /// The word in JSON and `check`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DnssecStatus::Secure => "secure",
+            DnssecStatus::Insecure => "insecure",
+            DnssecStatus::Indeterminate => "indeterminate",
+            DnssecStatus::Bogus => "bogus",
+        }
+    }
+}
+
+/// What the TLSA lookup at `_25._tcp.<host>` found (RFC 7672 §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsaLookupStatus {
+    /// Signed TLSA records: DANE applies to the host.
+    Secure,
+    /// A signed proof that there are none: no DANE for the host.
+    SecureDenial,
+    /// Records or a denial in an unsigned zone: no DANE for the host.
+    Insecure,
+    /// Validation failed: a DANE sender defers mail to the host.
+    Bogus,
+    /// SERVFAIL, timeout: a DANE sender defers mail to the host; never read
+    /// as "no TLSA" (RFC 7672 §2.2).
+    LookupFailed,
+    /// Not looked up: the MX RRset or the host's addresses are not secure,
+    /// so DANE cannot apply (RFC 7672 §2.2.1, §2.2.2).
+    NotLookedUp,
+}
+
+impl TlsaLookupStatus {
+    /// The word in JSON and `check`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsaLookupStatus::Secure => "secure",
+            TlsaLookupStatus::SecureDenial => "secure-denial",
+            TlsaLookupStatus::Insecure => "insecure",
+            TlsaLookupStatus::Bogus => "bogus",
+            TlsaLookupStatus::LookupFailed => "lookup-failed",
+            TlsaLookupStatus::NotLookedUp => "not-looked-up",
+        }
+    }
+}
+
+/// One TLSA record of a host (RFC 6698 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsaRecordReport {
+    /// `usage selector matching hex`, the hex cut short past
+    /// [`crate::echo`]'s cap.
+    pub record: String,
+    /// Whether an SMTP client may use it (RFC 7672 §3.1).
+    pub usable: bool,
+    /// Why not, when it is unusable (RFC 7672 §3.1.3).
+    pub unusable_because: Option<String>,
+}
+
+/// The DANE check of one MX host (RFC 7672). JSON `mx_hosts[].dane`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DaneHostReport {
+    /// The DNSSEC status of the host's A/AAAA answers.
+    pub address_dnssec: DnssecStatus,
+    /// Where the TLSA records were looked for: `_25._tcp.<TLSA base
+    /// domain>` (the host, or the end of its secure CNAME chain, RFC 7672
+    /// §2.2.3).
+    pub tlsa_name: String,
+    /// What the TLSA lookup found.
+    pub tlsa: TlsaLookupStatus,
+    /// The records found (secure or not), in the order DNS gave them.
+    pub records: Vec<TlsaRecordReport>,
+    /// The record that authenticated the server over every address
+    /// checked (`u s m hex`), when one did.
+    pub matched_record: Option<String>,
+    /// Whether a DANE sender would deliver to the host: `null` when DANE
+    /// does not apply to it.
+    pub valid: Option<bool>,
+    /// Why not, when it fails DANE (or has none while DANE is required).
+    pub reason: Option<crate::rfc::rfc7672::DaneReason>,
+    /// Whether the records would still match after a key change; `null`
+    /// when no usable record matches now.
+    pub rollover_ready: Option<bool>,
+}
+
+/// The policy a sender applies to the domain (RFC 8461 §2: DANE first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EffectivePolicy {
+    /// Secure TLSA records on the MX hosts: DANE decides (RFC 7672).
+    Dane,
+    /// No DANE; an MTA-STS policy in mode `enforce` or `testing` applies.
+    Sts,
+    /// Neither: opportunistic TLS.
+    None,
+    /// A DANE sender cannot tell (bogus or failed DNSSEC lookups): it
+    /// defers the mail.
+    TempError,
+}
+
+impl EffectivePolicy {
+    /// Every value, for one series each.
+    pub const ALL: [EffectivePolicy; 4] = [
+        EffectivePolicy::Dane,
+        EffectivePolicy::Sts,
+        EffectivePolicy::None,
+        EffectivePolicy::TempError,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EffectivePolicy::Dane => "dane",
+            EffectivePolicy::Sts => "sts",
+            EffectivePolicy::None => "none",
+            EffectivePolicy::TempError => "temp-error",
+        }
+    }
+}
+
+/// The DANE side of a domain (RFC 7672). JSON `dane`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DaneDomainReport {
+    /// The DNSSEC status of the MX RRset.
+    pub mx_dnssec: DnssecStatus,
+    /// The policy a sender applies.
+    pub effective_policy: EffectivePolicy,
+    /// Whether the domain is configured to require DANE.
+    pub required: bool,
 }

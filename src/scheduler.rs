@@ -460,6 +460,7 @@ mod tests {
                 timeout: Duration::from_secs(timeout_seconds),
                 check_mx: false,
                 check_starttls: false,
+                dane: crate::config::DaneMode::Off,
             },
         }
     }

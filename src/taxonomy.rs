@@ -26,16 +26,20 @@ pub enum Phase {
     TlsrptLookup,
     /// SMTP STARTTLS and certificate check of one MX host (RFC 8461 §4.2).
     Starttls,
+    /// DNSSEC-validated MX, address and TLSA lookups and the DANE check of
+    /// each MX host (RFC 7672 §2.2, §3).
+    Dane,
 }
 
 impl Phase {
     /// Every phase, for pre-registering series.
-    pub const ALL: [Phase; 5] = [
+    pub const ALL: [Phase; 6] = [
         Phase::RecordLookup,
         Phase::PolicyFetch,
         Phase::MxLookup,
         Phase::TlsrptLookup,
         Phase::Starttls,
+        Phase::Dane,
     ];
 
     /// The label value.
@@ -46,6 +50,7 @@ impl Phase {
             Phase::MxLookup => "mx_lookup",
             Phase::TlsrptLookup => "tlsrpt_lookup",
             Phase::Starttls => "starttls",
+            Phase::Dane => "dane",
         }
     }
 }
@@ -114,6 +119,9 @@ pub enum Reason {
     /// `max_age` or `mx` patterns) than the first: the senders that reach
     /// it apply another policy.
     PolicyDiffersByAddress,
+    /// A DANE failure (RFC 7672), from the closed set of
+    /// [`crate::rfc::rfc7672::DaneReason`].
+    Dane(crate::rfc::rfc7672::DaneReason),
 }
 
 impl Serialize for Reason {
@@ -149,6 +157,7 @@ impl Reason {
             Reason::LocalNoIpv4Route => "local-no-ipv4-route",
             Reason::LocalNoIpv6Route => "local-no-ipv6-route",
             Reason::PolicyDiffersByAddress => "policy-differs-by-address",
+            Reason::Dane(reason) => reason.as_str(),
             Reason::SmtpStarttlsReplyCode(code) => {
                 return Cow::Owned(format!("smtp-starttls-reply-code-{code}"));
             }

@@ -473,6 +473,7 @@ impl mtasts_exporter::scheduler::RunProbe for PanickyProbe {
                 policy_addresses: Vec::new(),
                 policy_source: mtasts_exporter::report::PolicySource::None,
                 cached_policy: None,
+                dane: None,
             }
         }
     }
@@ -498,6 +499,7 @@ async fn a_panicking_probe_is_counted_and_the_scheduler_goes_on() {
         timeout: Duration::from_secs(5),
         check_mx: false,
         check_starttls: false,
+        dane: mtasts_exporter::config::DaneMode::Off,
     };
     for name in ["boom.test", "fine.test"] {
         scheduler.start(DomainConfig {

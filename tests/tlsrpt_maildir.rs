@@ -177,6 +177,7 @@ impl Setup {
         ResolverConfig {
             nameservers: vec![self.dns],
             timeout: Duration::from_millis(500),
+            trust_anchor_file: None,
         }
     }
 

@@ -48,12 +48,14 @@ impl Default for Config {
                 timeout: DEFAULT_TIMEOUT,
                 check_mx: true,
                 check_starttls: true,
+                dane: super::DaneMode::Off,
             },
             concurrency: DEFAULT_CONCURRENCY,
             max_mx_hosts: DEFAULT_MAX_MX_HOSTS,
             resolver: ResolverConfig {
                 nameservers: Vec::new(),
                 timeout: DEFAULT_RESOLVER_TIMEOUT,
+                trust_anchor_file: None,
             },
             ca_file: None,
             ports: Ports {

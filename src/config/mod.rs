@@ -15,6 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
+mod dane;
 mod defaults;
 mod domain;
 mod duration;
@@ -30,6 +31,7 @@ mod validate;
 pub mod web;
 pub mod yaml;
 
+pub use dane::DaneMode;
 pub use defaults::{
     default_helo_name, DEFAULT_ADDRESSES_PER_FAMILY, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL,
     DEFAULT_MAX_MX_HOSTS, DEFAULT_PROBE_MAX_CONCURRENT, DEFAULT_RESOLVER_TIMEOUT,

@@ -16,6 +16,7 @@ pub(super) struct RawConfig {
     pub(super) timeout: Option<ConfigDuration>,
     pub(super) check_mx: Option<bool>,
     pub(super) check_starttls: Option<bool>,
+    pub(super) dane: Option<super::DaneMode>,
     pub(super) concurrency: Option<usize>,
     pub(super) max_mx_hosts: Option<usize>,
     #[serde(default)]
@@ -102,6 +103,7 @@ pub(super) struct RawResolver {
     #[serde(default)]
     pub(super) nameservers: Vec<String>,
     pub(super) timeout: Option<ConfigDuration>,
+    pub(super) trust_anchor_file: Option<PathBuf>,
 }
 
 /// `tls:`: extra trusted roots.
@@ -179,6 +181,7 @@ pub(super) struct RawDomainDetails {
     pub(super) timeout: Option<ConfigDuration>,
     pub(super) check_mx: Option<bool>,
     pub(super) check_starttls: Option<bool>,
+    pub(super) dane: Option<super::DaneMode>,
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub struct ProbeSettings {
     /// Whether to check each MX host's STARTTLS and certificate (needs
     /// `check_mx`).
     pub check_starttls: bool,
+    /// Whether the MX hosts are checked for DANE (RFC 7672).
+    pub dane: super::DaneMode,
 }
 
 /// How MX hosts are spoken to.
@@ -48,6 +50,10 @@ pub struct ResolverConfig {
     pub nameservers: Vec<SocketAddr>,
     /// Bound on each query.
     pub timeout: Duration,
+    /// DNSKEY records (zone-file lines) trusted for DNSSEC validation of
+    /// the DANE lookups instead of the built-in root keys (RFC 4033 §3.3;
+    /// private roots, the test world).
+    pub trust_anchor_file: Option<PathBuf>,
 }
 
 /// Ports to connect to: 443 and 25 unless overridden (tests, odd set-ups).

@@ -39,6 +39,9 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigIssue>> {
     config
         .defaults
         .apply(raw.interval, raw.timeout, raw.check_mx, raw.check_starttls);
+    if let Some(mode) = raw.dane {
+        config.defaults.dane = mode;
+    }
     validate_smtp(raw.smtp, &mut config.smtp, &mut issues);
     check_overrides("", raw.interval, raw.timeout, &mut issues);
     if let Some(n) = raw.concurrency {
@@ -218,6 +221,18 @@ fn validate_resolver(raw: RawResolver, resolver: &mut ResolverConfig, issues: &m
         check_above_zero("resolver.timeout", d, issues);
         resolver.timeout = d.0;
     }
+    if let Some(path) = raw.trust_anchor_file {
+        if !path.is_file() {
+            issues.add(
+                "resolver.trust_anchor_file",
+                format!(
+                    "{} is not a readable file",
+                    capped(&path.display().to_string())
+                ),
+            );
+        }
+        resolver.trust_anchor_file = Some(path);
+    }
 }
 
 /// `tls:`: the extra CA file must be a file.
@@ -348,6 +363,9 @@ fn validate_domains(
         let mut settings = defaults.clone();
         if let Some(d) = details {
             settings.apply(d.interval, d.timeout, d.check_mx, d.check_starttls);
+            if let Some(mode) = d.dane {
+                settings.dane = mode;
+            }
             check_overrides(&format!("{field}."), d.interval, d.timeout, issues);
         }
         domains.push(DomainConfig {

@@ -88,6 +88,18 @@ pub enum ProbeFamily {
     PolicyAddresses,
     /// `mtasts_policy_addresses_failing`.
     PolicyAddressesFailing,
+    /// `mtasts_dnssec_mx_secure` (DANE, src/metrics/dane.rs).
+    DnssecMxSecure,
+    /// `mtasts_mx_dane_valid`.
+    MxDaneValid,
+    /// `mtasts_mx_tlsa_records`.
+    MxTlsaRecords,
+    /// `mtasts_mx_tlsa_info`.
+    MxTlsaInfo,
+    /// `mtasts_domain_effective_policy`.
+    EffectivePolicy,
+    /// `mtasts_mx_tlsa_rollover_ready`.
+    MxTlsaRolloverReady,
 }
 
 impl FamilySet for ProbeFamily {
@@ -125,6 +137,12 @@ impl FamilySet for ProbeFamily {
         ProbeFamily::MxAddressesFailing,
         ProbeFamily::PolicyAddresses,
         ProbeFamily::PolicyAddressesFailing,
+        ProbeFamily::DnssecMxSecure,
+        ProbeFamily::MxDaneValid,
+        ProbeFamily::MxTlsaRecords,
+        ProbeFamily::MxTlsaInfo,
+        ProbeFamily::EffectivePolicy,
+        ProbeFamily::MxTlsaRolloverReady,
     ];
 
     fn index(self) -> usize {
@@ -181,6 +199,7 @@ impl ProbeFamily {
             ProbeFamily::PolicyAddresses => ("mtasts_policy_addresses", Kind::Gauge, "Addresses of mta-sts.<domain> the policy was fetched over, by family (at most addresses.per_family each). Absent for a family without addresses."),
             ProbeFamily::PolicyAddressesFailing => ("mtasts_policy_addresses_failing", Kind::Gauge, "Addresses of mta-sts.<domain> whose fetch failed or served another policy than the first, by family."),
             ProbeFamily::MxAddressesFailing => ("mtasts_mx_addresses_failing", Kind::Gauge, "Addresses of the MX host whose STARTTLS or certificate check failed, by family."),
+            ProbeFamily::DnssecMxSecure | ProbeFamily::MxDaneValid | ProbeFamily::MxTlsaRecords | ProbeFamily::MxTlsaInfo | ProbeFamily::EffectivePolicy | ProbeFamily::MxTlsaRolloverReady => super::dane::spec(self),
         }
     }
 }
@@ -223,6 +242,7 @@ impl DomainSeries {
         render_mx_hosts(&mut self.lines, report, max_mx_hosts);
         render_certificates_and_tlsrpt(&mut self.lines, report);
         render_policy_addresses(&mut self.lines, report);
+        super::dane::render_dane(&mut self.lines, report, max_mx_hosts);
     }
 
     /// The probe's own outcome: success, timing, counts and failures.

@@ -91,6 +91,10 @@ fn cap(text: &str, max: usize) -> String {
 pub struct RecordingVerifier {
     inner: Arc<WebPkiServerVerifier>,
     seen: Mutex<HashMap<String, CertificateDer<'static>>>,
+    /// The certificates sent after the leaf, per server name (at most
+    /// [`crate::rfc::rfc7672::matching::MAX_CHAIN_LEN`]): DANE-TA records
+    /// match them (RFC 7672 §3.1.2).
+    intermediates: Mutex<HashMap<String, Vec<CertificateDer<'static>>>>,
 }
 
 /// Why a verifier could not be built.
@@ -115,6 +119,7 @@ impl RecordingVerifier {
         RecordingVerifier {
             inner,
             seen: Mutex::new(HashMap::new()),
+            intermediates: Mutex::new(HashMap::new()),
         }
     }
 
@@ -125,6 +130,16 @@ impl RecordingVerifier {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(server_name)
+    }
+
+    /// The certificates presented after the leaf for `server_name`,
+    /// removed from the record (empty when none were seen).
+    pub fn take_intermediates(&self, server_name: &str) -> Vec<CertificateDer<'static>> {
+        self.intermediates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(server_name)
+            .unwrap_or_default()
     }
 }
 
@@ -145,9 +160,20 @@ impl ServerCertVerifier for RecordingVerifier {
         // Bounded: one entry per host being contacted right now; a fetch
         // that never takes its entry (cancelled) is overwritten next time.
         if seen.len() < 100_000 {
-            seen.insert(name, end_entity.clone().into_owned());
+            seen.insert(name.clone(), end_entity.clone().into_owned());
         }
         drop(seen);
+        if !intermediates.is_empty() {
+            let mut chains = self.intermediates.lock().unwrap_or_else(|p| p.into_inner());
+            if chains.len() < 100_000 {
+                let chain = intermediates
+                    .iter()
+                    .take(crate::rfc::rfc7672::matching::MAX_CHAIN_LEN)
+                    .map(|c| c.clone().into_owned())
+                    .collect();
+                chains.insert(name, chain);
+            }
+        }
         self.inner
             .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
     }

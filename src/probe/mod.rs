@@ -6,7 +6,9 @@
 
 pub mod cert;
 pub mod classify;
+pub mod dane;
 pub mod dns;
+pub mod dnssec;
 pub mod judge;
 pub mod local_log;
 pub mod local_net;
@@ -47,6 +49,9 @@ pub enum SetupError {
     /// Trust store set-up (`tls.ca_file`).
     #[error(transparent)]
     TrustStore(#[from] tls::TrustStoreError),
+    /// The validating resolver for DANE (`resolver.trust_anchor_file`).
+    #[error(transparent)]
+    Dnssec(#[from] dnssec::DnssecSetupError),
 }
 
 /// Runs probes: one resolver, one HTTPS client and one STARTTLS checker
@@ -59,6 +64,10 @@ pub struct Prober {
     /// probes (separate from the probe bound, so a probe holding its permit
     /// never waits on its own kind), one per address.
     starttls: StarttlsChecker,
+    /// The same, keeping each address's chain for the DANE check.
+    starttls_dane: StarttlsChecker,
+    /// The DNSSEC-validating resolver of the DANE lookups (RFC 7672 §2.1).
+    dnssec: dnssec::ValidatingDns,
     /// The address families this machine can reach.
     network: LocalNetwork,
     max_mx_hosts: usize,
@@ -123,9 +132,12 @@ impl Prober {
             connection_permits,
             network.clone(),
         );
+        let dnssec = dnssec::ValidatingDns::new(&config.resolver)?;
         Ok(Prober {
             dns,
             fetcher,
+            starttls_dane: starttls.keeping_chains(),
+            dnssec,
             starttls,
             network,
             max_mx_hosts: config.max_mx_hosts,
@@ -193,17 +205,33 @@ impl Prober {
             };
             (record, record_time, at_apex, Some(policy))
         };
+        let dane_on = domain.settings.dane.checked();
         let mx = async {
             if !domain.settings.check_mx {
-                return (None, Vec::new());
+                return (None, Vec::new(), None);
             }
             let (mx, time) = timed(deadline, mx_lookup::lookup_mx(&self.dns, name)).await;
             let mx = mx.unwrap_or_else(|| Err(timeout_failure(name, "MX")));
-            let checks = match (&mx, domain.settings.check_starttls) {
-                (Ok(set), true) => self.check_mx_hosts(set, deadline).await,
-                _ => Vec::new(),
+            let starttls = async {
+                match (&mx, domain.settings.check_starttls) {
+                    (Ok(set), true) => self.check_mx_hosts(set, deadline, dane_on).await,
+                    _ => Vec::new(),
+                }
             };
-            (Some((mx, time)), checks)
+            // The DANE lookups run beside the STARTTLS checks (RFC 7672
+            // §2.2); a deadline cuts them to "lookup failed".
+            let dane = async {
+                match (&mx, dane_on) {
+                    (Ok(set), true) => {
+                        let lookups = dane::lookup(&self.dnssec, name, set, self.max_mx_hosts);
+                        let (outcome, time) = timed(deadline, lookups).await;
+                        Some((outcome.unwrap_or_else(|| dane_timeout(name)), time))
+                    }
+                    _ => None,
+                }
+            };
+            let (checks, dane) = tokio::join!(starttls, dane);
+            (Some((mx, time)), checks, dane)
         };
         let tlsrpt = async {
             let (status, time) =
@@ -214,7 +242,7 @@ impl Prober {
                 time,
             )
         };
-        let ((record, record_time, at_apex, policy), (mx, starttls), tlsrpt) =
+        let ((record, record_time, at_apex, policy), (mx, starttls, dane), tlsrpt) =
             tokio::join!(record_and_policy, mx, tlsrpt);
 
         let outcomes = Outcomes {
@@ -225,6 +253,8 @@ impl Prober {
             mx,
             starttls,
             tlsrpt,
+            dane,
+            dane_required: domain.settings.dane == crate::config::DaneMode::Require,
         };
         let clock = ProbeClock {
             started_at: timestamp,
@@ -246,7 +276,13 @@ impl Prober {
         &self,
         set: &MxSet,
         deadline: tokio::time::Instant,
+        keep_chains: bool,
     ) -> Vec<(StarttlsCheck, Duration)> {
+        let checker = if keep_chains {
+            &self.starttls_dane
+        } else {
+            &self.starttls
+        };
         let checks = set
             .hosts
             .iter()
@@ -254,10 +290,19 @@ impl Prober {
             .map(|record| async move {
                 let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
                 let start = Instant::now();
-                let check = self.starttls.check(&record.host, remaining).await;
+                let check = checker.check(&record.host, remaining).await;
                 (check, start.elapsed())
             });
         futures_util::future::join_all(checks).await
+    }
+}
+
+/// DANE lookups cut off by the probe's deadline: the MX lookup counts as
+/// failed (a DANE sender would defer).
+fn dane_timeout(name: &str) -> dane::DaneOutcome {
+    dane::DaneOutcome {
+        mx: dane::LookupStatus::Failed(timeout_failure(name, "MX")),
+        hosts: Vec::new(),
     }
 }
 

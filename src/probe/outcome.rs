@@ -370,6 +370,11 @@ pub struct AddressStarttls {
     pub offered: Option<bool>,
     /// The leaf certificate presented over this address.
     pub cert: Option<CertInfo>,
+    /// The chain presented (DER, leaf first, at most
+    /// [`crate::rfc::rfc7672::matching::MAX_CHAIN_LEN`]), kept for the DANE
+    /// check (RFC 7672 §3); empty when no certificate was seen or DANE is
+    /// not checked.
+    pub chain: Vec<Vec<u8>>,
 }
 
 impl AddressStarttls {
@@ -469,4 +474,9 @@ pub struct Outcomes {
     pub starttls: Vec<(StarttlsCheck, Duration)>,
     /// The TLSRPT lookup and its duration.
     pub tlsrpt: (Result<TlsRptStatus, DnsFailure>, Duration),
+    /// The DANE lookups (RFC 7672) and their duration; `None` when DANE
+    /// is not checked for the domain.
+    pub dane: Option<(super::dane::DaneOutcome, Duration)>,
+    /// Whether the domain requires DANE (`dane: require`).
+    pub dane_required: bool,
 }

@@ -152,6 +152,8 @@ pub struct StarttlsChecker {
     permits: Arc<Semaphore>,
     /// The families the machine can reach.
     network: LocalNetwork,
+    /// Whether each address's chain is kept for a DANE check.
+    keep_chains: bool,
 }
 
 impl StarttlsChecker {
@@ -173,6 +175,16 @@ impl StarttlsChecker {
             settings,
             permits,
             network,
+            keep_chains: false,
+        }
+    }
+
+    /// This checker, keeping each address's presented chain
+    /// ([`AddressStarttls::chain`]) for a DANE check (RFC 7672 §3).
+    pub fn keeping_chains(&self) -> StarttlsChecker {
+        StarttlsChecker {
+            keep_chains: true,
+            ..self.clone()
         }
     }
 
@@ -234,6 +246,7 @@ impl StarttlsChecker {
                 ))),
                 offered: None,
                 cert: None,
+                chain: Vec::new(),
             };
         }
         let _permit = self.permits.acquire().await;
@@ -253,12 +266,20 @@ impl StarttlsChecker {
             Err(StarttlsError::Certificate(problem)) => Some(problem.clone()),
             _ => None,
         };
-        let cert = recorder.take(host).and_then(|der| describe(&der, problem));
+        let leaf = recorder.take(host);
+        let chain = match (&leaf, self.keep_chains) {
+            (Some(leaf), true) => std::iter::once(leaf.to_vec())
+                .chain(recorder.take_intermediates(host).iter().map(|c| c.to_vec()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let cert = leaf.and_then(|der| describe(&der, problem));
         let checked = AddressStarttls {
             address,
             result,
             offered,
             cert,
+            chain,
         };
         if checked.unrouted() {
             self.network.connection_unreachable(&address);

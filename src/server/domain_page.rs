@@ -638,6 +638,7 @@ mod tests {
                 timeout: Duration::from_secs(60),
                 check_mx: true,
                 check_starttls: true,
+                dane: crate::config::DaneMode::Off,
             },
         }
     }

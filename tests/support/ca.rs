@@ -16,6 +16,8 @@ pub struct TestCa {
     leaf_key: KeyPair,
     /// The CA certificate in PEM, for `tls.ca_file`.
     pub pem: String,
+    /// The CA certificate in DER (DANE-TA records name it).
+    pub der: Vec<u8>,
 }
 
 impl std::fmt::Debug for TestCa {
@@ -39,6 +41,12 @@ pub enum CertKind {
     SelfSigned,
     /// Issued by the test CA for the host, valid now, expiring in 5 days.
     ExpiringSoon,
+    /// [`CertKind::Valid`], sent with the CA certificate after the leaf
+    /// (what a `2 x x` DANE-TA record for the CA needs, RFC 7672 §3.1.2).
+    ValidWithIssuer,
+    /// [`CertKind::Valid`] with a key of its own, not the shared leaf key
+    /// (a server whose key changed).
+    NewKey,
 }
 
 impl TestCa {
@@ -58,6 +66,7 @@ impl TestCa {
         let cert = params.self_signed(&key).expect("CA cert");
         TestCa {
             pem: cert.pem(),
+            der: cert.der().to_vec(),
             issuer: Issuer::new(params, key),
             leaf_key: KeyPair::generate().expect("leaf key"),
         }
@@ -85,20 +94,26 @@ impl TestCa {
         let mut params = CertificateParams::new(names).expect("leaf params");
         params.distinguished_name.push(DnType::CommonName, host);
         (params.not_before, params.not_after) = validity(kind);
-        let key = &self.leaf_key;
+        let new_key;
+        let key = if kind == CertKind::NewKey {
+            new_key = KeyPair::generate().expect("new leaf key");
+            &new_key
+        } else {
+            &self.leaf_key
+        };
         let cert = match kind {
             CertKind::SelfSigned => params.self_signed(key),
             _ => params.signed_by(key, &self.issuer),
         }
         .expect("leaf cert");
         let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let mut chain = vec![cert.der().clone()];
+        if kind == CertKind::ValidWithIssuer {
+            chain.push(self.der.clone().into());
+        }
         Arc::new(
-            CertifiedKey::from_der(
-                vec![cert.der().clone()],
-                key_der,
-                &rustls::crypto::ring::default_provider(),
-            )
-            .expect("certified key"),
+            CertifiedKey::from_der(chain, key_der, &rustls::crypto::ring::default_provider())
+                .expect("certified key"),
         )
     }
 }

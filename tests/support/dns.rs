@@ -82,6 +82,7 @@ fn new_zone(origin: &Name) -> InMemoryZoneHandler<TokioRuntimeProvider> {
         origin.clone(),
         ZoneType::Primary,
         AxfrPolicy::Deny,
+        None,
     );
     let soa = SOA::new(
         name("ns.test"),

@@ -27,6 +27,8 @@ pub mod harness;
 #[allow(dead_code, reason = "each test binary uses part of it; see above")]
 pub mod https;
 #[allow(dead_code, reason = "each test binary uses part of it; see above")]
+pub mod signed_dns;
+#[allow(dead_code, reason = "each test binary uses part of it; see above")]
 pub mod smtp;
 #[allow(dead_code, reason = "each test binary uses part of it; see above")]
 pub mod world;

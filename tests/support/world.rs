@@ -6,6 +6,7 @@
 use super::ca::{CertKind, TestCa};
 use super::dns::{name, start_dns, DnsFault};
 use super::https::{serve_raw_policy_host, start_https, PolicyHost, PolicyHosts};
+use super::signed_dns::{start_signed_dns, DnssecSpec};
 use super::smtp::{serve_smtp, SmtpBehavior};
 use hickory_proto::rr::rdata::{CNAME, MX, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -26,6 +27,24 @@ pub struct WorldSpec {
     multi_smtp: Vec<(String, Vec<MxAddress>)>,
     unreachable: Vec<String>,
     ipv6_hosts: HashMap<String, PolicyHost>,
+    /// Zones signed (DANE tests): `None` serves the unsigned world.
+    dnssec: Option<DnssecSpec>,
+    /// TLSA records whose data is made from the CA at start.
+    tlsa: Vec<(String, [u8; 3], TlsaData)>,
+}
+
+/// What a TLSA record of the world holds ([`WorldSpec::tlsa`]), made from
+/// the test CA when the world starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsaData {
+    /// From the leaf certificate every MX host with
+    /// [`CertKind::Valid`] presents (they share one key), by selector and
+    /// matching type.
+    Leaf,
+    /// From the test CA's certificate.
+    Ca,
+    /// These bytes, as given (a key the server does not have).
+    Raw(Vec<u8>),
 }
 
 /// One address of an MX host with several ([`WorldSpec::smtp_host_addresses`]).
@@ -78,6 +97,20 @@ impl WorldSpec {
             .append_domain(&Name::root())
             .expect("test name");
         self.record(owner, RData::MX(MX::new(preference, exchange)))
+    }
+
+    /// Serves the zones signed ([`DnssecSpec`]: every zone below `test.`
+    /// signed unless it says otherwise), the exporter given the trust
+    /// anchor of `test.`.
+    pub fn dnssec(&mut self, spec: DnssecSpec) -> &mut Self {
+        self.dnssec = Some(spec);
+        self
+    }
+
+    /// A TLSA record `usage selector matching data` at `owner`.
+    pub fn tlsa(&mut self, owner: &str, usm: [u8; 3], data: TlsaData) -> &mut Self {
+        self.tlsa.push((owner.to_string(), usm, data));
+        self
     }
 
     /// An A record to 127.0.0.1.
@@ -168,8 +201,21 @@ impl WorldSpec {
         let https_addr = self.start_policy_servers(&ca, &hosts, &mut tasks).await;
         self.start_raw_policy_hosts(https_addr.port(), &mut records, &mut tasks)
             .await;
-        let (dns_addr, dns_task) = start_dns(&records, &self.dns_faults).await;
-        tasks.push(dns_task);
+        for (owner, usm, data) in &self.tlsa {
+            records.push(tlsa_record(&ca, owner, *usm, data));
+        }
+        let (dns_addr, trust_anchor_file) = match &self.dnssec {
+            None => {
+                let (dns_addr, dns_task) = start_dns(&records, &self.dns_faults).await;
+                tasks.push(dns_task);
+                (dns_addr, None)
+            }
+            Some(spec) => {
+                let server = start_signed_dns(&records, &self.dns_faults, spec).await;
+                tasks.push(server.task);
+                (server.addr, Some(server.trust_anchor))
+            }
+        };
         let ca_file = tempfile::NamedTempFile::new().expect("temp CA file");
         std::fs::write(ca_file.path(), &ca.pem).expect("write CA file");
         World {
@@ -180,6 +226,7 @@ impl WorldSpec {
             ca,
             hosts,
             tasks,
+            trust_anchor_file,
         }
     }
 
@@ -343,6 +390,8 @@ pub struct World {
     pub ca: Arc<TestCa>,
     hosts: PolicyHosts,
     tasks: Vec<JoinHandle<()>>,
+    /// The signed world's trust anchor (DNSKEY of `test.`), when signed.
+    pub trust_anchor_file: Option<tempfile::NamedTempFile>,
 }
 
 impl Drop for World {
@@ -365,10 +414,14 @@ impl World {
     /// mapping with overrides: `{name: slow.test, timeout: 30s}`.
     pub fn config_yaml_with(&self, domains: &[&str], overrides: &ConfigOverrides) -> String {
         let mut yaml = format!(
-            "timeout: {}\nresolver:\n  nameservers: [\"{}\"]\n  timeout: {}\ntls:\n  ca_file: {}\nports:\n  https: {}\n  smtp: {}\nsmtp:\n  helo_name: probe.test\n  timeout: 5s\n{}domains:\n",
+            "timeout: {}\nresolver:\n  nameservers: [\"{}\"]\n  timeout: {}\n{}tls:\n  ca_file: {}\nports:\n  https: {}\n  smtp: {}\nsmtp:\n  helo_name: probe.test\n  timeout: 5s\n{}domains:\n",
             overrides.timeout.unwrap_or("10s"),
             self.dns_addr,
             overrides.resolver_timeout.unwrap_or("2s"),
+            self.trust_anchor_file
+                .as_ref()
+                .map(|f| format!("  trust_anchor_file: {}\n", f.path().display()))
+                .unwrap_or_default(),
             self.ca_file.path().display(),
             self.https_addr.port(),
             self.smtp_port,
@@ -407,4 +460,43 @@ impl World {
 pub async fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     listener.local_addr().expect("addr").port()
+}
+
+/// The TLSA record at `owner` with the data `data` stands for.
+fn tlsa_record(ca: &TestCa, owner: &str, usm: [u8; 3], data: &TlsaData) -> Record {
+    use hickory_proto::rr::rdata::tlsa::{CertUsage, Matching, Selector, TLSA};
+    let [usage, selector, matching] = usm;
+    let cert = match data {
+        TlsaData::Raw(_) => None,
+        TlsaData::Leaf => Some(ca.certified_key(owner, CertKind::Valid).cert[0].to_vec()),
+        TlsaData::Ca => Some(ca.der.clone()),
+    };
+    let bytes = match (cert, data) {
+        (Some(der), _) => {
+            let selected = if selector == 1 {
+                let (_, parsed) = x509_parser::parse_x509_certificate(&der).expect("test cert");
+                parsed.tbs_certificate.subject_pki.raw.to_vec()
+            } else {
+                der
+            };
+            match matching {
+                1 => ring::digest::digest(&ring::digest::SHA256, &selected)
+                    .as_ref()
+                    .to_vec(),
+                2 => ring::digest::digest(&ring::digest::SHA512, &selected)
+                    .as_ref()
+                    .to_vec(),
+                _ => selected,
+            }
+        }
+        (None, TlsaData::Raw(bytes)) => bytes.clone(),
+        (None, _) => Vec::new(),
+    };
+    let rdata = TLSA::new(
+        CertUsage::from(usage),
+        Selector::from(selector),
+        Matching::from(matching),
+        bytes,
+    );
+    Record::from_rdata(name(owner), 60, RData::TLSA(rdata))
 }

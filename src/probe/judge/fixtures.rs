@@ -132,6 +132,7 @@ pub fn mx_host(host: &str) -> MxHostReport {
         result_type: None,
         reason: None,
         addresses: Vec::new(),
+        dane: None,
     }
 }
 
@@ -174,6 +175,7 @@ pub fn address_check(address: &str, error: Option<StarttlsError>) -> AddressStar
             }),
             offered: Some(true),
             cert: Some(cert(true)),
+            chain: Vec::new(),
         },
         Some(error) => {
             let cert_seen = matches!(error, StarttlsError::Certificate(_));
@@ -182,6 +184,7 @@ pub fn address_check(address: &str, error: Option<StarttlsError>) -> AddressStar
                 offered: cert_seen.then_some(true),
                 cert: cert_seen.then(|| cert(false)),
                 result: Err(error),
+                chain: Vec::new(),
             }
         }
     }
@@ -215,6 +218,8 @@ pub fn healthy_outcomes() -> Outcomes {
             ])),
             ms(3),
         ),
+        dane: None,
+        dane_required: false,
     }
 }
 

@@ -5,6 +5,7 @@
 //! hand-built outcomes.
 
 mod certificates;
+mod dane;
 mod mx;
 mod policy;
 mod policy_addresses;
@@ -130,6 +131,10 @@ pub fn judge_with_cache(
     let mx_failures_from = findings.failures.len();
     let mut mx = mx::judge(outcomes.mx, policy, &mut findings);
     let policy_mode = policy.map(|p| p.mode);
+    let dane_chains = outcomes
+        .dane
+        .as_ref()
+        .map(|_| dane_chains(&outcomes.starttls));
     let starttls_pass = starttls::judge(
         outcomes.starttls,
         mx.hosts.as_mut(),
@@ -139,6 +144,16 @@ pub fn judge_with_cache(
     if let Some(cached) = cached {
         against_cached(&mut findings.failures[mx_failures_from..], cached);
     }
+    let dane_chains = dane_chains.unwrap_or_default();
+    let dane_judged = outcomes.dane.map(|(outcome, time)| {
+        let context = dane::DaneContext {
+            chains: &dane_chains,
+            sts_mode: policy_mode,
+            required: outcomes.dane_required,
+            now: clock.started_at.max(0.0) as u64,
+        };
+        dane::judge((outcome, time), mx.hosts.as_mut(), &context, &mut findings)
+    });
     let tlsrpt = tlsrpt::judge(outcomes.tlsrpt, &mut findings);
     certificates::judge(
         policy_cert.as_ref(),
@@ -159,13 +174,18 @@ pub fn judge_with_cache(
     // failure of the domain either. Without a fresh policy the domain
     // fails, whatever the cached one says of the MX hosts; with one, the
     // MX hosts pass or fail under the policy senders apply.
-    let success = findings.complete()
-        && policy_addresses_pass
+    let sts_success = policy_addresses_pass
         && verdict(
             record.is_some() && fetched.is_some(),
             policy_mode,
             mx.hosts_pass && starttls_pass,
         );
+    // A sender that validates DNSSEC applies DANE first (RFC 8461 §2).
+    let success = findings.complete()
+        && match &dane_judged {
+            None => sts_success,
+            Some((report, dane_pass)) => dane::verdict(report, *dane_pass, sts_success),
+        };
     let Findings {
         failures,
         mut warnings,
@@ -206,7 +226,25 @@ pub fn judge_with_cache(
         policy_addresses,
         policy_source,
         cached_policy: cached.cloned(),
+        dane: dane_judged.map(|(report, _)| report),
     }
+}
+
+/// The chains each MX host presented, per address checked (the DANE
+/// check needs them after the STARTTLS judge took the checks).
+fn dane_chains(checks: &[(super::outcome::StarttlsCheck, Duration)]) -> dane::HostChains {
+    checks
+        .iter()
+        .map(|(check, _)| {
+            let chains = check
+                .addresses
+                .iter()
+                .filter(|a| !a.unrouted())
+                .map(|a| a.chain.clone())
+                .collect();
+            (check.host.clone(), chains)
+        })
+        .collect()
 }
 
 /// Which policy senders apply now (RFC 8461 §3.3, §5.1): the fresh one

@@ -61,6 +61,7 @@ pub(super) fn judge(
             result_type: None,
             reason: None,
             addresses: Vec::new(),
+            dane: None,
         })
         .collect();
     let mut judgement = MxJudgement {

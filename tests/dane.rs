@@ -1,0 +1,499 @@
+//! DANE (RFC 7672) with DNSSEC: one test per case of the signed test world
+//! (tests/support/signed_dns.rs), each checking the `check --output json`
+//! document and the metrics.
+
+mod support;
+
+use mtasts_exporter::check::render_json;
+use mtasts_exporter::config::Config;
+use mtasts_exporter::history::PolicyHistory;
+use mtasts_exporter::metrics::{Metrics, RegistryKind};
+use mtasts_exporter::probe::Prober;
+use mtasts_exporter::report::ProbeReport;
+use serde_json::Value;
+use std::collections::HashMap;
+use support::ca::CertKind;
+use support::https::PolicyHost;
+use support::signed_dns::{DnssecSpec, Signing};
+use support::smtp::SmtpBehavior;
+use support::world::{TlsaData, WorldSpec};
+
+const POLICY: &str = "version: STSv1\nmode: enforce\nmax_age: 1209600\nmx: *.{d}\n";
+
+/// A domain `d` with MTA-STS (enforce), `MX 10 mx1.d` serving `cert`, and
+/// TLSA records `tlsa` at `_25._tcp.mx1.d`.
+fn domain(spec: &mut WorldSpec, d: &str, cert: CertKind, tlsa: &[([u8; 3], TlsaData)]) {
+    spec.txt(&format!("_mta-sts.{d}"), "v=STSv1; id=1")
+        .a(&format!("mta-sts.{d}"))
+        .policy_host(
+            &format!("mta-sts.{d}"),
+            PolicyHost::ok(&POLICY.replace("{d}", d)),
+        )
+        .mx(d, 10, &format!("mx1.{d}"))
+        .smtp_host(&format!("mx1.{d}"), SmtpBehavior::Tls(cert))
+        .txt(
+            &format!("_smtp._tls.{d}"),
+            &format!("v=TLSRPTv1; rua=mailto:tlsrpt@{d}"),
+        );
+    for (usm, data) in tlsa {
+        spec.tlsa(&format!("_25._tcp.mx1.{d}"), *usm, data.clone());
+    }
+}
+
+/// Probes `name` (configured with `dane`) in the world of `spec`; returns
+/// the report, its `check --output json` document and its metrics.
+async fn probe(spec: &WorldSpec, name: &str, dane: &str) -> (ProbeReport, Value, Series) {
+    let world = spec.start().await;
+    let entry = format!("{{name: {name}, dane: {dane}}}");
+    let yaml = world.config_yaml(&[entry.as_str()]);
+    let config = Config::parse(&yaml).expect("config");
+    let prober = Prober::new(&config).expect("prober");
+    let report = prober.probe(&config.domains[0]).await;
+    let json: Value = serde_json::from_str(&render_json(std::slice::from_ref(&report))).unwrap();
+    let doc = json[0].clone();
+    let metrics = Metrics::new(config.max_mx_hosts, false, RegistryKind::Probe).unwrap();
+    metrics.observe(&report, &PolicyHistory::of_one(&report));
+    let text = String::from_utf8(metrics.render()).unwrap();
+    let series = Series(support::harness::parse_exposition(&text));
+    (report, doc, series)
+}
+
+/// The metrics of one probe, by series.
+struct Series(HashMap<String, f64>);
+
+impl Series {
+    /// The value of `name{labels}` (labels in name order), if exported.
+    fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        self.0
+            .get(&format!("{name}{{{}}}", labels.join(",")))
+            .copied()
+    }
+
+    /// `name{domain, mx="mx1.<domain>"}`.
+    fn host(&self, name: &str, domain: &str) -> Option<f64> {
+        self.get(
+            name,
+            &[("domain", domain), ("mx", &format!("mx1.{domain}"))],
+        )
+    }
+
+    /// The effective policy exported as 1.
+    fn effective_policy(&self, domain: &str) -> Vec<&'static str> {
+        ["dane", "none", "sts", "temp-error"]
+            .into_iter()
+            .filter(|p| {
+                self.get(
+                    "mtasts_domain_effective_policy",
+                    &[("domain", domain), ("policy", p)],
+                ) == Some(1.0)
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_secure_3_1_1_record_matching_the_key_is_dane() {
+    let mut spec = WorldSpec::new();
+    spec.dnssec(DnssecSpec::default());
+    domain(
+        &mut spec,
+        "good.test",
+        CertKind::Valid,
+        &[([3, 1, 1], TlsaData::Leaf)],
+    );
+    let (report, doc, metrics) = probe(&spec, "good.test", "on").await;
+    assert!(report.success, "{:#?}", report.failures);
+    assert_eq!(doc["dane"]["mx_dnssec"], "secure");
+    assert_eq!(doc["dane"]["effective_policy"], "dane");
+    let host = &doc["mx_hosts"][0]["dane"];
+    assert_eq!(host["address_dnssec"], "secure");
+    assert_eq!(host["tlsa"], "secure");
+    assert_eq!(host["tlsa_name"], "_25._tcp.mx1.good.test");
+    assert_eq!(host["valid"], true);
+    assert_eq!(host["records"][0]["usable"], true);
+    let record = host["records"][0]["record"].as_str().unwrap();
+    assert!(record.starts_with("3 1 1 "), "{record}");
+    assert_eq!(host["matched_record"], record);
+    // One record for the current key only: the next key change breaks it.
+    assert_eq!(host["rollover_ready"], false);
+    assert_eq!(
+        doc["warnings"],
+        serde_json::json!(["tlsa-rollover-not-ready"])
+    );
+    assert!(doc["failures"].as_array().unwrap().is_empty());
+    let d = "good.test";
+    assert_eq!(
+        metrics.get("mtasts_dnssec_mx_secure", &[("domain", d)]),
+        Some(1.0)
+    );
+    assert_eq!(metrics.effective_policy(d), ["dane"]);
+    assert_eq!(metrics.host("mtasts_mx_dane_valid", d), Some(1.0));
+    assert_eq!(metrics.host("mtasts_mx_tlsa_rollover_ready", d), Some(0.0));
+    let mx = "mx1.good.test";
+    let records = |usable| {
+        metrics.get(
+            "mtasts_mx_tlsa_records",
+            &[("domain", d), ("mx", mx), ("usable", usable)],
+        )
+    };
+    assert_eq!((records("true"), records("false")), (Some(1.0), Some(0.0)));
+    let info = [
+        ("domain", d),
+        ("matching", "1"),
+        ("mx", mx),
+        ("selector", "1"),
+        ("usage", "3"),
+    ];
+    assert_eq!(metrics.get("mtasts_mx_tlsa_info", &info), Some(1.0));
+    let digest = &record[6..];
+    assert!(
+        !metrics.0.keys().any(|k| k.contains(digest)),
+        "no digest in a label"
+    );
+}
+
+/// The `(result_type, reason)` of each failure in the JSON.
+fn failures(doc: &Value) -> Vec<(String, String)> {
+    doc["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["result_type"].as_str().unwrap().to_string(),
+                f["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pair(result_type: &str, reason: &str) -> (String, String) {
+    (result_type.to_string(), reason.to_string())
+}
+
+#[tokio::test]
+async fn a_key_change_the_records_did_not_follow_is_a_tlsa_mismatch() {
+    let mut spec = WorldSpec::new();
+    spec.dnssec(DnssecSpec::default());
+    domain(
+        &mut spec,
+        "newkey.test",
+        CertKind::NewKey,
+        &[([3, 1, 1], TlsaData::Leaf)],
+    );
+    let (report, doc, metrics) = probe(&spec, "newkey.test", "on").await;
+    assert!(!report.success);
+    assert_eq!(failures(&doc), [pair("tlsa-invalid", "tlsa-mismatch")]);
+    assert_eq!(doc["dane"]["effective_policy"], "dane");
+    let host = &doc["mx_hosts"][0]["dane"];
+    assert_eq!(host["valid"], false);
+    assert_eq!(host["reason"], "tlsa-mismatch");
+    assert_eq!(host["matched_record"], Value::Null);
+    // MTA-STS alone would pass: the certificate is valid for the host.
+    assert_eq!(doc["mx_hosts"][0]["reason"], Value::Null);
+    assert_eq!(
+        metrics.host("mtasts_mx_dane_valid", "newkey.test"),
+        Some(0.0)
+    );
+    assert_eq!(metrics.effective_policy("newkey.test"), ["dane"]);
+    let failed = [
+        ("domain", "newkey.test"),
+        ("phase", "dane"),
+        ("reason", "tlsa-mismatch"),
+        ("result_type", "tlsa-invalid"),
+    ];
+    assert_eq!(metrics.get("mtasts_probe_failed", &failed), Some(1.0));
+}
+
+#[tokio::test]
+async fn records_none_of_which_is_usable_are_reported() {
+    let mut spec = WorldSpec::new();
+    spec.dnssec(DnssecSpec::default());
+    domain(
+        &mut spec,
+        "unusable.test",
+        CertKind::Valid,
+        &[
+            ([1, 1, 1], TlsaData::Leaf),
+            ([3, 1, 1], TlsaData::Raw(vec![1, 2, 3])),
+        ],
+    );
+    let (report, doc, metrics) = probe(&spec, "unusable.test", "on").await;
+    assert!(!report.success);
+    assert_eq!(
+        failures(&doc),
+        [pair("tlsa-invalid", "all-unusable-records")]
+    );
+    let host = &doc["mx_hosts"][0]["dane"];
+    let usable: Vec<&Value> = host["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["usable"])
+        .collect();
+    assert_eq!(usable, [false, false]);
+    assert!(host["records"][0]["unusable_because"]
+        .as_str()
+        .unwrap()
+        .contains("PKIX"));
+    let d = "unusable.test";
+    let mx = "mx1.unusable.test";
+    let records = |usable| {
+        metrics.get(
+            "mtasts_mx_tlsa_records",
+            &[("domain", d), ("mx", mx), ("usable", usable)],
+        )
+    };
+    assert_eq!((records("true"), records("false")), (Some(0.0), Some(2.0)));
+    assert_eq!(metrics.host("mtasts_mx_dane_valid", d), Some(0.0));
+}
+
+#[tokio::test]
+async fn a_tlsa_servfail_makes_the_host_unusable_not_undane() {
+    let mut spec = WorldSpec::new();
+    spec.dnssec(DnssecSpec::default());
+    domain(
+        &mut spec,
+        "servfail.test",
+        CertKind::Valid,
+        &[([3, 1, 1], TlsaData::Leaf)],
+    );
+    spec.servfail("_25._tcp.mx1.servfail.test");
+    let (report, doc, metrics) = probe(&spec, "servfail.test", "on").await;
+    assert!(!report.success);
+    assert_eq!(
+        failures(&doc),
+        [pair("dnssec-invalid", "tlsa-lookup-failed")]
+    );
+    assert_eq!(doc["dane"]["effective_policy"], "temp-error");
+    assert_eq!(doc["mx_hosts"][0]["dane"]["tlsa"], "lookup-failed");
+    assert_eq!(metrics.effective_policy("servfail.test"), ["temp-error"]);
+    assert_eq!(
+        metrics.host("mtasts_mx_dane_valid", "servfail.test"),
+        Some(0.0)
+    );
+}
+
+#[tokio::test]
+async fn a_bogus_signature_is_dnssec_invalid() {
+    let mut spec = WorldSpec::new();
+    spec.dnssec(DnssecSpec {
+        zones: vec![("bogus.test".into(), Signing::WrongDs)],
+    });
+    domain(
+        &mut spec,
+        "bogus.test",
+        CertKind::Valid,
+        &[([3, 1, 1], TlsaData::Leaf)],
+    );
+    let (report, doc, metrics) = probe(&spec, "bogus.test", "on").await;
+    assert!(!report.success);
+    assert_eq!(doc["dane"]["mx_dnssec"], "bogus");
+    assert_eq!(doc["dane"]["effective_policy"], "temp-error");
+    assert!(
+        failures(&doc).contains(&pair("dnssec-invalid", "dnssec-bogus")),
+        "{:?}",
+        failures(&doc)
+    );
+    let d = [("domain", "bogus.test")];
+    assert_eq!(metrics.get("mtasts_dnssec_mx_secure", &d), Some(0.0));
+    assert_eq!(metrics.effective_policy("bogus.test"), ["temp-error"]);
+}
+
+#[tokio::test]
+async fn an_unsigned_zone_is_insecure_and_sts_applies() {
+    let mut spec = WorldSpec::new();
+    spec.dnssec(DnssecSpec {
+        zones: vec![("plain.test".into(), Signing::Unsigned)],
+    });
+    domain(
+        &mut spec,
+        "plain.test",
+        CertKind::Valid,
+        &[([3, 1, 1], TlsaData::Leaf)],
+    );
+    let (report, doc, _) = probe(&spec, "plain.test", "on").await;
+    assert!(report.success, "{:#?}", report.failures);
+    assert_eq!(doc["dane"]["mx_dnssec"], "insecure");
+    assert_eq!(doc["dane"]["effective_policy"], "sts");
+    assert!(failures(&doc).is_empty());
+    // Required, the same zone fails with dane-required.
+    let (report, doc, metrics) = probe(&spec, "plain.test", "require").await;
+    assert!(!report.success);
+    assert_eq!(failures(&doc), [pair("dane-required", "mx-insecure")]);
+    let d = [("domain", "plain.test")];
+    assert_eq!(metrics.get("mtasts_dnssec_mx_secure", &d), Some(0.0));
+    assert_eq!(metrics.effective_policy("plain.test"), ["sts"]);
+    assert_eq!(metrics.host("mtasts_mx_dane_valid", "plain.test"), None);
+    assert_eq!(metrics.get("mtasts_probe_success", &d), Some(0.0));
+}
+
+#[tokio::test]
+async fn a_secure_denial_of_tlsa_leaves_sts_in_charge() {
+    let mut spec = WorldSpec::new();
+    spec.dnssec(DnssecSpec::default());
+    domain(&mut spec, "notlsa.test", CertKind::Valid, &[]);
+    let (report, doc, _) = probe(&spec, "notlsa.test", "on").await;
+    assert!(report.success, "{:#?}", report.failures);
+    assert_eq!(doc["dane"]["mx_dnssec"], "secure");
+    assert_eq!(doc["dane"]["effective_policy"], "sts");
+    assert_eq!(doc["mx_hosts"][0]["dane"]["tlsa"], "secure-denial");
+    assert_eq!(doc["mx_hosts"][0]["dane"]["valid"], Value::Null);
+    let (_, doc, metrics) = probe(&spec, "notlsa.test", "require").await;
+    assert_eq!(failures(&doc), [pair("dane-required", "no-tlsa-records")]);
+    assert_eq!(metrics.effective_policy("notlsa.test"), ["sts"]);
+    assert_eq!(metrics.host("mtasts_mx_dane_valid", "notlsa.test"), None);
+    let d = [("domain", "notlsa.test")];
+    assert_eq!(metrics.get("mtasts_dnssec_mx_secure", &d), Some(1.0));
+}
+
+#[tokio::test]
+async fn a_cnamed_mx_host_takes_its_records_from_the_target() {
+    let mut spec = WorldSpec::new();
+    spec.dnssec(DnssecSpec::default());
+    let d = "alias.test";
+    spec.txt(&format!("_mta-sts.{d}"), "v=STSv1; id=1")
+        .a(&format!("mta-sts.{d}"))
+        .policy_host(
+            &format!("mta-sts.{d}"),
+            PolicyHost::ok(&POLICY.replace("{d}", d)),
+        )
+        .mx(d, 10, "mx.alias.test")
+        .cname("mx.alias.test", "mx1.alias.test")
+        .smtp_host("mx1.alias.test", SmtpBehavior::Tls(CertKind::Valid))
+        .tlsa("_25._tcp.mx1.alias.test", [3, 1, 1], TlsaData::Leaf);
+    let (report, doc, metrics) = probe(&spec, d, "on").await;
+    let host = &doc["mx_hosts"][0]["dane"];
+    assert_eq!(host["tlsa_name"], "_25._tcp.mx1.alias.test", "{host}");
+    assert_eq!(host["tlsa"], "secure");
+    assert_eq!(host["valid"], true);
+    assert_eq!(doc["dane"]["effective_policy"], "dane");
+    // DANE decides: the certificate names mx.alias.test's target only,
+    // which MTA-STS would refuse, and the domain still passes.
+    assert!(report.success, "{:#?}", report.failures);
+    let labels = [("domain", d), ("mx", "mx.alias.test")];
+    assert_eq!(metrics.get("mtasts_mx_dane_valid", &labels), Some(1.0));
+    assert_eq!(metrics.get("mtasts_mx_cert_valid", &labels), Some(0.0));
+    assert_eq!(metrics.effective_policy(d), ["dane"]);
+}
+
+#[tokio::test]
+async fn a_2_1_1_record_for_the_issuer_is_dane_ta_with_the_name_check() {
+    let mut spec = WorldSpec::new();
+    spec.dnssec(DnssecSpec::default());
+    domain(
+        &mut spec,
+        "ta.test",
+        CertKind::ValidWithIssuer,
+        &[([2, 1, 1], TlsaData::Ca)],
+    );
+    let (report, doc, metrics) = probe(&spec, "ta.test", "on").await;
+    assert!(report.success, "{:#?}", report.failures);
+    let host = &doc["mx_hosts"][0]["dane"];
+    assert_eq!(host["valid"], true);
+    assert!(host["matched_record"]
+        .as_str()
+        .unwrap()
+        .starts_with("2 1 1 "));
+    // A trust anchor survives a new leaf key.
+    assert_eq!(host["rollover_ready"], true);
+    assert!(
+        doc["warnings"].as_array().unwrap().is_empty(),
+        "{}",
+        doc["warnings"]
+    );
+    assert_eq!(
+        metrics.host("mtasts_mx_tlsa_rollover_ready", "ta.test"),
+        Some(1.0)
+    );
+    assert_eq!(metrics.host("mtasts_mx_dane_valid", "ta.test"), Some(1.0));
+    let info = [
+        ("domain", "ta.test"),
+        ("matching", "1"),
+        ("mx", "mx1.ta.test"),
+        ("selector", "1"),
+        ("usage", "2"),
+    ];
+    assert_eq!(metrics.get("mtasts_mx_tlsa_info", &info), Some(1.0));
+}
+
+#[tokio::test]
+async fn a_next_key_published_ahead_is_rollover_ready() {
+    let mut spec = WorldSpec::new();
+    spec.dnssec(DnssecSpec::default());
+    domain(
+        &mut spec,
+        "ready.test",
+        CertKind::Valid,
+        &[
+            ([3, 1, 1], TlsaData::Leaf),
+            ([3, 1, 1], TlsaData::Raw(vec![7; 32])),
+        ],
+    );
+    let (report, doc, metrics) = probe(&spec, "ready.test", "on").await;
+    assert!(report.success, "{:#?}", report.failures);
+    let host = &doc["mx_hosts"][0]["dane"];
+    assert_eq!(host["rollover_ready"], true);
+    assert!(
+        doc["warnings"].as_array().unwrap().is_empty(),
+        "{}",
+        doc["warnings"]
+    );
+    assert_eq!(
+        metrics.host("mtasts_mx_tlsa_rollover_ready", "ready.test"),
+        Some(1.0)
+    );
+    let warning = [
+        ("domain", "ready.test"),
+        ("warning", "tlsa-rollover-not-ready"),
+    ];
+    assert_eq!(metrics.get("mtasts_policy_warning", &warning), None);
+}
+
+#[tokio::test]
+async fn dane_off_leaves_the_report_as_before() {
+    let mut spec = WorldSpec::new();
+    spec.dnssec(DnssecSpec::default());
+    domain(
+        &mut spec,
+        "off.test",
+        CertKind::NewKey,
+        &[([3, 1, 1], TlsaData::Leaf)],
+    );
+    let (report, doc, metrics) = probe(&spec, "off.test", "off").await;
+    assert!(report.success, "{:#?}", report.failures);
+    assert_eq!(doc["dane"], Value::Null);
+    assert_eq!(doc["mx_hosts"][0]["dane"], Value::Null);
+    assert!(!metrics
+        .0
+        .keys()
+        .any(|k| k.contains("dane") || k.contains("tlsa")));
+}
+
+#[tokio::test]
+async fn check_shows_the_dane_line_per_host() {
+    let mut spec = WorldSpec::new();
+    spec.dnssec(DnssecSpec::default());
+    domain(
+        &mut spec,
+        "text.test",
+        CertKind::Valid,
+        &[([3, 1, 1], TlsaData::Leaf)],
+    );
+    let (report, _, _) = probe(&spec, "text.test", "on").await;
+    let text = mtasts_exporter::check::render_text(std::slice::from_ref(&report));
+    assert!(
+        text.contains("DANE      MX records DNSSEC secure; a validating sender applies: dane"),
+        "{text}"
+    );
+    let host_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("DANE _25._tcp.mx1.text.test"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        host_line.contains("secure, 1 record(s), 1 usable; verdict: ok; matched 3 1 1 "),
+        "{host_line}"
+    );
+    assert!(host_line.contains("rollover NOT ready"), "{host_line}");
+}
