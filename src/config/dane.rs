@@ -40,3 +40,36 @@ impl DaneMode {
         self != DaneMode::Off
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::DaneMode;
+    use crate::config::Config;
+
+    #[test]
+    fn dane_is_off_by_default_and_set_globally_or_per_domain() {
+        let config =
+            Config::parse("dane: on\ndomains:\n  - a.example\n  - {name: b.example, dane: require}\n  - {name: c.example, dane: off}\n")
+                .unwrap();
+        let modes: Vec<DaneMode> = config.domains.iter().map(|d| d.settings.dane).collect();
+        assert_eq!(modes, [DaneMode::On, DaneMode::Require, DaneMode::Off]);
+        let config = Config::parse("domains: [a.example]\n").unwrap();
+        assert_eq!(config.domains[0].settings.dane, DaneMode::Off);
+    }
+
+    #[test]
+    fn a_bad_mode_or_anchor_file_is_named_with_its_line() {
+        let issues = Config::parse("domains:\n  - {name: a.example, dane: maybe}\n").unwrap_err();
+        assert_eq!(issues[0].field, "domains[0].dane");
+        assert!(
+            issues[0].problem.contains("require"),
+            "{}",
+            issues[0].problem
+        );
+        assert_eq!(issues[0].position.map(|p| p.line), Some(2));
+        let issues =
+            Config::parse("resolver:\n  trust_anchor_file: /nonexistent/root.key\n").unwrap_err();
+        assert_eq!(issues[0].field, "resolver.trust_anchor_file");
+        assert_eq!(issues[0].position.map(|p| p.line), Some(2));
+    }
+}
