@@ -97,6 +97,16 @@ fn render(
         tlsrpt(&mut html, report);
         timings(&mut html, report);
     }
+    // TLSRPT (issue 14): what senders reported. `None` until report
+    // ingestion keeps a `RecentReports` in the app state; then pass it here.
+    let recent: Option<&crate::tlsrpt::recent::RecentReports> = None;
+    if let Some(recent) = recent {
+        html.push_str(&super::reports_section::domain_section(
+            recent,
+            &domain.name,
+            now,
+        ));
+    }
     close_page(&mut html);
     html
 }

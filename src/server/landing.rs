@@ -56,6 +56,12 @@ fn render(state: &AppState, query: &Query, now: f64) -> String {
     cards(&mut html, &counts, &thresholds, query.filter);
     filter_form(&mut html, query);
     listing(&mut html, &selection, query, &thresholds, now);
+    // TLSRPT (issue 14): what senders reported. `None` until report
+    // ingestion keeps a `RecentReports` in the app state; then pass it here.
+    let recent: Option<&crate::tlsrpt::recent::RecentReports> = None;
+    if let Some(recent) = recent {
+        html.push_str(&super::reports_section::summary_section(recent, now));
+    }
     close_page(&mut html);
     html
 }
