@@ -264,7 +264,6 @@ async fn run_check(cli: &Cli, output: OutputFormat, names: &[String]) -> i32 {
 /// The `reports` subcommand: reads the TLSRPT spool under the config's
 /// `storage.path` without writing to it (README "reports").
 fn run_reports(cli: &Cli, output: OutputFormat, names: &[String], since: &str) -> i32 {
-    use mtasts_exporter::rfc::rfc8460::report_body::DEFAULT_DECOMPRESSED_LIMIT;
     use mtasts_exporter::tlsrpt::{spool::Spool, view};
     let config = match load_config(cli.config_file.as_ref()) {
         Ok(config) => config,
@@ -306,7 +305,7 @@ fn run_reports(cli: &Cli, output: OutputFormat, names: &[String], since: &str) -
         );
         return EXIT_USAGE;
     };
-    let spool = match Spool::open_read_only(storage, DEFAULT_DECOMPRESSED_LIMIT) {
+    let spool = match Spool::open_read_only(storage, config.reports.max_decompressed_bytes) {
         Ok(spool) => spool,
         Err(error) => {
             eprintln!("error: no TLSRPT report spool to read: {error} (does the exporter with this storage.path receive reports?)");

@@ -377,3 +377,52 @@ fn errors_are_clear_and_exit_2_or_1() {
         .as_str()
         .is_some_and(|f| f.ends_with("0000.report")));
 }
+
+/// The reader the subcommand uses lists the stored reports in the order
+/// they were stored (file time, not name), each with its time.
+#[test]
+fn the_spool_reader_gives_reports_in_the_order_stored() {
+    let world = world(&[
+        report_json("a", "1", 3, 1, 0).into_bytes(),
+        report_json("b", "2", 2, 1, 0).into_bytes(),
+        report_json("c", "3", 1, 1, 0).into_bytes(),
+    ]);
+    let reports_dir = world.storage.join(SPOOL_DIR).join("reports");
+    // Times set by hand: "c" first, then "a", then "b", whatever the names.
+    let base = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+    for entry in std::fs::read_dir(&reports_dir).unwrap_or_else(|e| panic!("{e}")) {
+        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+        let report =
+            decode_report(&raw, DEFAULT_DECOMPRESSED_LIMIT).unwrap_or_else(|e| panic!("{e}"));
+        let offset = match report.organization_name.as_str() {
+            "c" => 0,
+            "a" => 1,
+            _ => 2,
+        };
+        let file = std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("{e}"));
+        file.set_modified(base + std::time::Duration::from_millis(offset))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let reader = Spool::open_read_only(&world.storage, DEFAULT_DECOMPRESSED_LIMIT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let read: Vec<(String, i64)> = reader
+        .reports()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|r| {
+            let r = r.unwrap_or_else(|u| panic!("{u:?}"));
+            (r.report.organization_name, r.stored_at)
+        })
+        .collect();
+    assert_eq!(
+        read,
+        [
+            ("c".to_string(), 1_800_000_000),
+            ("a".to_string(), 1_800_000_000),
+            ("b".to_string(), 1_800_000_000)
+        ]
+    );
+}

@@ -14,6 +14,7 @@
 
 use mtasts_exporter::remedy;
 use mtasts_exporter::report::Warning;
+use mtasts_exporter::rfc::rfc8460::report::ReportResultType;
 use mtasts_exporter::taxonomy::LocalErrorKind;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -177,6 +178,12 @@ const OWN_RUNBOOK: &[&str] = &[
     "MtaStsProbeStale",
     "MtaStsExporterDown",
     "MtaStsExporterConfigReloadFailed",
+    // What senders reported (TLSRPT): about any result type, so their
+    // runbooks send the reader to `mtasts-exporter reports`, which prints
+    // the line of README "What senders' reports ask of you" per result.
+    "MtaStsTlsrptFailuresReported",
+    "MtaStsProbeBlindSpot",
+    "MtaStsTlsrptSenderSilent",
 ];
 
 /// The table, by key, in its order: reasons, warnings, local errors.
@@ -331,6 +338,7 @@ fn expected_readme(readme: &str) -> String {
         }
         _ => panic!("README.md has no what-to-do table markers ({TABLE_START})"),
     }
+    splice_reported_table(&mut lines);
     for alert in ALERTS.iter().filter(|a| a.in_readme) {
         let heading = format!("#### Alert: {}", alert.alert);
         let at = lines
@@ -481,4 +489,58 @@ fn the_wrapper_keeps_words_and_width() {
         .iter()
         .all(|l| l.starts_with("  ") && !l.starts_with("   ")));
     assert_eq!(lines.join(" ").split_whitespace().count(), 41);
+}
+
+const REPORTED_START: &str =
+    "<!-- reported-result table: generated from src/remedy.rs, see tests/what_to_do.rs -->";
+const REPORTED_END: &str = "<!-- end of the reported-result table -->";
+
+/// The README's table of what to do per result type senders report
+/// (RFC 8460 §4.3), between its markers.
+fn reported_table() -> Vec<String> {
+    let mut lines = vec![
+        REPORTED_START.to_string(),
+        "| result type reported | what to do |".to_string(),
+        "|---|---|".to_string(),
+    ];
+    for result in ReportResultType::ALL {
+        lines.push(format!(
+            "| `{}` | {} |",
+            result.as_str(),
+            remedy::for_reported_result(result)
+        ));
+    }
+    lines.push(REPORTED_END.to_string());
+    lines
+}
+
+/// `lines` (the README) with its reported-result table as the table says.
+fn splice_reported_table(lines: &mut Vec<String>) {
+    let start = lines.iter().position(|l| l == REPORTED_START);
+    let end = lines.iter().position(|l| l == REPORTED_END);
+    match (start, end) {
+        (Some(start), Some(end)) if start < end => {
+            lines.splice(start..=end, reported_table());
+        }
+        _ => panic!("README.md has no reported-result table markers ({REPORTED_START})"),
+    }
+}
+
+/// The README's reported-result table says what
+/// `remedy::for_reported_result` says (`readme_says_what_the_table_says`
+/// checks the whole README, and rewrites this table too with
+/// `MTASTS_BLESS=1`).
+#[test]
+fn readme_reported_results_say_what_the_table_says() {
+    let readme = std::fs::read_to_string(path("README.md")).unwrap();
+    let mut lines: Vec<String> = readme.lines().map(str::to_string).collect();
+    let have = lines.clone();
+    splice_reported_table(&mut lines);
+    if bless() {
+        return;
+    }
+    assert_eq!(
+        have, lines,
+        "README.md's reported-result table: MTASTS_BLESS=1 cargo test --test what_to_do"
+    );
 }

@@ -352,24 +352,24 @@ impl Spool {
     pub fn reports(
         &self,
     ) -> Result<impl Iterator<Item = Result<StoredReport, UnusableFile>> + '_, SpoolError> {
-        let mut names: Vec<(i64, std::ffi::OsString)> = Vec::new();
+        let mut names: Vec<(std::time::SystemTime, std::ffi::OsString)> = Vec::new();
         for entry in fs::read_dir(&self.reports).map_err(io("read", &self.reports))? {
             let entry = entry.map_err(io("read", &self.reports))?;
             let modified = match entry.metadata() {
-                Ok(metadata) => metadata.modified().ok().map_or(0, unix_seconds),
+                Ok(metadata) => metadata.modified().unwrap_or(std::time::UNIX_EPOCH),
                 // Gone since the listing: removed by the retention.
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(_) => 0,
+                Err(_) => std::time::UNIX_EPOCH,
             };
             names.push((modified, entry.file_name()));
         }
         names.sort_unstable();
-        Ok(names.into_iter().filter_map(move |(stored_at, name)| {
+        Ok(names.into_iter().filter_map(move |(modified, name)| {
             let path = self.reports.join(&name);
             match self.read(&path) {
                 Ok(report) => Some(Ok(StoredReport {
                     name: name.to_string_lossy().into_owned(),
-                    stored_at,
+                    stored_at: unix_seconds(modified),
                     report,
                 })),
                 Err(_) if !path.exists() => None,

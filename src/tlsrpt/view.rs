@@ -129,9 +129,13 @@ impl Listing {
         } else {
             organization
         };
-        let mut renamed = report.clone();
-        renamed.organization_name.clone_from(&organization);
-        self.tally.add(&renamed, |d| domains.contains(d));
+        if organization == report.organization_name {
+            self.tally.add(report, |d| domains.contains(d));
+        } else {
+            let mut renamed = report.clone();
+            renamed.organization_name.clone_from(&organization);
+            self.tally.add(&renamed, |d| domains.contains(d));
+        }
         self.reports += 1;
         for domain in domains {
             let Some(summary) = super::recent::ReportSummary::of(report, domain, usize::MAX) else {
