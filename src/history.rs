@@ -169,8 +169,13 @@ impl PolicyHistories {
 
     /// Forgets a domain no longer configured.
     pub fn remove(&self, domain: &str) {
-        if self.lock().remove(domain).is_some() {
+        let mut histories = self.lock();
+        if histories.remove(domain).is_some() {
             self.changed.store(true, Ordering::Release);
+        }
+        // A reload that drops most domains gives their room back.
+        if histories.len() * 4 < histories.capacity() {
+            histories.shrink_to_fit();
         }
     }
 
