@@ -59,7 +59,10 @@ pub trait FamilySet: Copy + 'static {
 /// The families' texts are kept end to end in one `String`, in family
 /// order, with where each family's text ends: one allocation per subject
 /// instead of one per family (issue 18: 33 strings, each with room to
-/// grow, held twice the text at 100,000 domains).
+/// grow, held twice the text at 100,000 domains). A line whose first label
+/// is the subject's (`domain="example.com"`, the first label of the first
+/// sample) is kept without its metric name and that label, which a scrape
+/// writes back: three quarters of the text were those.
 #[derive(Debug)]
 pub struct FamilyLines<F> {
     lines: Arc<Lines>,
@@ -67,11 +70,16 @@ pub struct FamilyLines<F> {
 }
 
 /// The text of every family, and where each family's text ends in it
-/// (`ends[i]`: the end of the family at index `i`).
+/// (`ends[i]`: the end of the family at index `i`). A line of the text
+/// that starts with `,` or `}` (which no metric name does) is a sample
+/// whose metric name and first label, `first_label`, were left out.
 #[derive(Debug, Clone, Default)]
 struct Lines {
     text: String,
     ends: Box<[u32]>,
+    /// The subject's label as written, `name="escaped value"`; empty until
+    /// the first sample with a label.
+    first_label: Box<str>,
 }
 
 impl Lines {
@@ -107,6 +115,20 @@ impl Lines {
     }
 }
 
+impl Lines {
+    /// Writes the lines of the family at `index`, named `name`, each whole.
+    fn expand(&self, index: usize, name: &str, mut write: impl FnMut(&str)) {
+        for line in self.text[self.range(index)].split_inclusive('\n') {
+            if line.starts_with([',', '}']) {
+                write(name);
+                write("{");
+                write(&self.first_label);
+            }
+            write(line);
+        }
+    }
+}
+
 impl<F> Clone for FamilyLines<F> {
     fn clone(&self) -> Self {
         FamilyLines {
@@ -122,6 +144,7 @@ impl<F: FamilySet> Default for FamilyLines<F> {
             lines: Arc::new(Lines {
                 text: String::new(),
                 ends: vec![0; F::ALL.len()].into_boxed_slice(),
+                first_label: Box::default(),
             }),
             families: PhantomData,
         }
@@ -129,14 +152,29 @@ impl<F: FamilySet> Default for FamilyLines<F> {
 }
 
 impl<F: FamilySet> FamilyLines<F> {
-    /// The lines of `family`.
-    pub fn get(&self, family: F) -> &str {
-        &self.lines.text[self.lines.range(family.index())]
+    /// The lines of `family`, as a scrape writes them.
+    pub fn get(&self, family: F) -> String {
+        let mut text = String::new();
+        self.lines
+            .expand(family.index(), family.name(), |part| text.push_str(part));
+        text
+    }
+
+    /// Whether `family` has a line.
+    pub fn has(&self, family: F) -> bool {
+        !self.lines.range(family.index()).is_empty()
+    }
+
+    /// Appends the lines of `family` to `out`, as in [`get`](Self::get).
+    pub fn write_to(&self, family: F, out: &mut Vec<u8>) {
+        self.lines.expand(family.index(), family.name(), |part| {
+            out.extend_from_slice(part.as_bytes())
+        });
     }
 
     /// Drops the lines of `family`.
     pub fn clear(&mut self, family: F) {
-        if !self.get(family).is_empty() {
+        if self.has(family) {
             Arc::make_mut(&mut self.lines).clear(family.index());
         }
     }
@@ -161,7 +199,12 @@ impl<F: FamilySet> FamilyLines<F> {
                 let ends = (0..self.lines.ends.len())
                     .map(|i| if i < index { 0 } else { kept_len })
                     .collect();
-                self.lines = Arc::new(Lines { text, ends });
+                let first_label = self.lines.first_label.clone();
+                self.lines = Arc::new(Lines {
+                    text,
+                    ends,
+                    first_label,
+                });
             }
         }
     }
@@ -175,7 +218,8 @@ impl<F: FamilySet> FamilyLines<F> {
         }
     }
 
-    /// Bytes held, over all families.
+    /// Bytes held, over all families (lines without their metric name and
+    /// first label count without them).
     pub fn len(&self) -> usize {
         self.lines.text.len()
     }
@@ -190,21 +234,56 @@ impl<F: FamilySet> FamilyLines<F> {
     /// them).
     pub fn sample(&mut self, family: F, labels: &[(&str, &str)], value: f64) {
         let lines = Arc::make_mut(&mut self.lines);
-        let index = family.index();
-        if lines.range(index).end == lines.text.len() {
-            // Families rendered in order: straight onto the end.
-            let before = lines.text.len();
-            write_sample(&mut lines.text, family.name(), labels, value);
-            let grown = (lines.text.len() - before) as u32;
-            for end in lines.ends.iter_mut().skip(index) {
-                *end += grown;
+        let mut line = String::with_capacity(64);
+        let shared = match labels.first() {
+            Some((name, value)) => {
+                write_label(&mut line, name, value);
+                if lines.first_label.is_empty() {
+                    lines.first_label = line.as_str().into();
+                }
+                *lines.first_label == *line
             }
+            None => false,
+        };
+        if shared {
+            // Only what follows the subject's label.
+            line.clear();
+            write_sample_rest(&mut line, &labels[1..], value);
         } else {
-            let mut line = String::with_capacity(128);
+            line.clear();
             write_sample(&mut line, family.name(), labels, value);
-            lines.push(index, &line);
         }
+        lines.push(family.index(), &line);
     }
+}
+
+/// Writes `name="escaped value"`.
+fn write_label(out: &mut String, name: &str, value: &str) {
+    out.push_str(name);
+    out.push_str("=\"");
+    escape_into(out, value);
+    out.push('"');
+}
+
+/// Writes what follows a sample's first label: `,l2="v2",...} value` and
+/// the newline.
+fn write_sample_rest(out: &mut String, labels: &[(&str, &str)], value: f64) {
+    for (name, value) in labels {
+        out.push(',');
+        write_label(out, name, value);
+    }
+    write_value(out, value);
+}
+
+/// Writes `} value` and the newline.
+fn write_value(out: &mut String, value: f64) {
+    out.push_str("} ");
+    if value.is_nan() {
+        out.push_str("NaN");
+    } else {
+        let _ = write!(out, "{value}");
+    }
+    out.push('\n');
 }
 
 /// Writes one sample, `name{l1="v1",...} value`, and its newline.
@@ -215,18 +294,9 @@ fn write_sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f6
         if i > 0 {
             out.push(',');
         }
-        out.push_str(name);
-        out.push_str("=\"");
-        escape_into(out, value);
-        out.push('"');
+        write_label(out, name, value);
     }
-    out.push_str("} ");
-    if value.is_nan() {
-        out.push_str("NaN");
-    } else {
-        let _ = write!(out, "{value}");
-    }
-    out.push('\n');
+    write_value(out, value);
 }
 
 /// Writes a label value escaped for the text format.
@@ -331,12 +401,7 @@ impl<F: FamilySet> Chunks<F> {
     /// The first family at or after `family` that some subject has lines of.
     fn next_family(&self, mut family: usize) -> Option<usize> {
         while let Some(&f) = F::ALL.get(family) {
-            if self
-                .exposition
-                .subjects
-                .iter()
-                .any(|s| !s.get(f).is_empty())
-            {
+            if self.exposition.subjects.iter().any(|s| s.has(f)) {
                 return Some(family);
             }
             family += 1;
@@ -368,7 +433,7 @@ impl<F: FamilySet> Iterator for Chunks<F> {
                 }
                 Stage::Family { family, subject } => match self.exposition.subjects.get(subject) {
                     Some(lines) => {
-                        out.extend_from_slice(lines.get(F::ALL[family]).as_bytes());
+                        lines.write_to(F::ALL[family], &mut out);
                         Stage::Family {
                             family,
                             subject: subject + 1,
@@ -490,9 +555,29 @@ mod tests {
             lines.get(ProbeInterval),
             "mtasts_probe_interval_seconds{domain=\"a.example\"} 60\n"
         );
-        assert!(lines.get(RecordInfo).is_empty());
-        let all: usize = ProbeFamily::ALL.iter().map(|&f| lines.get(f).len()).sum();
-        assert_eq!(all, lines.len());
+        assert!(lines.get(RecordInfo).is_empty() && !lines.has(RecordInfo));
+        // Kept without the metric name and the subject's label.
+        let whole: usize = ProbeFamily::ALL.iter().map(|&f| lines.get(f).len()).sum();
+        assert_eq!(lines.len(), "} 60\n} 1\n} 1\n} 0\n} 2\n".len());
+        assert!(whole > 4 * lines.len());
+        // A line of another subject's label is kept whole.
+        lines.sample(RecordInfo, &[("domain", "b.example"), ("id", "1")], 1.0);
+        lines.sample(RecordInfo, &[("domain", "a.example"), ("id", "2")], 1.0);
+        lines.sample(ProbesTotal, &[], 3.0);
+        assert_eq!(
+            lines.get(RecordInfo),
+            "mtasts_record_info{domain=\"b.example\",id=\"1\"} 1\nmtasts_record_info{domain=\"a.example\",id=\"2\"} 1\n"
+        );
+        assert_eq!(
+            lines.get(ProbesTotal),
+            "mtasts_probes_total{domain=\"a.example\"} 2\nmtasts_probes_total{} 3\n"
+        );
+        let mut written = Vec::new();
+        lines.write_to(RecordInfo, &mut written);
+        assert_eq!(written, lines.get(RecordInfo).as_bytes());
+        lines.clear(RecordInfo);
+        lines.clear(ProbesTotal);
+        lines.sample(ProbesTotal, &[("domain", "a.example")], 2.0);
 
         let snapshot = lines.clone();
         lines.clear(ProbesTotal);
@@ -504,7 +589,7 @@ mod tests {
         let held = lines.clone();
         lines.clear_all_but(ProbeInterval);
         assert_eq!(lines.get(ProbeInterval), held.get(ProbeInterval));
-        assert_eq!(lines.len(), held.get(ProbeInterval).len());
+        assert_eq!(lines.len(), "} 60\n".len());
         assert_eq!(held.get(PolicySource), snapshot.get(PolicySource));
         lines.sample(ProbeSuccess, &d, 0.0);
         lines.shrink_to_fit();
