@@ -20,6 +20,7 @@ pub mod check;
 pub mod config;
 pub mod echo;
 pub mod history;
+pub mod latest;
 pub mod metrics;
 pub mod probe;
 pub mod remedy;

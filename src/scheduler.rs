@@ -11,7 +11,7 @@ use rand::Rng;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -52,8 +52,8 @@ impl Readiness {
     }
 }
 
-/// The latest report of each domain, for the landing page.
-pub type LatestReports = Mutex<HashMap<String, Arc<ProbeReport>>>;
+/// The latest report of each domain, for the pages ([`crate::latest`]).
+pub use crate::latest::LatestReports;
 
 /// What the scheduler runs for a domain: [`Prober`] in the exporter; tests
 /// substitute their own (a probe that panics, say) to exercise the
@@ -309,7 +309,10 @@ async fn domain_loop<P: RunProbe>(
 ) {
     let interval = domain.settings.interval;
     let first_start = Instant::now();
-    probe_once(&domain, &shared).await;
+    // Boxed, here and below: the probe's state lives on the heap only while
+    // it runs, so the task every domain keeps between probes holds no room
+    // for it (issue 18: about half a kilobyte per domain).
+    Box::pin(probe_once(&domain, &shared)).await;
     if first_pending.swap(false, Ordering::AcqRel) {
         shared.readiness.first_probe_done();
     }
@@ -322,7 +325,7 @@ async fn domain_loop<P: RunProbe>(
     let mut next = first_start + half + jitter;
     loop {
         tokio::time::sleep_until(next).await;
-        probe_once(&domain, &shared).await;
+        Box::pin(probe_once(&domain, &shared)).await;
         next += interval;
         let now = Instant::now();
         if next < now {
@@ -402,11 +405,14 @@ async fn probe_once<P: RunProbe>(domain: &DomainConfig, shared: &Shared<P>) {
 /// forms no verdict, so the metrics keep the previous one
 /// ([`Metrics::observe`]) and the pages do too, and their counts agree. A
 /// domain with no earlier report shows the cut-short one ("cut short").
+/// ([`crate::latest::Latest::keep`]; the whole report only where the pages
+/// need it.)
 fn keep_latest(latest: &LatestReports, domain: &str, report: ProbeReport) {
-    let mut latest = latest.lock().unwrap_or_else(|p| p.into_inner());
-    if report.is_complete() || !latest.contains_key(domain) {
-        latest.insert(domain.to_string(), Arc::new(report));
-    }
+    debug_assert_eq!(report.domain, domain);
+    latest
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .keep(report);
 }
 
 fn log_report(report: &ProbeReport) {

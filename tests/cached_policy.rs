@@ -118,7 +118,10 @@ async fn a_policy_host_outage_leaves_the_cached_policy_in_force() {
     assert!(!cached.contains_key(MISMATCH));
     assert_eq!(cached[EXPIRY], cached[FETCHED] + 1_209_600.0);
 
-    let latest = app.latest.lock().unwrap()["good.test"].clone();
+    let latest = app.latest.lock().unwrap()["good.test"]
+        .full
+        .clone()
+        .unwrap();
     assert_eq!(latest.policy_source, PolicySource::Cached);
     let policy = latest.cached_policy.as_ref().unwrap();
     assert_eq!(policy.id, "1");
@@ -157,7 +160,10 @@ async fn a_changed_policy_under_the_same_id_is_judged_by_the_copy_senders_keep()
     assert_eq!(stale[MX1_MATCH], 1.0);
     assert_eq!(stale[SUCCESS], 1.0);
     assert!(!stale.contains_key(MISMATCH));
-    let latest = app.latest.lock().unwrap()["good.test"].clone();
+    let latest = app.latest.lock().unwrap()["good.test"]
+        .full
+        .clone()
+        .unwrap();
     assert_eq!(latest.policy.as_ref().unwrap().mx, ["mx9.good.test"]);
     assert_eq!(latest.cached_policy.as_ref().unwrap().mx, ["mx1.good.test"]);
 
@@ -199,7 +205,10 @@ async fn an_mx_migration_during_the_outage_fails_against_the_cached_policy_acros
     // JSON numbers may differ in the last bit).
     assert!((cached[EXPIRY] - fresh[EXPIRY]).abs() < 1e-3);
 
-    let latest = app.latest.lock().unwrap()["good.test"].clone();
+    let latest = app.latest.lock().unwrap()["good.test"]
+        .full
+        .clone()
+        .unwrap();
     let mismatch = latest
         .failures
         .iter()

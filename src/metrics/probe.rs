@@ -232,17 +232,14 @@ impl DomainSeries {
             let key = (failure.phase, failure.result_type, failure.reason);
             *self.failures_total.entry(key).or_default() += 1;
         }
-        for &family in ProbeFamily::ALL {
-            if family != ProbeFamily::ProbeInterval {
-                self.lines.clear(family);
-            }
-        }
+        self.lines.clear_all_but(ProbeFamily::ProbeInterval);
         self.render_probe(report);
         render_policy(&mut self.lines, report, history);
         render_mx_hosts(&mut self.lines, report, max_mx_hosts);
         render_certificates_and_tlsrpt(&mut self.lines, report);
         render_policy_addresses(&mut self.lines, report);
         super::dane::render_dane(&mut self.lines, report, max_mx_hosts);
+        self.lines.shrink_to_fit();
     }
 
     /// The probe's own outcome: success, timing, counts and failures.

@@ -182,8 +182,8 @@ fn mx_hosts(
         .iter()
         .filter(|(_, series)| !series.mx_failed.is_empty())
         .filter_map(|(domain, _)| {
-            let hosts = latest.get(domain)?.mx_hosts.as_ref()?;
-            let keys = hosts.iter().filter_map(|mx| host_key(&mx.host)).collect();
+            let hosts = &latest.get(domain)?.mx_host_names;
+            let keys = hosts.iter().filter_map(|host| host_key(host)).collect();
             Some((domain.clone(), keys))
         })
         .collect()

@@ -14,8 +14,11 @@ use super::response::{html, text, HttpResponse};
 use super::status::{concerned_host, Status};
 use super::AppState;
 use crate::config::{normalize_domain, DomainConfig};
+use crate::latest::LatestReport;
 use crate::remedy;
-use crate::report::{CertInfo, CertThresholds, MxHostReport, PolicySource, ProbeReport};
+use crate::report::{
+    CertInfo, CertThresholds, MxHostReport, PhaseTiming, PolicySource, ProbeReport,
+};
 use crate::rfc::rfc5321::MxSource;
 use crate::rfc::rfc8461::policy::Mode;
 use hyper::StatusCode;
@@ -34,19 +37,25 @@ pub(super) fn page(state: &AppState, segment: &str) -> HttpResponse {
             "not found: no domain of that name is probed by this exporter\n",
         );
     };
-    let report = state
+    let latest = state
         .app
         .latest
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .get(&domain.name)
         .cloned();
-    let now = unix_now();
-    let mut page = render(domain, report.as_deref(), &config.certificates, now);
+    let thresholds = &config.certificates;
+    let mut page = match latest.as_deref() {
+        None => render(domain, None, thresholds, unix_now()),
+        Some(LatestReport {
+            full: Some(report), ..
+        }) => render(domain, Some(report), thresholds, unix_now()),
+        Some(summary) => render_summary(domain, summary, thresholds, unix_now()),
+    };
     if let Some(ingestor) = &state.app.reports {
         // What senders reported goes after what the probe saw.
         let section = ingestor.with_recent(|recent| {
-            super::reports_section::domain_section(recent, &domain.name, now)
+            super::reports_section::domain_section(recent, &domain.name, unix_now())
         });
         insert_before_close(&mut page, &section);
     }
@@ -61,6 +70,74 @@ fn insert_before_close(page: &mut String, section: &str) {
         .or_else(|| page.rfind("</body>"))
         .unwrap_or(page.len());
     page.insert_str(at, section);
+}
+
+/// The page of a passing `domain` of which only the summary of the latest
+/// probe is kept ([`crate::latest`]): its verdict, when, the mode in force,
+/// the earliest certificate expiry and the phase timings, and how to see
+/// the rest.
+fn render_summary(
+    domain: &DomainConfig,
+    latest: &LatestReport,
+    thresholds: &CertThresholds,
+    now: f64,
+) -> String {
+    let (unicode, _) = idna::domain_to_unicode(&domain.name);
+    let heading = if unicode == domain.name {
+        domain.name.clone()
+    } else {
+        format!("{unicode} ({})", domain.name)
+    };
+    let mut html = open_page(
+        &format!("{} – MTA-STS Exporter", domain.name),
+        &heading,
+        "<a href=\"/\">← all domains</a> · the latest probe, in short",
+    );
+    let status = Status::of_latest(Some(latest));
+    let _ = write!(
+        html,
+        "<dl class=\"facts\" id=\"summary\"><dt>Status</dt><dd><span class=\"badge {}\" id=\"status\">{}</span></dd>\
+         <dt>Last probed</dt><dd>{} ({})</dd><dt>Took</dt><dd>{:.3} s</dd>",
+        status.key(),
+        status.word(),
+        utc(latest.timestamp),
+        age(latest.timestamp, now),
+        latest.duration_seconds
+    );
+    if let Some(mode) = latest.judged_mode {
+        let _ = write!(
+            html,
+            "<dt>Policy mode</dt><dd>{}{}</dd>",
+            mode.as_str(),
+            if latest.policy_source == PolicySource::Cached {
+                " (cached)"
+            } else {
+                ""
+            }
+        );
+    }
+    if let Some(t) = latest.earliest_cert_expiry {
+        let _ = write!(
+            html,
+            "<dt>Earliest certificate expiry</dt><dd>{} ({})</dd>",
+            expiry(t, now, thresholds),
+            utc(t as f64)
+        );
+    }
+    html.push_str("</dl>\n");
+    let _ = writeln!(
+        html,
+        "<p class=\"muted\" id=\"summary-only\">The domain passes with nothing to report. This exporter \
+         watches more than {} passing domains, so it keeps the whole latest probe (record, policy, \
+         certificates, MX hosts, TLSRPT) only of domains with failures or warnings and of the first {} \
+         passing ones. <code>mtasts-exporter check {}</code> shows it all.</p>",
+        crate::latest::PASSING_FULL_REPORTS,
+        crate::latest::PASSING_FULL_REPORTS,
+        escape(&domain.name),
+    );
+    timing_table(&mut html, &latest.phases, latest.duration_seconds);
+    close_page(&mut html);
+    html
 }
 
 /// The scheduled domain `segment` names (percent-decoded, IDN or
@@ -595,11 +672,16 @@ fn tlsrpt(html: &mut String, report: &ProbeReport) {
 
 /// How long each phase took (one `starttls` row per MX host checked).
 fn timings(html: &mut String, report: &ProbeReport) {
+    timing_table(html, &report.phases, report.duration_seconds);
+}
+
+/// The table of `phases`, then the whole probe's `duration_seconds`.
+fn timing_table(html: &mut String, phases: &[PhaseTiming], duration_seconds: f64) {
     html.push_str(
         "<h2 id=\"timings\">Phase timings</h2>\n<table id=\"timing-table\" style=\"width:auto\"><thead><tr>\
          <th>Phase</th><th>Took</th><th>Result</th></tr></thead><tbody>\n",
     );
-    for phase in &report.phases {
+    for phase in phases {
         let result = match &phase.local_error {
             Some(local) => format!(
                 "<span class=\"muted\">not run: the exporter is short of {}</span>",
@@ -618,7 +700,7 @@ fn timings(html: &mut String, report: &ProbeReport) {
     let _ = writeln!(
         html,
         "<tr><th>whole probe</th><th class=\"num\">{:.3} s</th><th></th></tr></tbody></table>",
-        report.duration_seconds
+        duration_seconds
     );
 }
 
@@ -814,6 +896,53 @@ mod tests {
             html.contains("<code>2001:db8::10</code> (ipv6): <span class=\"okc\">ok</span>"),
             "{html}"
         );
+    }
+
+    /// A passing domain of which only the summary is kept: its verdict,
+    /// mode, expiry and timings, and where to see the rest.
+    #[test]
+    fn a_passing_domain_kept_in_short_says_so() {
+        use crate::report::PhaseTiming;
+        let mut report = ProbeReport::blank("example.com", 1_000.0);
+        report.success = true;
+        report.policy = Some(PolicyReport::blank(
+            Mode::Enforce,
+            86_400,
+            &["mx.example.com"],
+        ));
+        report.policy_source = PolicySource::Fresh;
+        report.phases.push(PhaseTiming {
+            phase: Phase::PolicyFetch,
+            duration_seconds: 0.25,
+            ok: true,
+            local_error: None,
+        });
+        let summary = LatestReport::of(report, false);
+        let html = render_summary(
+            &domain("example.com"),
+            &summary,
+            &CertThresholds::default(),
+            1_060.0,
+        );
+        assert!(
+            html.contains("<span class=\"badge ok\" id=\"status\">ok</span>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<dt>Policy mode</dt><dd>enforce</dd>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<tr><td>policy_fetch</td><td class=\"num\">0.250 s</td>"),
+            "{html}"
+        );
+        assert!(html.contains("id=\"summary-only\""), "{html}");
+        assert!(
+            html.contains("<code>mtasts-exporter check example.com</code>"),
+            "{html}"
+        );
+        assert!(html.contains("1 min ago"), "{html}");
+        assert!(!html.contains("id=\"failures\""), "{html}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use super::status::{
     concerned_host, entries, select, Counts, Entry, Filter, Query, Selection, Status, PAGE_SIZE,
 };
 use super::AppState;
+use crate::latest::LatestReport;
 use crate::metrics::recent::WINDOW_MINUTES;
 use crate::report::{CertThresholds, PolicySource, ProbeReport};
 use crate::taxonomy::LocalErrorKind;
@@ -330,10 +331,13 @@ fn row(html: &mut String, entry: &Entry, thresholds: &CertThresholds, now: f64) 
         ),
     };
     let mode = report.map(mode).unwrap_or_else(|| "—".into());
-    let failures = report.map(failure_list).unwrap_or_default();
+    let failures = report
+        .and_then(|r| r.full.as_deref())
+        .map(failure_list)
+        .unwrap_or_default();
     let warnings = report
         .map(|r| {
-            r.warnings
+            r.warnings()
                 .iter()
                 .map(|w| format!("<li class=\"code\">{}</li>", w.as_str()))
                 .collect::<String>()
@@ -367,8 +371,8 @@ fn row(html: &mut String, entry: &Entry, thresholds: &CertThresholds, now: f64) 
 
 /// The mode of the policy in force (the cached copy senders apply says
 /// so), or a dash without one.
-fn mode(report: &ProbeReport) -> String {
-    match (report.judged_mode(), report.policy_source) {
+fn mode(report: &LatestReport) -> String {
+    match (report.judged_mode, report.policy_source) {
         (Some(mode), PolicySource::Cached) => format!("{} (cached)", mode.as_str()),
         (Some(mode), _) => mode.as_str().to_string(),
         (None, _) => "—".to_string(),
@@ -427,9 +431,12 @@ mod tests {
     }
 
     fn entry_of(report: ProbeReport) -> Entry {
-        let latest = [(report.domain.clone(), Arc::new(report.clone()))]
-            .into_iter()
-            .collect();
+        let latest = [(
+            report.domain.clone(),
+            Arc::new(LatestReport::of(report.clone(), true)),
+        )]
+        .into_iter()
+        .collect();
         entries(
             [report.domain.as_str()].into_iter(),
             &latest,

@@ -4,6 +4,7 @@
 //! (`/?status=failing&q=exa&page=2`), so that a fleet of 10,000 domains is
 //! read one page at a time, also with JavaScript off.
 
+use crate::latest::LatestReport;
 use crate::report::{CertThresholds, ExpiryLevel, MxHostReport, ProbeReport};
 use crate::taxonomy::{Failure, Phase};
 use std::collections::HashMap;
@@ -68,6 +69,21 @@ impl Status {
             Some(_) => Status::Ok,
         }
     }
+
+    /// Of a domain with latest report `latest` as the pages keep it: by its
+    /// whole report when kept, else by its summary (kept alone only for a
+    /// domain that simply passes).
+    pub(super) fn of_latest(latest: Option<&LatestReport>) -> Status {
+        match latest {
+            None => Status::NotProbed,
+            Some(LatestReport {
+                full: Some(report), ..
+            }) => Status::of(Some(report)),
+            Some(l) if !l.is_complete() => Status::Incomplete,
+            Some(l) if !l.success => Status::Failing,
+            Some(_) => Status::Ok,
+        }
+    }
 }
 
 /// One scheduled domain and what its latest report says.
@@ -76,7 +92,7 @@ pub(super) struct Entry {
     /// The domain (ASCII).
     pub(super) name: String,
     /// Its latest report.
-    pub(super) report: Option<Arc<ProbeReport>>,
+    pub(super) report: Option<Arc<LatestReport>>,
     /// Its status.
     pub(super) status: Status,
     /// Its earliest certificate expiry and where that stands now.
@@ -86,7 +102,7 @@ pub(super) struct Entry {
 /// The scheduled `domains` with their latest reports, as of `now`.
 pub(super) fn entries<'a>(
     domains: impl Iterator<Item = &'a str>,
-    latest: &HashMap<String, Arc<ProbeReport>>,
+    latest: &HashMap<String, Arc<LatestReport>>,
     thresholds: &CertThresholds,
     now: f64,
 ) -> Vec<Entry> {
@@ -95,11 +111,11 @@ pub(super) fn entries<'a>(
             let report = latest.get(name).cloned();
             let expiry = report
                 .as_deref()
-                .and_then(ProbeReport::earliest_cert_expiry)
+                .and_then(|r| r.earliest_cert_expiry)
                 .map(|t| (t, thresholds.level(t, now)));
             Entry {
                 name: name.to_string(),
-                status: Status::of(report.as_deref()),
+                status: Status::of_latest(report.as_deref()),
                 report,
                 expiry,
             }
@@ -381,6 +397,21 @@ mod tests {
             local_error: Some(LocalError::new(LocalErrorKind::DescriptorsExhausted, "x")),
         });
         assert_eq!(Status::of(Some(&cut)), Status::Incomplete);
+        // As the pages keep it: the same, whole or summarised.
+        for (report, status) in [
+            (report("a.test", true), Status::Ok),
+            (report("a.test", false), Status::Failing),
+            (warned, Status::Warning),
+            (cut, Status::Incomplete),
+        ] {
+            let whole = LatestReport::of(report.clone(), true);
+            assert_eq!(Status::of_latest(Some(&whole)), status);
+            if LatestReport::is_plain_pass(&report) || status == Status::Failing {
+                let summary = LatestReport::of(report, false);
+                assert_eq!(Status::of_latest(Some(&summary)), status);
+            }
+        }
+        assert_eq!(Status::of_latest(None), Status::NotProbed);
     }
 
     fn cert(not_after: i64) -> CertInfo {
@@ -406,9 +437,9 @@ mod tests {
         expired.policy_cert = Some(cert((now - day) as i64));
         let mut fine = report("fine.test", true);
         fine.policy_cert = Some(cert((now + 90.0 * day) as i64));
-        let latest: HashMap<String, Arc<ProbeReport>> = [soon, critical, expired, fine]
+        let latest: HashMap<String, Arc<LatestReport>> = [soon, critical, expired, fine]
             .into_iter()
-            .map(|r| (r.domain.clone(), Arc::new(r)))
+            .map(|r| (r.domain.clone(), Arc::new(LatestReport::of(r, true))))
             .collect();
         let names = [
             "soon.test",
@@ -437,13 +468,13 @@ mod tests {
 
     #[test]
     fn failing_first_then_by_name_and_filtered_by_name_and_status() {
-        let latest: HashMap<String, Arc<ProbeReport>> = [
+        let latest: HashMap<String, Arc<LatestReport>> = [
             report("b-ok.test", true),
             report("z-failing.test", false),
             report("a-failing.test", false),
         ]
         .into_iter()
-        .map(|r| (r.domain.clone(), Arc::new(r)))
+        .map(|r| (r.domain.clone(), Arc::new(LatestReport::of(r, true))))
         .collect();
         let names = [
             "a-new.test",
@@ -488,7 +519,11 @@ mod tests {
         let mut latest = HashMap::new();
         // Every 7th domain failing.
         for (i, name) in names.iter().enumerate() {
-            latest.insert(name.clone(), Arc::new(report(name, i % 7 != 0)));
+            // Passing ones with their summary alone, as past
+            // `PASSING_FULL_REPORTS` of them.
+            let report = report(name, i % 7 != 0);
+            let keep_full = !report.success;
+            latest.insert(name.clone(), Arc::new(LatestReport::of(report, keep_full)));
         }
         let entries = entries(
             names.iter().map(String::as_str),
