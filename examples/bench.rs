@@ -466,6 +466,13 @@ fn main() {
             );
         }
         print_spread(&starts, wall);
+        if let Some(report) = reports.iter().find(|r| !r.success) {
+            let json = serde_json::to_string(&**report).unwrap_or_default();
+            println!(
+                "\none failed probe, for a look: {}",
+                json.chars().take(4000).collect::<String>()
+            );
+        }
         println!(
             "\nsummary | {} | {} | {} | {} | {wall:.1} s | {cpu:.1} s | {:.2} ms | {:.0} MiB | {:.1} ms | {:.1} MB | {:.1} % |",
             args.world.name(),

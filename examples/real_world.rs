@@ -185,7 +185,7 @@ fn write_nginx(dir: &Path, args: &Args, ports: &Ports) -> Result<PathBuf, Error>
          http {{\n  access_log off;\n  client_body_temp_path {d}/tmp/body;\n  proxy_temp_path {d}/tmp/proxy;\n  fastcgi_temp_path {d}/tmp/fastcgi;\n  uwsgi_temp_path {d}/tmp/uwsgi;\n  scgi_temp_path {d}/tmp/scgi;\n\
          server_names_hash_max_size {hash};\n  server_names_hash_bucket_size 64;\n  ssl_protocols TLSv1.2 TLSv1.3;\n  ssl_session_tickets off;\n  keepalive_timeout 5s;\n\
          ssl_certificate_key {dir}/leaf.key;\n",
-        hash = (args.domains * 2).next_power_of_two().max(1024),
+        hash = (args.domains * 4).next_power_of_two().max(4096),
         dir = dir.display(),
     )?;
     if args.nginx_blocks {
@@ -211,7 +211,7 @@ fn write_nginx(dir: &Path, args: &Args, ports: &Ports) -> Result<PathBuf, Error>
         write!(
             config,
             "  map_hash_max_size {hash};\n  map_hash_bucket_size 64;\n  map $ssl_server_name $policy_mx {{\n    default \"\";\n",
-            hash = (args.domains * 2).next_power_of_two().max(1024),
+            hash = (args.domains * 4).next_power_of_two().max(4096),
         )?;
         for i in 0..args.domains {
             writeln!(config, "    mta-sts.d{i}.test {};", mx_host(i))?;
@@ -320,6 +320,9 @@ struct Daemons {
 impl Drop for Daemons {
     fn drop(&mut self) {
         if let Some(config) = &self.postfix {
+            // `postfix stop`, and SIGTERM to the master it names in its pid
+            // file should that not end it; then wait until it is gone.
+            let master = postfix_master(config);
             let _ = Command::new("postfix")
                 .arg("-c")
                 .arg(config)
@@ -327,6 +330,18 @@ impl Drop for Daemons {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
+            if let Some(pid) = master {
+                for _ in 0..100 {
+                    if !Path::new(&format!("/proc/{pid}")).exists() {
+                        break;
+                    }
+                    // SAFETY: a plain kill(2) of the postfix master we started.
+                    unsafe {
+                        libc::kill(pid as libc::pid_t, libc::SIGTERM);
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
         }
         for child in &mut self.children {
             // SAFETY: a plain kill(2) of our own child.
@@ -339,6 +354,13 @@ impl Drop for Daemons {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The postfix master's pid, from its pid file.
+fn postfix_master(config: &Path) -> Option<u32> {
+    std::fs::read_to_string(config.join("queue/pid/master.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
 }
 
 /// Exporter config for this world (as `fake_world --bench` writes it).
@@ -490,14 +512,8 @@ fn rss_mib(pid: u32) -> f64 {
 /// master (whose children are the workers).
 fn world_pids(daemons: &Daemons) -> Vec<u32> {
     let mut pids: Vec<u32> = daemons.children.iter().map(|c| c.id()).collect();
-    if let Some(config) = &daemons.postfix {
-        let pid_file = config.join("queue/pid/master.pid");
-        if let Some(pid) = std::fs::read_to_string(pid_file)
-            .ok()
-            .and_then(|p| p.trim().parse().ok())
-        {
-            pids.push(pid);
-        }
+    if let Some(pid) = daemons.postfix.as_deref().and_then(postfix_master) {
+        pids.push(pid);
     }
     pids
 }
@@ -525,35 +541,50 @@ async fn main() {
         eprintln!("real world: cannot catch SIGTERM and SIGINT");
         std::process::exit(1);
     };
-    let args = std::sync::Arc::new(args);
-    let starting = {
-        let args = args.clone();
-        tokio::task::spawn_blocking(move || start(&args).map_err(|e| e.to_string()))
-    };
-    tokio::pin!(starting);
-    let started: Option<Result<Daemons, String>> = tokio::select! {
-        started = &mut starting => Some(started.map_err(|e| e.to_string()).and_then(|r| r)),
-        _ = terminate.recv() => None,
-        _ = interrupt.recv() => None,
-    };
-    let daemons = match started {
-        Some(Ok(daemons)) => daemons,
-        Some(Err(error)) => {
-            eprintln!("real world: {error}");
-            std::process::exit(1);
+    // The daemons are started, watched and stopped by one thread that
+    // lives until the end: the kernel's parent-death signal goes with the
+    // thread that started a child, not with the process.
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let world = std::thread::spawn(move || match start(&args) {
+        Ok(daemons) => {
+            let _ = ready_tx.send(Ok(()));
+            let _ = stop_rx.recv();
+            drop(daemons);
+            args
         }
-        None => {
-            // Whatever the start-up returns now is dropped: stopped.
-            STOP.store(true, Ordering::Release);
-            let _ = starting.await;
-            std::process::exit(1);
+        Err(error) => {
+            let _ = ready_tx.send(Err(error.to_string()));
+            args
         }
+    });
+    let stopped_early = tokio::select! {
+        ready = ready_rx => match ready {
+            Ok(Ok(())) => false,
+            Ok(Err(error)) => {
+                eprintln!("real world: {error}");
+                true
+            }
+            Err(_) => true,
+        },
+        _ = terminate.recv() => true,
+        _ = interrupt.recv() => true,
     };
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
+    if !stopped_early {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
     }
-    drop(daemons);
+    // A start-up in progress gives up; a running world stops.
+    STOP.store(true, Ordering::Release);
+    let _ = stop_tx.send(());
+    let Ok(args) = world.join() else {
+        std::process::exit(1);
+    };
     let _ = std::fs::remove_file(&args.config_path);
     let _ = std::fs::remove_file(args.config_path.with_extension("pids"));
+    if stopped_early {
+        std::process::exit(1);
+    }
 }
