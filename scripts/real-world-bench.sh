@@ -24,7 +24,7 @@ cd "$(dirname "$0")/.."
 
 SIZES="${SIZES:-10000 100000}"
 SWEEP="${SWEEP:-128 512 1024}"
-WORLDS="${WORLDS:-fake real}"
+WORLDS="${WORLDS:-real fake}"
 if [[ "${1:-}" == "--quick" ]]; then
     SIZES=200 SWEEP= WORLDS=real
 fi
@@ -62,26 +62,31 @@ run() {
 
 largest=$(tr ' ' '\n' <<<"$SIZES" | sort -n | tail -1)
 for n in $SIZES; do
-    if [[ " $WORLDS " == *" fake "* ]]; then
-        run --world fake --domains "$n" --concurrency 256
-        run --world fake --domains "$n" --concurrency 256 --starttls
-    fi
-    if [[ " $WORLDS " == *" real "* ]]; then
-        "$bin/real_world" --bench "$n" "$work/world.yml" &
-        world_pid=$!
-        until [[ -f "$work/world.yml" ]]; do
-            kill -0 "$world_pid" 2>/dev/null || { echo "the real world did not start" >&2; exit 1; }
-            sleep 1
-        done
-        run --attach "$work/world.yml" --world real --concurrency 256
-        run --attach "$work/world.yml" --world real --concurrency 256 --starttls
-        if [[ "$n" == "$largest" ]]; then
-            for c in $SWEEP; do
-                run --attach "$work/world.yml" --world real --concurrency "$c"
+    for world in $WORLDS; do
+        case "$world" in
+        fake)
+            run --world fake --domains "$n" --concurrency 256
+            run --world fake --domains "$n" --concurrency 256 --starttls
+            ;;
+        real)
+            rm -f "$work/world.yml"
+            "$bin/real_world" --bench "$n" "$work/world.yml" &
+            world_pid=$!
+            until [[ -f "$work/world.yml" ]]; do
+                kill -0 "$world_pid" 2>/dev/null || { echo "the real world did not start" >&2; exit 1; }
+                sleep 1
             done
-        fi
-        stop_world
-    fi
+            run --attach "$work/world.yml" --world real --concurrency 256
+            run --attach "$work/world.yml" --world real --concurrency 256 --starttls
+            if [[ "$n" == "$largest" ]]; then
+                for c in $SWEEP; do
+                    run --attach "$work/world.yml" --world real --concurrency "$c"
+                done
+            fi
+            stop_world
+            ;;
+        esac
+    done
 done
 
 echo
