@@ -1,13 +1,15 @@
 //! A benchmark world of real servers from Debian's packages, on loopback:
-//! knot for DNS, nginx for HTTPS (one server block and one certificate per
-//! policy host `mta-sts.dI.test`), postfix for SMTP with STARTTLS. The
+//! knot for DNS, nginx for HTTPS (a certificate of its own per policy host
+//! `mta-sts.dI.test`, picked by SNI in one server block; `--nginx-blocks`
+//! for a server block per host, which nginx cannot load at 100,000),
+//! postfix for SMTP with STARTTLS. The
 //! second world of `examples/bench.rs` (`--world real`), beside the
 //! project's own fake world (`examples/fake_world.rs`).
 //!
 //! ```sh
 //! apt-get install -y --no-install-recommends knot nginx postfix
 //! cargo build --release --examples
-//! target/release/examples/real_world --bench 10000 [--starttls] OUT.yml
+//! target/release/examples/real_world --bench 10000 [--starttls] [--nginx-blocks] OUT.yml
 //! ```
 //!
 //! N domains `dI.test`, each with an STS record, a policy host with a
@@ -171,8 +173,9 @@ fn write_knot(dir: &Path, args: &Args, ports: &Ports) -> Result<PathBuf, Error> 
     Ok(config_path)
 }
 
-/// nginx: one server block per policy host with its own certificate, in
-/// the foreground (`daemon off`), its own pid file, logs and temp paths.
+/// nginx: a certificate per policy host, either named by SNI in one server
+/// block or (`--nginx-blocks`) in a server block per host; in the
+/// foreground (`daemon off`), its own pid file, logs and temp paths.
 fn write_nginx(dir: &Path, args: &Args, ports: &Ports) -> Result<PathBuf, Error> {
     let nginx = dir.join("nginx");
     std::fs::create_dir_all(nginx.join("tmp"))?;
@@ -553,7 +556,7 @@ fn world_pids(daemons: &Daemons) -> Vec<u32> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let Some(args) = parse_args() else {
-        eprintln!("usage: real_world --bench N [--starttls] CONFIG_OUT.yml");
+        eprintln!("usage: real_world --bench N [--starttls] [--nginx-blocks] CONFIG_OUT.yml");
         std::process::exit(2);
     };
     for tool in ["knotd", "nginx", "postfix"] {
