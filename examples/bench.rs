@@ -13,6 +13,19 @@
 //!
 //! The world runs as a separate process (`fake_world --bench`), so the CPU
 //! and memory figures are the exporter's alone; both share the machine.
+//!
+//! Two worlds: the project's fake world (default) and a world of real
+//! servers from Debian's packages, `--world real` (knot, nginx with a
+//! certificate per policy host, postfix; `examples/real_world.rs`, started
+//! and stopped by the bench). `--starttls` checks STARTTLS on every domain
+//! (100 MX hosts shared by the domains, in both worlds). `--attach OUT.yml`
+//! runs against a world already started (`real_world --bench N OUT.yml`),
+//! so one world serves several runs (`scripts/real-world-bench.sh`).
+//! During the first round the bench scrapes `/metrics` as Prometheus does
+//! (OpenMetrics, gzip) every `--scrape-every` seconds (15), so the peak RSS
+//! includes scrapes; it prints the start-up (config load, time to ready)
+//! and the spread of the first round's probe start times. `--round-only`
+//! skips the idle, second-round and scrape-table measurements.
 
 use mtasts_exporter::app::App;
 use mtasts_exporter::config::Config;
@@ -29,7 +42,33 @@ struct Args {
     hostile_smtp: usize,
     hostile_dns: usize,
     blackbox: bool,
+    world: WorldKind,
+    starttls: bool,
+    attach: Option<PathBuf>,
+    scrape_every: f64,
+    round_only: bool,
 }
+
+/// Which world the bench runs against.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WorldKind {
+    /// `examples/fake_world.rs`: the project's own servers (hickory, rustls).
+    Fake,
+    /// `examples/real_world.rs`: knot, nginx and postfix from Debian.
+    Real,
+}
+
+impl WorldKind {
+    fn name(self) -> &'static str {
+        match self {
+            WorldKind::Fake => "fake",
+            WorldKind::Real => "real (knot, nginx, postfix)",
+        }
+    }
+}
+
+/// MX hosts the domains share with `--starttls` (as `real_world` has them).
+const SHARED_MX_HOSTS: usize = 100;
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -40,6 +79,11 @@ fn parse_args() -> Result<Args, String> {
         hostile_smtp: 0,
         hostile_dns: 0,
         blackbox: false,
+        world: WorldKind::Fake,
+        starttls: false,
+        attach: None,
+        scrape_every: 15.0,
+        round_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -56,6 +100,21 @@ fn parse_args() -> Result<Args, String> {
             "--hostile-smtp" => args.hostile_smtp = number("--hostile-smtp")?,
             "--hostile-dns" => args.hostile_dns = number("--hostile-dns")?,
             "--blackbox" => args.blackbox = true,
+            "--starttls" => args.starttls = true,
+            "--round-only" => args.round_only = true,
+            "--scrape-every" => args.scrape_every = number("--scrape-every")? as f64,
+            "--world" => {
+                args.world = match it.next().as_deref() {
+                    Some("fake") => WorldKind::Fake,
+                    Some("real") => WorldKind::Real,
+                    _ => return Err("--world needs fake or real".into()),
+                }
+            }
+            "--attach" => {
+                args.attach = Some(PathBuf::from(
+                    it.next().ok_or("--attach needs the world's config")?,
+                ))
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -103,19 +162,93 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[index.min(sorted.len() - 1)]
 }
 
+/// A world process, asked to stop (SIGTERM, so the real world stops its
+/// daemons) and waited for when dropped; killed if it does not end within
+/// 30 s.
 struct Killed(Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
+        // SAFETY: a plain kill(2) of our own child.
+        unsafe {
+            libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM);
+        }
+        for _ in 0..300 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
 }
 
+/// The processes whose CPU is the world's: their trees, summed.
+struct WorldPids(Vec<u32>);
+
+impl WorldPids {
+    /// User + system CPU seconds of the world's processes and all their
+    /// descendants (those that ended included, through their parents'
+    /// counts of waited-for children).
+    fn cpu_seconds(&self) -> f64 {
+        let mut parent_of = Vec::new();
+        let mut cpu = std::collections::HashMap::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            let field = |i: usize| {
+                fields
+                    .get(i)
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
+            parent_of.push((pid, field(1) as u32));
+            cpu.insert(pid, (field(11) + field(12) + field(13) + field(14)) / 100.0);
+        }
+        let mut total = 0.0;
+        let mut todo = self.0.clone();
+        let mut seen = std::collections::HashSet::new();
+        while let Some(pid) = todo.pop() {
+            if !seen.insert(pid) {
+                continue;
+            }
+            total += cpu.get(&pid).copied().unwrap_or(0.0);
+            todo.extend(parent_of.iter().filter(|(_, p)| *p == pid).map(|(c, _)| *c));
+        }
+        total
+    }
+
+    /// The pids `real_world` wrote beside its config, or `fallback`.
+    fn beside(config: &Path, fallback: Option<u32>) -> WorldPids {
+        let written: Vec<u32> = std::fs::read_to_string(config.with_extension("pids"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        WorldPids(if written.is_empty() {
+            fallback.into_iter().collect()
+        } else {
+            written
+        })
+    }
+}
+
 fn start_world(dir: &Path, args: &Args) -> Result<(Killed, PathBuf), String> {
-    // (The world's pid is the child's id.)
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let world_exe = exe.with_file_name("fake_world");
+    let name = match args.world {
+        WorldKind::Fake => "fake_world",
+        WorldKind::Real => "real_world",
+    };
+    let world_exe = exe.with_file_name(name);
     if !world_exe.exists() {
         return Err(format!(
             "{} missing: run `cargo build --release --examples`",
@@ -123,27 +256,36 @@ fn start_world(dir: &Path, args: &Args) -> Result<(Killed, PathBuf), String> {
         ));
     }
     let config = dir.join("bench.yml");
-    let child = Command::new(&world_exe)
-        .arg("--bench")
-        .arg(args.domains.to_string())
-        .arg("--smtp")
-        .arg(args.smtp.to_string())
-        .arg("--hostile")
-        .arg(args.hostile.to_string())
-        .arg("--hostile-smtp")
-        .arg(args.hostile_smtp.to_string())
-        .arg("--hostile-dns")
-        .arg(args.hostile_dns.to_string())
+    let mut command = Command::new(&world_exe);
+    command.arg("--bench").arg(args.domains.to_string());
+    if args.world == WorldKind::Fake {
+        command
+            .arg("--smtp")
+            .arg(args.smtp.to_string())
+            .arg("--hostile")
+            .arg(args.hostile.to_string())
+            .arg("--hostile-smtp")
+            .arg(args.hostile_smtp.to_string())
+            .arg("--hostile-dns")
+            .arg(args.hostile_dns.to_string());
+        if args.starttls {
+            command.arg("--mx-hosts").arg(SHARED_MX_HOSTS.to_string());
+        }
+    }
+    let child = command
         .arg(&config)
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", world_exe.display()))?;
-    let child = Killed(child);
+    let mut child = Killed(child);
     let started = Instant::now();
     while !config.exists() {
-        if started.elapsed() > Duration::from_secs(600) {
-            return Err("the world did not start within 10 minutes".into());
+        if started.elapsed() > Duration::from_secs(1800) {
+            return Err("the world did not start within 30 minutes".into());
+        }
+        if let Ok(Some(status)) = child.0.try_wait() {
+            return Err(format!("the world ended before it was ready: {status}"));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -155,7 +297,7 @@ fn main() {
         Ok(args) => args,
         Err(error) => {
             eprintln!(
-                "{error}\nusage: bench [--domains N] [--concurrency C] [--smtp K] [--hostile H] [--hostile-smtp S] [--hostile-dns D] [--blackbox]"
+                "{error}\nusage: bench [--domains N] [--concurrency C] [--world fake|real] [--starttls] [--attach WORLD.yml] [--scrape-every S] [--round-only] [--smtp K] [--hostile H] [--hostile-smtp S] [--hostile-dns D] [--blackbox]"
             );
             std::process::exit(2);
         }
@@ -163,13 +305,18 @@ fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = std::env::temp_dir().join(format!("mtasts-bench-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
-    let (world, config_path) = match start_world(&dir, &args) {
-        Ok(started) => started,
-        Err(error) => {
-            eprintln!("{error}");
-            std::process::exit(1);
-        }
+    let (world, config_path) = match &args.attach {
+        Some(path) => (None, path.clone()),
+        None => match start_world(&dir, &args) {
+            Ok((world, path)) => (Some(world), path),
+            Err(error) => {
+                eprintln!("{error}");
+                std::process::exit(1);
+            }
+        },
     };
+    let world_pids = WorldPids::beside(&config_path, world.as_ref().map(|w| w.0.id()));
+    let load_started = Instant::now();
     let mut config = match Config::load(&config_path) {
         Ok(config) => config,
         Err(error) => {
@@ -177,25 +324,61 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let config_load = load_started.elapsed().as_secs_f64();
     config.concurrency = args.concurrency;
+    if args.starttls {
+        config.defaults.check_starttls = true;
+        for domain in &mut config.domains {
+            domain.settings.check_starttls = true;
+        }
+    }
+    let n = config.domains.len() as f64;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     let me = std::process::id().to_string();
-    let world_pid = world.0.id().to_string();
+    let domains = config.domains.len();
     runtime.block_on(async {
+        use mtasts_exporter::server::{self, AppState, ClientTimeouts};
         let rss_before = status_kib("VmRSS:");
-        let world_cpu_before = cpu_seconds(&world_pid);
+        let world_cpu_before = world_pids.cpu_seconds();
         let cpu_before = cpu_seconds(&me);
         let started = Instant::now();
+        let started_unix = unix_now();
         let app = App::start(&config_path, config.clone()).expect("app");
+        let app_start = started.elapsed().as_secs_f64();
+        // The exporter's own server, scraped as Prometheus would during the
+        // round, so the peak RSS holds the scrapes' share.
+        let state = std::sync::Arc::new(AppState {
+            app,
+            telemetry_path: "/metrics".into(),
+            web: Default::default(),
+            client_timeouts: ClientTimeouts::default(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listener");
+        let address = listener.local_addr().expect("listener address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(server::run(listener, state.clone(), async {
+            let _ = stopped.await;
+        }));
+        let scraping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let scraper = tokio::spawn(scrape_every(
+            format!("http://{address}/metrics"),
+            Duration::from_secs_f64(args.scrape_every),
+            scraping.clone(),
+        ));
+        let app = &state.app;
         while app.readiness.progress().0 > 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let wall = started.elapsed().as_secs_f64();
         let cpu = cpu_seconds(&me) - cpu_before;
-        let world_cpu = cpu_seconds(&world_pid) - world_cpu_before;
+        let world_cpu = world_pids.cpu_seconds() - world_cpu_before;
+        scraping.store(false, std::sync::atomic::Ordering::Release);
+        let scrapes = scraper.await.unwrap_or_default();
         let rss_after = status_kib("VmRSS:");
         let peak = status_kib("VmHWM:");
         // What the process holds once the allocator returns freed memory:
@@ -207,9 +390,13 @@ fn main() {
         let rss_trimmed = status_kib("VmRSS:");
 
         // Idle: between rounds nothing should run.
-        let idle_cpu_before = cpu_seconds(&me);
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let idle_cpu = (cpu_seconds(&me) - idle_cpu_before) / 5.0;
+        let idle_cpu = if args.round_only {
+            f64::NAN
+        } else {
+            let idle_cpu_before = cpu_seconds(&me);
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            (cpu_seconds(&me) - idle_cpu_before) / 5.0
+        };
 
         // /metrics rendering.
         let mut render_times = Vec::new();
@@ -221,7 +408,7 @@ fn main() {
         }
         render_times.sort_by(f64::total_cmp);
 
-        // Phases and verdicts from the reports.
+        // Phases, verdicts and probe start times from the reports.
         let reports: Vec<_> = app.latest.lock().expect("latest").values().cloned().collect();
         let failed = reports.iter().filter(|r| !r.success).count();
         let mut phases: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
@@ -230,30 +417,46 @@ fn main() {
                 phases.entry(timing.phase.as_str()).or_default().push(timing.duration_seconds);
             }
         }
+        let starts: Vec<f64> = reports.iter().map(|r| r.timestamp - started_unix).collect();
 
-        let n = args.domains as f64;
         println!(
-            "\n## mtasts-exporter, {} domains, concurrency {}, STARTTLS on {} MX hosts ({} hostile), {} hostile policy servers, {} near-64-KiB DNS answers",
-            args.domains, args.concurrency, args.smtp, args.hostile_smtp, args.hostile, args.hostile_dns
+            "\n## mtasts-exporter, {} world, {} domains, concurrency {}, STARTTLS {} ({} own MX hosts, {} hostile), {} hostile policy servers, {} near-64-KiB DNS answers",
+            args.world.name(),
+            domains,
+            args.concurrency,
+            if args.starttls { "on every domain" } else { "off" },
+            args.smtp,
+            args.hostile_smtp,
+            args.hostile,
+            args.hostile_dns
         );
         println!("| measure | value |\n|---|---|");
-        println!("| full round (wall) | {wall:.2} s |");
+        println!("| config load ({domains} domains) | {:.0} ms |", config_load * 1000.0);
+        println!("| App::start returned after | {:.0} ms |", app_start * 1000.0);
+        println!("| full round = time to ready (wall) | {wall:.2} s |");
         println!("| domains probed per second | {:.0} |", n / wall);
         println!("| CPU seconds per domain probe | {:.6} |", cpu / n);
         println!("| CPU seconds for the round | {cpu:.2} |");
         println!("| the world's CPU seconds meanwhile | {world_cpu:.2} |");
         println!("| failed probes | {failed} |");
         println!("| RSS after the round | {:.1} MiB |", rss_after / 1024.0);
-        println!("| peak RSS | {:.1} MiB |", peak / 1024.0);
+        println!(
+            "| peak RSS (round, scraped every {} s) | {:.1} MiB |",
+            args.scrape_every,
+            peak / 1024.0
+        );
+        println!("| scrapes during the round (OpenMetrics, gzip) | {} |", scrapes.summary());
         println!("| RSS per domain | {:.0} bytes |", (rss_after - rss_before) * 1024.0 / n);
         println!(
             "| RSS after returning free memory (malloc_trim) | {:.1} MiB, {:.0} bytes/domain |",
             rss_trimmed / 1024.0,
             (rss_trimmed - rss_before) * 1024.0 / n
         );
-        println!("| idle CPU between rounds | {:.2} % of a core |", idle_cpu * 100.0);
+        if !args.round_only {
+            println!("| idle CPU between rounds | {:.2} % of a core |", idle_cpu * 100.0);
+        }
         println!("| /metrics render (median of 5) | {:.1} ms |", render_times[2] * 1000.0);
-        println!("| /metrics size | {:.1} MiB ({} bytes/domain) |", size as f64 / 1_048_576.0, size / args.domains.max(1));
+        println!("| /metrics size | {:.1} MiB ({} bytes/domain) |", size as f64 / 1_048_576.0, size / domains.max(1));
         for (phase, mut times) in phases {
             times.sort_by(f64::total_cmp);
             println!(
@@ -262,22 +465,46 @@ fn main() {
                 percentile(&times, 0.99) * 1000.0
             );
         }
-        // A second round on a warm world (its certificates issued), through
-        // the same probe code, at the same concurrency.
-        let prober = app.reloader.current().prober.clone();
-        let cpu_before = cpu_seconds(&me);
-        let world_cpu_before = cpu_seconds(&world_pid);
-        let started = Instant::now();
-        let second = mtasts_exporter::check::run_checks(&prober, &config.domains, args.concurrency).await;
-        let wall2 = started.elapsed().as_secs_f64();
-        let cpu2 = cpu_seconds(&me) - cpu_before;
-        let world_cpu2 = cpu_seconds(&world_pid) - world_cpu_before;
+        print_spread(&starts, wall);
+        if let Some(report) = reports.iter().find(|r| !r.success) {
+            let json = serde_json::to_string(&**report).unwrap_or_default();
+            println!(
+                "\none failed probe, for a look: {}",
+                json.chars().take(4000).collect::<String>()
+            );
+        }
         println!(
-            "| second round, warm world (wall / ours CPU / world CPU) | {wall2:.2} s / {cpu2:.2} s / {world_cpu2:.2} s ({:.0} domains/s, {} failed) |",
-            n / wall2,
-            second.iter().filter(|r| !r.success).count()
+            "\nsummary | {} | {} | {} | {} | {wall:.1} s | {cpu:.1} s | {:.2} ms | {:.0} MiB | {:.1} ms | {:.1} MB | {:.1} % |",
+            args.world.name(),
+            domains,
+            if args.starttls { "on" } else { "off" },
+            args.concurrency,
+            cpu / n * 1000.0,
+            peak / 1024.0,
+            render_times[2] * 1000.0,
+            size as f64 / 1e6,
+            first_second_share(&starts),
         );
-        scrape_figures(app).await;
+        if !args.round_only {
+            // A second round on a warm world (its certificates issued), through
+            // the same probe code, at the same concurrency.
+            let prober = app.reloader.current().prober.clone();
+            let cpu_before = cpu_seconds(&me);
+            let world_cpu_before = world_pids.cpu_seconds();
+            let started = Instant::now();
+            let second = mtasts_exporter::check::run_checks(&prober, &config.domains, args.concurrency).await;
+            let wall2 = started.elapsed().as_secs_f64();
+            let cpu2 = cpu_seconds(&me) - cpu_before;
+            let world_cpu2 = world_pids.cpu_seconds() - world_cpu_before;
+            println!(
+                "| second round, warm world (wall / ours CPU / world CPU) | {wall2:.2} s / {cpu2:.2} s / {world_cpu2:.2} s ({:.0} domains/s, {} failed) |",
+                n / wall2,
+                second.iter().filter(|r| !r.success).count()
+            );
+            scrape_figures(address).await;
+        }
+        let _ = stop.send(());
+        let _ = server.await;
         if args.blackbox {
             blackbox(&config, &args, wall, cpu).await;
         }
@@ -286,28 +513,128 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// How the first round's probes started over time (seconds after
+/// `App::start`): the first round runs at boot, paced by `concurrency`.
+fn print_spread(starts: &[f64], wall: f64) {
+    if starts.is_empty() {
+        return;
+    }
+    let mut per_second = vec![0usize; wall.ceil().max(1.0) as usize + 1];
+    for start in starts {
+        let second = (start.max(0.0) as usize).min(per_second.len() - 1);
+        per_second[second] += 1;
+    }
+    let mut sorted = per_second.clone();
+    sorted.sort_unstable();
+    let busy = &sorted[..per_second.len().saturating_sub(1).max(1)];
+    println!(
+        "| first round: probes started in the first second | {} of {} ({:.1} %) |",
+        per_second[0],
+        starts.len(),
+        per_second[0] as f64 * 100.0 / starts.len() as f64
+    );
+    println!(
+        "| first round: probe starts per second (median / max) | {} / {} |",
+        busy[busy.len() / 2],
+        sorted[sorted.len() - 1]
+    );
+    // Ten equal slices of the round.
+    let mut slices = [0usize; 10];
+    for start in starts {
+        let slice = ((start.max(0.0) / wall.max(1e-9)) * 10.0) as usize;
+        slices[slice.min(9)] += 1;
+    }
+    let cells: Vec<String> = slices.iter().map(|c| c.to_string()).collect();
+    println!(
+        "| first round: probe starts per tenth of the round ({:.1} s each) | {} |",
+        wall / 10.0,
+        cells.join(" / ")
+    );
+}
+
+/// Share of the first round's probes that started in its first second, in
+/// per cent (the last column of the summary row).
+fn first_second_share(starts: &[f64]) -> f64 {
+    if starts.is_empty() {
+        return 0.0;
+    }
+    starts.iter().filter(|s| **s < 1.0).count() as f64 * 100.0 / starts.len() as f64
+}
+
+/// What the scrapes during the round saw.
+#[derive(Default)]
+struct Scrapes {
+    times: Vec<f64>,
+    bytes: usize,
+    failed: usize,
+}
+
+impl Scrapes {
+    fn summary(&self) -> String {
+        let mut times = self.times.clone();
+        times.sort_by(f64::total_cmp);
+        format!(
+            "{} scrapes, {} failed, median {:.0} ms, max {:.0} ms, last {:.2} MiB on the wire",
+            times.len(),
+            self.failed,
+            percentile(&times, 0.5) * 1000.0,
+            times.last().copied().unwrap_or(f64::NAN) * 1000.0,
+            self.bytes as f64 / 1_048_576.0
+        )
+    }
+}
+
+/// Scrapes `url` as Prometheus does (OpenMetrics, gzip) at once and then
+/// every `every`, until `going` turns false.
+async fn scrape_every(
+    url: String,
+    every: Duration,
+    going: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Scrapes {
+    let mut seen = Scrapes::default();
+    let Ok(client) = reqwest::Client::builder().no_proxy().build() else {
+        return seen;
+    };
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        // Wait for the next tick, looking every 100 ms whether to stop.
+        loop {
+            if !going.load(std::sync::atomic::Ordering::Acquire) {
+                return seen;
+            }
+            if tokio::time::timeout(Duration::from_millis(100), ticks.tick())
+                .await
+                .is_ok()
+            {
+                break;
+            }
+        }
+        let start = Instant::now();
+        match scrape(&client, &url, PROMETHEUS_ACCEPT, "gzip").await {
+            Ok(bytes) => {
+                seen.times.push(start.elapsed().as_secs_f64());
+                seen.bytes = bytes;
+            }
+            Err(_) => seen.failed += 1,
+        }
+    }
+}
+
 /// What Prometheus 2.x and 3.x send as `Accept`.
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
 /// `/metrics` over HTTP from the exporter's own server, as scrapers ask for
 /// it: bytes on the wire and time to the last byte (median of 5), for the
 /// text format and OpenMetrics, with and without gzip; then the peak RSS.
-async fn scrape_figures(app: App) {
-    use mtasts_exporter::server::{self, AppState, ClientTimeouts};
-    let state = std::sync::Arc::new(AppState {
-        app,
-        telemetry_path: "/metrics".into(),
-        web: Default::default(),
-        client_timeouts: ClientTimeouts::default(),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("listener");
-    let address = listener.local_addr().expect("listener address");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(server::run(listener, state, async {
-        let _ = stopped.await;
-    }));
+async fn scrape_figures(address: std::net::SocketAddr) {
     let client = reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -360,8 +687,6 @@ async fn scrape_figures(app: App) {
         status_kib("VmHWM:") / 1024.0,
         (status_kib("VmHWM:") - rss_before) / 1024.0
     );
-    let _ = stop.send(());
-    let _ = server.await;
 }
 
 /// One scrape, read chunk by chunk and counted, not kept: the bytes on

@@ -15,7 +15,10 @@
 //! of them with an MX host of their own that speaks STARTTLS (the first S of
 //! those hostile: endless greeting, no banner, stall or garbage after
 //! STARTTLS, close after the 220), and the D domains before the hostile
-//! ones with `_mta-sts` answers near 64 KiB.
+//! ones with `_mta-sts` answers near 64 KiB. `--mx-hosts M` gives the
+//! other domains M MX hosts `mxJ.bench.test` to share (domain I's is
+//! J = I % M, at 127.0.1.{J + 1}, STARTTLS with a valid certificate), as
+//! `examples/real_world.rs` has them: the bench's `--starttls`.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -61,6 +64,7 @@ struct Args {
     hostile: usize,
     hostile_smtp: usize,
     hostile_dns: usize,
+    mx_hosts: usize,
     config_path: String,
 }
 
@@ -72,6 +76,7 @@ fn parse_args() -> Option<Args> {
         hostile: 0,
         hostile_smtp: 0,
         hostile_dns: 0,
+        mx_hosts: 0,
         config_path: String::new(),
     };
     while let Some(arg) = args.next() {
@@ -81,6 +86,7 @@ fn parse_args() -> Option<Args> {
             "--hostile" => parsed.hostile = args.next()?.parse().ok()?,
             "--hostile-smtp" => parsed.hostile_smtp = args.next()?.parse().ok()?,
             "--hostile-dns" => parsed.hostile_dns = args.next()?.parse().ok()?,
+            "--mx-hosts" => parsed.mx_hosts = args.next()?.parse().ok()?,
             path => parsed.config_path = path.to_string(),
         }
     }
@@ -95,6 +101,7 @@ fn bench_world(
     hostile: usize,
     hostile_smtp: usize,
     hostile_dns: usize,
+    mx_hosts: usize,
 ) -> WorldSpec {
     const HOSTILE_SMTP: [SmtpBehavior; 5] = [
         SmtpBehavior::EndlessLines,
@@ -110,10 +117,19 @@ fn bench_world(
     ];
     let mut spec = WorldSpec::new();
     spec.a("mx.bench.test");
+    // First, so that they take 127.0.1.1 on (as in the real world).
+    for j in 0..mx_hosts {
+        spec.smtp_host(
+            &format!("mx{j}.bench.test"),
+            SmtpBehavior::Tls(CertKind::Valid),
+        );
+    }
     for i in 0..n {
         let domain = format!("d{i}.test");
         let mx = if i < smtp {
             format!("mx.{domain}")
+        } else if mx_hosts > 0 {
+            format!("mx{}.bench.test", i % mx_hosts)
         } else {
             "mx.bench.test".to_string()
         };
@@ -188,7 +204,7 @@ fn bench_config(
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let Some(args) = parse_args() else {
-        eprintln!("usage: fake_world [--bench N [--smtp K] [--hostile H] [--hostile-smtp S] [--hostile-dns D]] CONFIG_OUT.yml");
+        eprintln!("usage: fake_world [--bench N [--smtp K] [--hostile H] [--hostile-smtp S] [--hostile-dns D] [--mx-hosts M]] CONFIG_OUT.yml");
         std::process::exit(2);
     };
     let config_path = args.config_path.clone();
@@ -200,6 +216,7 @@ async fn main() {
             args.hostile,
             args.hostile_smtp,
             args.hostile_dns,
+            args.mx_hosts,
         )
         .start()
         .await;
