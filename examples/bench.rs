@@ -466,8 +466,13 @@ fn main() {
             );
         }
         print_spread(&starts, wall);
-        if let Some(report) = reports.iter().find(|r| !r.success) {
-            let json = serde_json::to_string(&**report).unwrap_or_default();
+        // A failing domain's whole report is kept (src/latest.rs).
+        if let Some(report) = reports
+            .iter()
+            .filter(|r| !r.success)
+            .find_map(|r| r.full.as_deref())
+        {
+            let json = serde_json::to_string(report).unwrap_or_default();
             println!(
                 "\none failed probe, for a look: {}",
                 json.chars().take(4000).collect::<String>()
