@@ -93,8 +93,10 @@ async fn hostile_policy_servers_are_classified_and_contained() {
         let scrape_started = Instant::now();
         let (status, body) = get(&format!("{}/metrics", running.base)).await;
         assert_eq!(status, 200);
+        // The hostile probes stall up to their 3 s timeout: a scrape that
+        // waited on one would take that long (not a speed check).
         assert!(
-            scrape_started.elapsed() < Duration::from_secs(1),
+            scrape_started.elapsed() < Duration::from_secs(3),
             "a scrape waited on probes"
         );
         if body.contains(r#"mtasts_probe_success{domain="good.test"} 1"#) {
@@ -214,7 +216,8 @@ async fn hostile_dns_answers_are_bounded_and_classified() {
             looped.domain,
             failure.detail
         );
-        assert!(looped.duration_seconds < 1.0, "{}", looped.duration_seconds);
+        // Ended by detecting the loop, not by the probe's 4 s timeout.
+        assert!(looped.duration_seconds < 4.0, "{}", looped.duration_seconds);
         assert!(
             failure.detail.contains("it is a CNAME to _mta-sts."),
             "{}",
