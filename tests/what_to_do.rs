@@ -158,6 +158,36 @@ const ALERTS: &[AlertRemedy] = &[
         in_readme: false,
     },
     AlertRemedy {
+        alert: "MtaStsDaneTlsaMismatch",
+        keys: &[
+            "tlsa-mismatch",
+            "all-unusable-records",
+            "dane-ta-host-mismatch",
+            "dane-ta-certificate-expired",
+            "dane-ta-chain-invalid",
+        ],
+        by_reason_label: true,
+        in_readme: true,
+    },
+    AlertRemedy {
+        alert: "MtaStsDnssecBogus",
+        keys: &["dnssec-bogus"],
+        by_reason_label: false,
+        in_readme: true,
+    },
+    AlertRemedy {
+        alert: "MtaStsTlsaLookupFailing",
+        keys: &["tlsa-lookup-failed"],
+        by_reason_label: false,
+        in_readme: true,
+    },
+    AlertRemedy {
+        alert: "MtaStsTlsaRolloverNotReady",
+        keys: &["tlsa-rollover-not-ready"],
+        by_reason_label: false,
+        in_readme: true,
+    },
+    AlertRemedy {
         alert: "MtaStsTlsrptMissing",
         keys: &["tlsrpt-record-missing"],
         by_reason_label: false,
