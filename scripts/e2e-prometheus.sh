@@ -46,12 +46,52 @@ pids+=($!)
 wait_for 30 "the fake world" test -s "$work/world.yml"
 sleep 0.5
 
+# TLSRPT reports (README "TLSRPT reports"): a listener of their own and a
+# spool, so that the dashboard's report row is checked with data.
+reports_port=$(free_port)
+cat >>"$work/world.yml" <<YAML
+storage:
+  path: $work/state
+reports:
+  listen_address: 127.0.0.1:$reports_port
+YAML
+
 exporter_port=$(free_port)
 echo "== starting the exporter on 127.0.0.1:$exporter_port"
 target/debug/mtasts-exporter --config.file "$work/world.yml" \
   --web.listen-address "127.0.0.1:$exporter_port" --log.level warn >"$work/exporter.log" 2>&1 &
 pids+=($!)
 wait_for 60 "exporter readiness" curl -sf "http://127.0.0.1:$exporter_port/-/ready"
+
+echo "== posting TLSRPT reports to 127.0.0.1:$reports_port"
+# A sender's report about good.test: 3 failed sessions at its MX host, below
+# the alerts' thresholds (the domain stays healthy); sent twice (counted
+# once) and followed by garbage (an ingest error).
+python3 - "http://127.0.0.1:$reports_port/tlsrpt" <<'PY'
+import gzip, json, sys, urllib.error, urllib.request
+url = sys.argv[1]
+report = json.dumps({
+    "organization-name": "E2E Sender", "report-id": "e2e-1",
+    "date-range": {"start-datetime": "2026-11-30T00:00:00Z", "end-datetime": "2026-11-30T23:59:59Z"},
+    "contact-info": "tlsrpt@sender.example",
+    "policies": [{
+        "policy": {"policy-type": "sts", "policy-domain": "good.test", "mx-host": ["mx1.good.test"]},
+        "summary": {"total-successful-session-count": 100, "total-failure-session-count": 3},
+        "failure-details": [{"result-type": "certificate-expired", "sending-mta-ip": "192.0.2.1",
+                             "receiving-mx-hostname": "mx1.good.test", "failed-session-count": 3}]}],
+}).encode()
+answers = []
+for body in (gzip.compress(report), report, b"not a report"):
+    request = urllib.request.Request(url, data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answers.append(response.status)
+    except urllib.error.HTTPError as error:
+        answers.append(error.code)
+if answers != [200, 200, 400]:
+    sys.exit(f"TLSRPT listener answered {answers}, expected [200, 200, 400]")
+print("reports: stored, stored before, refused")
+PY
 
 prometheus_port=$(free_port)
 cat >"$work/prometheus.yml" <<YAML
