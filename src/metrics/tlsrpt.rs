@@ -33,7 +33,14 @@ pub const OTHER_ORGANIZATION: &str = "other";
 
 /// Ingest-error causes exported at 0 before they happen, per channel
 /// (RFC 8460 §5.3: `https` and `mailto`, here `maildir`).
-const DECODE_CAUSES: [&str; 5] = ["gzip", "json", "storage", "too-large", "unknown-domain"];
+const DECODE_CAUSES: [&str; 6] = [
+    "gzip",
+    "json",
+    "out-of-range",
+    "storage",
+    "too-large",
+    "unknown-domain",
+];
 
 /// What the families are read from.
 #[derive(Clone)]

@@ -383,6 +383,12 @@ async fn handle(
     };
     let too_large = || {
         ingestor.count_error(Channel::Https, "too-large");
+        tracing::info!(
+            error = %format_args!("body over reports.max_body_bytes ({} bytes)", settings.max_body_bytes),
+            cause = "too-large",
+            %peer,
+            "TLSRPT report refused"
+        );
         answer(StatusCode::PAYLOAD_TOO_LARGE, "report too large\n", true)
     };
     let declared = request
@@ -403,12 +409,17 @@ async fn handle(
         Ok(Err(BodyProblem::TooLarge)) => return too_large(),
         Ok(Err(BodyProblem::Incomplete(error))) => {
             ingestor.count_error(Channel::Https, "incomplete");
-            tracing::debug!(%error, %peer, "reports listener: body cut short");
+            tracing::info!(%error, cause = "incomplete", %peer, "TLSRPT report refused");
             return answer(StatusCode::BAD_REQUEST, "body cut short\n", true);
         }
         Err(_) => {
             ingestor.count_error(Channel::Https, "timeout");
-            tracing::info!(%peer, timeout = ?settings.body_timeout, "reports listener: body too slow");
+            tracing::info!(
+                error = %format_args!("body not received within reports.body_timeout ({:?})", settings.body_timeout),
+                cause = "timeout",
+                %peer,
+                "TLSRPT report refused"
+            );
             return answer(StatusCode::REQUEST_TIMEOUT, "body too slow\n", true);
         }
     };
@@ -465,6 +476,11 @@ fn refused(error: &IngestError, peer: SocketAddr) -> Response<Full<Bytes>> {
         "unknown-domain" => answer(
             StatusCode::BAD_REQUEST,
             "the report is about no domain watched here\n",
+            false,
+        ),
+        "out-of-range" => answer(
+            StatusCode::BAD_REQUEST,
+            "the report's period or session counts are out of range\n",
             false,
         ),
         _ => answer(

@@ -78,6 +78,20 @@ pub enum IngestError {
         /// The report id (capped by the parser).
         report_id: String,
     },
+    /// The report cannot be what it claims (RFC 8460 §4.4 describes one
+    /// day's sessions of one sender): its period ends in the future or
+    /// before the retention, or it counts more sessions than any sender
+    /// opens. Counted, it would hide a sender gone silent or every real
+    /// failure ratio for as long as it is kept.
+    #[error("report {report_id:?} of {organization:?}: {problem}")]
+    OutOfRange {
+        /// The reporting organization (capped by the parser).
+        organization: String,
+        /// The report id (capped by the parser).
+        report_id: String,
+        /// What is out of range.
+        problem: String,
+    },
     /// The spool could not store it: the sender should try again later.
     #[error("storing the report: {0}")]
     Storage(#[from] SpoolError),
@@ -85,11 +99,12 @@ pub enum IngestError {
 
 impl IngestError {
     /// The ingest-error cause: `gzip`, `too-large`, `json`,
-    /// `unknown-domain` or `storage`.
+    /// `unknown-domain`, `out-of-range` or `storage`.
     pub fn cause(&self) -> &'static str {
         match self {
             IngestError::Report(error) => error.cause(),
             IngestError::UnknownDomain { .. } => "unknown-domain",
+            IngestError::OutOfRange { .. } => "out-of-range",
             IngestError::Storage(_) => "storage",
         }
     }
@@ -100,6 +115,47 @@ impl IngestError {
     pub fn is_temporary(&self) -> bool {
         matches!(self, IngestError::Storage(_))
     }
+}
+
+/// How far in the future a report's period may end: a sender's clock may
+/// be off, a report of days to come is not a report.
+pub const MAX_END_AHEAD_SECONDS: i64 = 86_400;
+
+/// The most sessions one policy of one report may count (successful,
+/// failed, or in one failure detail): far beyond what any sender opens to
+/// one domain in a day, far below where the counters lose precision.
+pub const MAX_SESSIONS_PER_POLICY: u64 = 1_000_000_000_000;
+
+/// The Unix time now, in seconds.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Why `report` cannot be what it claims at `now` with `retention_days`.
+fn out_of_range(report: &Report, now: i64, retention_days: u32) -> Option<String> {
+    let end = report.date_range.end;
+    if end > now.saturating_add(MAX_END_AHEAD_SECONDS) {
+        return Some(format!(
+            "its period ends in the future ({} s from now)",
+            end.saturating_sub(now)
+        ));
+    }
+    if end < now.saturating_sub(i64::from(retention_days) * 86_400) {
+        return Some(format!(
+            "its period ended more than reports.retention_days ({retention_days}) ago"
+        ));
+    }
+    let implausible = report.policies.iter().any(|policy| {
+        policy.successful_sessions > MAX_SESSIONS_PER_POLICY
+            || policy.failed_sessions > MAX_SESSIONS_PER_POLICY
+            || policy
+                .failure_details
+                .iter()
+                .any(|detail| detail.failed_session_count > MAX_SESSIONS_PER_POLICY)
+    });
+    implausible.then(|| format!("a policy counts more than {MAX_SESSIONS_PER_POLICY} sessions"))
 }
 
 /// What the exporter keeps of recent reports for its pages: each
@@ -178,15 +234,34 @@ impl Ingestor {
     /// on the file system (fsync): call it off the async runtime's
     /// threads. Every error is counted under `channel` too.
     pub fn ingest(&self, raw: &[u8], channel: Channel) -> Result<Ingested, IngestError> {
-        let taken = self.take(raw);
+        self.ingest_at(raw, channel, unix_now())
+    }
+
+    /// [`Ingestor::ingest`] at `now` (Unix seconds): reports whose period
+    /// ends more than [`MAX_END_AHEAD_SECONDS`] after it, or before the
+    /// retention, are refused (`out-of-range`).
+    pub fn ingest_at(
+        &self,
+        raw: &[u8],
+        channel: Channel,
+        now: i64,
+    ) -> Result<Ingested, IngestError> {
+        let taken = self.take(raw, now);
         if let Err(error) = &taken {
             self.count_error(channel, error.cause());
         }
         taken
     }
 
-    fn take(&self, raw: &[u8]) -> Result<Ingested, IngestError> {
+    fn take(&self, raw: &[u8], now: i64) -> Result<Ingested, IngestError> {
         let report = decode_report(raw, self.decompressed_limit)?;
+        if let Some(problem) = out_of_range(&report, now, self.retention_days) {
+            return Err(IngestError::OutOfRange {
+                organization: report.organization_name,
+                report_id: report.report_id,
+                problem,
+            });
+        }
         let about_ours = {
             let domains = self.domains.read().unwrap_or_else(PoisonError::into_inner);
             report
@@ -386,11 +461,11 @@ mod tests {
         let ingestor = open(dir.path(), &["example.com"]);
         let raw = report("Org", "r1", "example.com");
         assert!(matches!(
-            ingestor.ingest(&raw, Channel::Https),
+            ingestor.ingest_at(&raw, Channel::Https, NOW),
             Ok(Ingested::New { .. })
         ));
         assert!(matches!(
-            ingestor.ingest(&raw, Channel::Maildir),
+            ingestor.ingest_at(&raw, Channel::Maildir, NOW),
             Ok(Ingested::Duplicate { .. })
         ));
         assert_eq!(ingestor.duplicates(), 1);
@@ -413,7 +488,7 @@ mod tests {
             "the pages' summaries are rebuilt from the spool too"
         );
         assert!(matches!(
-            restarted.ingest(&raw, Channel::Https),
+            restarted.ingest_at(&raw, Channel::Https, NOW),
             Ok(Ingested::Duplicate { .. })
         ));
         assert_eq!(sessions(&restarted, "example.com", "Org"), expected);
@@ -425,14 +500,15 @@ mod tests {
             panic!("tempdir")
         };
         let ingestor = open(dir.path(), &["example.com"]);
-        let elsewhere = ingestor.ingest(&report("Org", "r2", "other.example"), Channel::Https);
+        let elsewhere =
+            ingestor.ingest_at(&report("Org", "r2", "other.example"), Channel::Https, NOW);
         assert!(
             matches!(&elsewhere, Err(error) if error.cause() == "unknown-domain" && !error.is_temporary()),
             "{elsewhere:?}"
         );
-        let garbage = ingestor.ingest(b"{not json", Channel::Https);
+        let garbage = ingestor.ingest_at(b"{not json", Channel::Https, NOW);
         assert!(matches!(&garbage, Err(error) if error.cause() == "json"));
-        let bad_gzip = ingestor.ingest(&[0x1f, 0x8b, 0, 1, 2], Channel::Maildir);
+        let bad_gzip = ingestor.ingest_at(&[0x1f, 0x8b, 0, 1, 2], Channel::Maildir, NOW);
         assert!(matches!(&bad_gzip, Err(error) if error.cause() == "gzip"));
         ingestor.count_error(Channel::Maildir, "dkim");
         assert_eq!(
@@ -464,7 +540,9 @@ mod tests {
                 {"policy":{"policy-type":"sts","policy-domain":"b.example"},
                   "summary":{"total-successful-session-count":0,"total-failure-session-count":4},
                   "failure-details":[{"result-type":"validation-failure","failed-session-count":4}]}]}"#;
-        assert!(ingestor.ingest(both.as_bytes(), Channel::Https).is_ok());
+        assert!(ingestor
+            .ingest_at(both.as_bytes(), Channel::Https, NOW)
+            .is_ok());
         let Ok(Some(summary)) = ingestor.set_domains(domains(&["a.example"]), NOW) else {
             panic!("the domain set changed: a rebuild")
         };
@@ -484,5 +562,42 @@ mod tests {
             )]
         });
         assert_eq!(failed, 4);
+    }
+
+    #[test]
+    fn reports_that_cannot_be_what_they_claim_are_refused() {
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!("tempdir")
+        };
+        let ingestor = open(dir.path(), &["example.com"]);
+        let raw = report("Org", "r4", "example.com");
+        let day_end = 1_796_083_199; // 2026-11-30T23:59:59Z, the report's end
+                                     // A sender's clock a few hours ahead is fine; a report of days to
+                                     // come, or one older than the retention (400 days), is not.
+        for (now, refused) in [
+            (day_end - 3 * 3600, false),
+            (day_end - 3 * 86_400, true),
+            (day_end + 401 * 86_400, true),
+        ] {
+            let taken = Ingestor::open(dir.path(), 1 << 20, 400, domains(&["example.com"]), now)
+                .map(|(fresh, _)| fresh.ingest_at(&raw, Channel::Https, now));
+            match taken {
+                Ok(Err(error)) if refused => assert_eq!(error.cause(), "out-of-range"),
+                Ok(Ok(_)) if !refused => {}
+                other => panic!("at {now}: {other:?}"),
+            }
+        }
+        let huge = String::from_utf8_lossy(&raw).replace(
+            "\"total-successful-session-count\":7",
+            "\"total-successful-session-count\":10000000000000000000",
+        );
+        let taken = ingestor.ingest_at(huge.as_bytes(), Channel::Https, NOW);
+        assert!(
+            matches!(&taken, Err(error) if error.cause() == "out-of-range"),
+            "{taken:?}"
+        );
+        assert!(ingestor
+            .errors()
+            .contains(&((Channel::Https, "out-of-range"), 1)));
     }
 }
