@@ -27,6 +27,23 @@ pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The TLS client settings handed to every hickory resolver. The exporter
+/// asks its name servers over UDP and TCP only, but hickory, built with
+/// TLS (DNS over TLS, needed by mail-auth's `ring` feature), otherwise
+/// loads the system's trust store when a resolver is built, which fails
+/// where there is none (the `FROM scratch` image): this one uses the
+/// WebPKI roots, as every other TLS client of the exporter.
+pub fn resolver_tls_config() -> Result<rustls::ClientConfig, String> {
+    let roots = root_store(&[]).map_err(|e| e.to_string())?;
+    Ok(
+        rustls::ClientConfig::builder_with_provider(crypto_provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
 /// Loads the extra trust roots: every certificate in a PEM file.
 pub fn load_ca_file(
     path: &Path,

@@ -181,3 +181,34 @@ fn a_bad_shard_is_refused_at_start_up() {
         assert!(stderr.contains("config.yml"), "{stderr}");
     }
 }
+
+/// A machine without a system trust store, as in the `FROM scratch` image:
+/// every DNS resolver (probes, DANE validation, DKIM keys) is built with the
+/// exporter's own TLS settings, so the exporter starts. Left to itself,
+/// hickory (built with TLS for mail-auth) loads the system's roots when a
+/// resolver is built and refuses to build without them.
+#[test]
+fn it_starts_where_the_system_has_no_trust_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.yml");
+    let text = format!(
+        "{}dane: on\nstorage:\n  path: {}\nreports:\n  maildir: {}\n",
+        config_text(),
+        dir.path().join("state").display(),
+        dir.path().join("Maildir").display()
+    );
+    std::fs::write(&config, text).expect("write the config");
+    let missing = dir.path().join("no-such-trust-store");
+    let missing = missing.to_str().expect("a UTF-8 path");
+    let exporter = start(
+        &config,
+        &[("SSL_CERT_FILE", missing), ("SSL_CERT_DIR", missing)],
+        &[],
+    );
+    let (status, _) = request(exporter.port, "GET", "/-/healthy").expect("an answer");
+    assert_eq!(status, 200);
+    assert_eq!(
+        metric(exporter.port, "mtasts_config_last_reload_successful"),
+        Some(1.0)
+    );
+}

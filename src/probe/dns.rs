@@ -74,6 +74,8 @@ impl Dns {
                 provider,
             )
         };
+        builder =
+            builder.with_tls_config(crate::tls::resolver_tls_config().map_err(DnsSetupError)?);
         let options: &mut ResolverOpts = builder.options_mut();
         options.cache_size = 0;
         options.timeout = config.timeout;

@@ -102,7 +102,11 @@ impl ValidatingDns {
                 provider,
             )
         };
-        let mut builder = builder.with_trust_anchor(Arc::new(anchors));
+        let mut builder = builder
+            .with_trust_anchor(Arc::new(anchors))
+            .with_tls_config(
+                crate::tls::resolver_tls_config().map_err(DnssecSetupError::Resolver)?,
+            );
         let options: &mut ResolverOpts = builder.options_mut();
         options.cache_size = 0;
         options.timeout = config.timeout;

@@ -75,8 +75,16 @@ impl DkimVerifier {
         options.timeout = config.timeout;
         options.attempts = 2;
         options.ndots = 0;
-        let authenticator = MessageAuthenticator::new(hickory, options)
-            .map_err(|e| DkimSetupError(e.to_string()))?;
+        let tls = crate::tls::resolver_tls_config().map_err(DkimSetupError)?;
+        let resolver = hickory_resolver::TokioResolver::builder_with_config(
+            hickory,
+            hickory_resolver::net::runtime::TokioRuntimeProvider::default(),
+        )
+        .with_options(options)
+        .with_tls_config(tls)
+        .build()
+        .map_err(|e| DkimSetupError(e.to_string()))?;
+        let authenticator = MessageAuthenticator(resolver);
         // Two tries of each of the key lookups, and a report-address lookup
         // each (RFC 6651 `r=y`), with room to spare.
         let per_signature = config.timeout.saturating_mul(4);
