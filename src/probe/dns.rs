@@ -50,32 +50,42 @@ pub struct Dns {
 #[error("cannot set up the DNS resolver: {0}")]
 pub struct DnsSetupError(String);
 
+/// A hickory resolver builder for every resolver of the exporter (probes,
+/// DANE validation, DKIM keys): the configured name servers over UDP and
+/// TCP, or the system's when none is configured, and the exporter's own
+/// TLS settings ([`crate::tls::resolver_tls_config`]: hickory, built with
+/// TLS, would otherwise load the system's trust store). Callers set the
+/// options.
+pub fn resolver_builder(
+    config: &ResolverConfig,
+) -> Result<hickory_resolver::ResolverBuilder<TokioRuntimeProvider>, String> {
+    let provider = TokioRuntimeProvider::default();
+    let builder = if config.nameservers.is_empty() {
+        hickory_resolver::Resolver::builder(provider).map_err(|e| e.to_string())?
+    } else {
+        let servers = config
+            .nameservers
+            .iter()
+            .map(|addr| {
+                let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+                for connection in &mut server.connections {
+                    connection.port = addr.port();
+                }
+                server
+            })
+            .collect();
+        hickory_resolver::Resolver::builder_with_config(
+            HickoryConfig::from_parts(None, vec![], servers),
+            provider,
+        )
+    };
+    Ok(builder.with_tls_config(crate::tls::resolver_tls_config()?))
+}
+
 impl Dns {
     /// Builds the resolver from the config.
     pub fn new(config: &ResolverConfig) -> Result<Dns, DnsSetupError> {
-        let provider = TokioRuntimeProvider::default();
-        let mut builder = if config.nameservers.is_empty() {
-            hickory_resolver::Resolver::builder(provider)
-                .map_err(|e| DnsSetupError(e.to_string()))?
-        } else {
-            let servers = config
-                .nameservers
-                .iter()
-                .map(|addr| {
-                    let mut server = NameServerConfig::udp_and_tcp(addr.ip());
-                    for connection in &mut server.connections {
-                        connection.port = addr.port();
-                    }
-                    server
-                })
-                .collect();
-            hickory_resolver::Resolver::builder_with_config(
-                HickoryConfig::from_parts(None, vec![], servers),
-                provider,
-            )
-        };
-        builder =
-            builder.with_tls_config(crate::tls::resolver_tls_config().map_err(DnsSetupError)?);
+        let mut builder = resolver_builder(config).map_err(DnsSetupError)?;
         let options: &mut ResolverOpts = builder.options_mut();
         options.cache_size = 0;
         options.timeout = config.timeout;

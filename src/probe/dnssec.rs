@@ -7,8 +7,7 @@
 use super::outcome::DnsFailure;
 use crate::config::ResolverConfig;
 use crate::report::DnssecStatus;
-use hickory_resolver::config::{NameServerConfig, ResolverConfig as HickoryConfig, ResolverOpts};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::config::ResolverOpts;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::dnssec::rdata::DNSSECRData;
 use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
@@ -81,32 +80,9 @@ impl ValidatingDns {
             }
             None => TrustAnchors::default(),
         };
-        let provider = TokioRuntimeProvider::default();
-        let builder = if config.nameservers.is_empty() {
-            hickory_resolver::Resolver::builder(provider)
-                .map_err(|e| DnssecSetupError::Resolver(e.to_string()))?
-        } else {
-            let servers = config
-                .nameservers
-                .iter()
-                .map(|addr| {
-                    let mut server = NameServerConfig::udp_and_tcp(addr.ip());
-                    for connection in &mut server.connections {
-                        connection.port = addr.port();
-                    }
-                    server
-                })
-                .collect();
-            hickory_resolver::Resolver::builder_with_config(
-                HickoryConfig::from_parts(None, vec![], servers),
-                provider,
-            )
-        };
-        let mut builder = builder
-            .with_trust_anchor(Arc::new(anchors))
-            .with_tls_config(
-                crate::tls::resolver_tls_config().map_err(DnssecSetupError::Resolver)?,
-            );
+        let mut builder = super::dns::resolver_builder(config)
+            .map_err(DnssecSetupError::Resolver)?
+            .with_trust_anchor(Arc::new(anchors));
         let options: &mut ResolverOpts = builder.options_mut();
         options.cache_size = 0;
         options.timeout = config.timeout;

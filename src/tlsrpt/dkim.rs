@@ -14,9 +14,6 @@ use super::mail::{signer_aligned, DkimError};
 use crate::config::ResolverConfig;
 use crate::echo::capped;
 use mail_auth::common::crypto::Algorithm;
-use mail_auth::hickory_resolver::config::{
-    NameServerConfig, ResolverConfig as HickoryConfig, ResolverOpts,
-};
 use mail_auth::{AuthenticatedMessage, DkimResult, MessageAuthenticator};
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,39 +48,13 @@ impl DkimVerifier {
     /// is configured), each query bounded by `config.timeout`, nothing
     /// cached (a key rotated away stops verifying at once).
     pub fn new(config: &ResolverConfig) -> Result<DkimVerifier, DkimSetupError> {
-        let (hickory, mut options) = if config.nameservers.is_empty() {
-            mail_auth::hickory_resolver::system_conf::read_system_conf()
-                .map_err(|e| DkimSetupError(e.to_string()))?
-        } else {
-            let servers = config
-                .nameservers
-                .iter()
-                .map(|addr| {
-                    let mut server = NameServerConfig::udp_and_tcp(addr.ip());
-                    for connection in &mut server.connections {
-                        connection.port = addr.port();
-                    }
-                    server
-                })
-                .collect();
-            (
-                HickoryConfig::from_parts(None, vec![], servers),
-                ResolverOpts::default(),
-            )
-        };
+        let mut builder = crate::probe::dns::resolver_builder(config).map_err(DkimSetupError)?;
+        let options = builder.options_mut();
         options.cache_size = 0;
         options.timeout = config.timeout;
         options.attempts = 2;
         options.ndots = 0;
-        let tls = crate::tls::resolver_tls_config().map_err(DkimSetupError)?;
-        let resolver = hickory_resolver::TokioResolver::builder_with_config(
-            hickory,
-            hickory_resolver::net::runtime::TokioRuntimeProvider::default(),
-        )
-        .with_options(options)
-        .with_tls_config(tls)
-        .build()
-        .map_err(|e| DkimSetupError(e.to_string()))?;
+        let resolver = builder.build().map_err(|e| DkimSetupError(e.to_string()))?;
         let authenticator = MessageAuthenticator(resolver);
         // Two tries of each of the key lookups, and a report-address lookup
         // each (RFC 6651 `r=y`), with room to spare.
