@@ -82,15 +82,8 @@ fn render_summary(
     thresholds: &CertThresholds,
     now: f64,
 ) -> String {
-    let (unicode, _) = idna::domain_to_unicode(&domain.name);
-    let heading = if unicode == domain.name {
-        domain.name.clone()
-    } else {
-        format!("{unicode} ({})", domain.name)
-    };
-    let mut html = open_page(
-        &format!("{} – MTA-STS Exporter", domain.name),
-        &heading,
+    let mut html = open_domain_page(
+        domain,
         "<a href=\"/\">← all domains</a> · the latest probe, in short",
     );
     let status = Status::of_latest(Some(latest));
@@ -160,6 +153,22 @@ fn lookup<'a>(
     domains.find(|d| d.name == name)
 }
 
+/// The start of a domain's page: its name (in Unicode too, for an IDN) as
+/// the title and heading, and `subtitle` (HTML) under it.
+fn open_domain_page(domain: &DomainConfig, subtitle: &str) -> String {
+    let (unicode, _) = idna::domain_to_unicode(&domain.name);
+    let heading = if unicode == domain.name {
+        domain.name.clone()
+    } else {
+        format!("{unicode} ({})", domain.name)
+    };
+    open_page(
+        &format!("{} – MTA-STS Exporter", domain.name),
+        &heading,
+        subtitle,
+    )
+}
+
 /// The page of `domain` with its latest `report` (`None`: not probed yet)
 /// at `now`.
 fn render(
@@ -168,15 +177,8 @@ fn render(
     thresholds: &CertThresholds,
     now: f64,
 ) -> String {
-    let (unicode, _) = idna::domain_to_unicode(&domain.name);
-    let heading = if unicode == domain.name {
-        domain.name.clone()
-    } else {
-        format!("{unicode} ({})", domain.name)
-    };
-    let mut html = open_page(
-        &format!("{} – MTA-STS Exporter", domain.name),
-        &heading,
+    let mut html = open_domain_page(
+        domain,
         "<a href=\"/\">← all domains</a> · the latest probe, as \
          <code>mtasts-exporter check</code> shows it",
     );
