@@ -170,10 +170,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|counts| counts.reports)
             .sum::<u64>()
     });
-    let source = mtasts_exporter::metrics::tlsrpt::TlsrptSource {
-        ingestor: ingestor.clone(),
-        latest: Arc::default(),
-    };
+    let source =
+        mtasts_exporter::metrics::tlsrpt::TlsrptSource::new(ingestor.clone(), Arc::default());
     let began = Instant::now();
     let mut text = Vec::new();
     mtasts_exporter::metrics::tlsrpt::render(&source, &mut text);

@@ -218,10 +218,10 @@ impl App {
         let ingestion =
             crate::tlsrpt::component::ReportIngestion::start(&loaded).map_err(|e| e.to_string())?;
         if let Some(ingestor) = ingestion.ingestor() {
-            metrics.set_tlsrpt(Some(crate::metrics::tlsrpt::TlsrptSource {
+            metrics.set_tlsrpt(Some(crate::metrics::tlsrpt::TlsrptSource::new(
                 ingestor,
-                latest: latest.clone(),
-            }));
+                latest.clone(),
+            )));
         }
         let reports_address = ingestion.https_address();
         let reports = ingestion.ingestor();

@@ -330,22 +330,39 @@ pub enum Format {
 }
 
 /// What one scrape answers: the head (families rendered by a registry,
-/// already in the text format) and a snapshot of every subject's lines, in
-/// subject order. Taking it copies no exposition text.
+/// already in the text format), then one section per source (the probe's
+/// families, then the received reports'), each a snapshot of every
+/// subject's lines in subject order. Taking it copies no exposition text.
 #[derive(Debug)]
-pub struct Exposition<F> {
+pub struct Exposition {
     head: Vec<u8>,
-    subjects: Vec<FamilyLines<F>>,
+    sections: Vec<Box<dyn SectionWriter>>,
 }
 
-impl<F: FamilySet> Exposition<F> {
-    /// A snapshot of `head` followed by the families of `subjects`.
-    pub fn new(head: Vec<u8>, subjects: Vec<FamilyLines<F>>) -> Exposition<F> {
-        Exposition { head, subjects }
+impl Exposition {
+    /// A snapshot that starts with `head`, with no section yet.
+    pub fn new(head: Vec<u8>) -> Exposition {
+        Exposition {
+            head,
+            sections: Vec::new(),
+        }
+    }
+
+    /// Adds a section: the families of `F`, each with the lines of every
+    /// subject in `subjects`, after the sections added before.
+    pub fn with_section<F: FamilySet + Send + Sync + std::fmt::Debug>(
+        mut self,
+        subjects: Vec<FamilyLines<F>>,
+    ) -> Exposition {
+        self.sections.push(Box::new(Section {
+            subjects,
+            at: At::Start,
+        }));
+        self
     }
 
     /// The exposition in `format`, in chunks of about [`CHUNK_BYTES`].
-    pub fn chunks(self, format: Format) -> Chunks<F> {
+    pub fn chunks(self, format: Format) -> Chunks {
         Chunks {
             exposition: self,
             format,
@@ -364,53 +381,109 @@ impl<F: FamilySet> Exposition<F> {
     }
 }
 
-/// Where a [`Chunks`] iterator is.
+/// One section of an [`Exposition`], written out a chunk at a time.
+trait SectionWriter: Send + Sync + std::fmt::Debug {
+    /// Appends the section's next lines to `out` until `out` holds
+    /// [`CHUNK_BYTES`] or the section is written out; true when it is.
+    fn fill(&mut self, format: Format, out: &mut Vec<u8>) -> bool;
+}
+
+/// Where a [`Section`] is.
 #[derive(Debug, Clone, Copy)]
-enum Stage {
-    Head,
+enum At {
+    Start,
     Family { family: usize, subject: usize },
-    End,
     Done,
 }
 
-/// An [`Exposition`] written out chunk by chunk: the head, then each family
-/// of `F` that has a line (its `# HELP` and `# TYPE`, then each subject's
-/// lines), then, for OpenMetrics, `# EOF`.
+/// The families of `F` over a snapshot of subjects: each family that has a
+/// line (its `# HELP` and `# TYPE`, then each subject's lines).
 #[derive(Debug)]
-pub struct Chunks<F> {
-    exposition: Exposition<F>,
-    format: Format,
-    stage: Stage,
+struct Section<F> {
+    subjects: Vec<FamilyLines<F>>,
+    at: At,
 }
 
-impl<F: FamilySet> Chunks<F> {
-    /// Appends the metadata of `family` in the chunk's format.
-    fn write_header(&self, out: &mut Vec<u8>, family: F) {
-        let name = family.name();
-        let header = format!(
-            "# HELP {name} {}\n# TYPE {name} {}\n",
-            family.help(),
-            family.kind().as_str()
-        );
-        match self.format {
-            Format::Text => out.extend_from_slice(header.as_bytes()),
-            Format::OpenMetrics => out.extend(openmetrics::convert(header.as_bytes())),
-        }
-    }
-
+impl<F: FamilySet> Section<F> {
     /// The first family at or after `family` that some subject has lines of.
     fn next_family(&self, mut family: usize) -> Option<usize> {
         while let Some(&f) = F::ALL.get(family) {
-            if self.exposition.subjects.iter().any(|s| s.has(f)) {
+            if self.subjects.iter().any(|s| s.has(f)) {
                 return Some(family);
             }
             family += 1;
         }
         None
     }
+
+    /// Moves to the first family with lines at or after `family`, writing
+    /// its metadata.
+    fn open_family(&self, family: usize, format: Format, out: &mut Vec<u8>) -> At {
+        match self.next_family(family) {
+            Some(family) => {
+                write_header(out, F::ALL[family], format);
+                At::Family { family, subject: 0 }
+            }
+            None => At::Done,
+        }
+    }
 }
 
-impl<F: FamilySet> Iterator for Chunks<F> {
+impl<F: FamilySet + Send + Sync + std::fmt::Debug> SectionWriter for Section<F> {
+    fn fill(&mut self, format: Format, out: &mut Vec<u8>) -> bool {
+        while out.len() < CHUNK_BYTES {
+            self.at = match self.at {
+                At::Start => self.open_family(0, format, out),
+                At::Family { family, subject } => match self.subjects.get(subject) {
+                    Some(lines) => {
+                        lines.write_to(F::ALL[family], out);
+                        At::Family {
+                            family,
+                            subject: subject + 1,
+                        }
+                    }
+                    None => self.open_family(family + 1, format, out),
+                },
+                At::Done => return true,
+            };
+        }
+        matches!(self.at, At::Done)
+    }
+}
+
+/// Appends the metadata of `family` in `format`.
+fn write_header<F: FamilySet>(out: &mut Vec<u8>, family: F, format: Format) {
+    let name = family.name();
+    let header = format!(
+        "# HELP {name} {}\n# TYPE {name} {}\n",
+        family.help(),
+        family.kind().as_str()
+    );
+    match format {
+        Format::Text => out.extend_from_slice(header.as_bytes()),
+        Format::OpenMetrics => out.extend(openmetrics::convert(header.as_bytes())),
+    }
+}
+
+/// Where a [`Chunks`] iterator is.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    Head,
+    Section(usize),
+    End,
+    Done,
+}
+
+/// An [`Exposition`] written out chunk by chunk: the head, then each
+/// section, then, for OpenMetrics, `# EOF`.
+#[derive(Debug)]
+pub struct Chunks {
+    exposition: Exposition,
+    format: Format,
+    stage: Stage,
+}
+
+impl Iterator for Chunks {
     type Item = Vec<u8>;
 
     fn next(&mut self) -> Option<Vec<u8>> {
@@ -423,32 +496,17 @@ impl<F: FamilySet> Iterator for Chunks<F> {
                         Format::Text => out.extend_from_slice(&head),
                         Format::OpenMetrics => out.extend(openmetrics::convert(&head)),
                     }
-                    match self.next_family(0) {
-                        Some(family) => {
-                            self.write_header(&mut out, F::ALL[family]);
-                            Stage::Family { family, subject: 0 }
-                        }
-                        None => Stage::End,
-                    }
+                    Stage::Section(0)
                 }
-                Stage::Family { family, subject } => match self.exposition.subjects.get(subject) {
-                    Some(lines) => {
-                        lines.write_to(F::ALL[family], &mut out);
-                        Stage::Family {
-                            family,
-                            subject: subject + 1,
+                Stage::Section(index) => match self.exposition.sections.get_mut(index) {
+                    Some(section) => {
+                        if section.fill(self.format, &mut out) {
+                            Stage::Section(index + 1)
+                        } else {
+                            Stage::Section(index)
                         }
                     }
-                    None => match self.next_family(family + 1) {
-                        Some(next) => {
-                            self.write_header(&mut out, F::ALL[next]);
-                            Stage::Family {
-                                family: next,
-                                subject: 0,
-                            }
-                        }
-                        None => Stage::End,
-                    },
+                    None => Stage::End,
                 },
                 Stage::End => {
                     if self.format == Format::OpenMetrics {
@@ -479,7 +537,8 @@ mod tests {
     fn an_exposition_is_the_same_in_chunks_as_whole() {
         let subjects: Vec<_> = (0..5000).map(|i| lines(&format!("d{i}.example"))).collect();
         let head = b"# HELP up Up.\n# TYPE up gauge\nup 1\n".to_vec();
-        let chunks: Vec<_> = Exposition::new(head.clone(), subjects.clone())
+        let chunks: Vec<_> = Exposition::new(head.clone())
+            .with_section(subjects.clone())
             .chunks(Format::Text)
             .collect();
         assert!(chunks.len() > 1, "{} chunks", chunks.len());
@@ -501,14 +560,16 @@ mod tests {
             .unwrap();
         assert!(text.find("# TYPE mtasts_probe_success").unwrap() < first && first < last);
         // OpenMetrics: the same conversion as of the whole text.
-        let open = Exposition::new(head, subjects).into_bytes(Format::OpenMetrics);
+        let open = Exposition::new(head)
+            .with_section(subjects)
+            .into_bytes(Format::OpenMetrics);
         assert_eq!(open, openmetrics::from_text_format(text.as_bytes()));
     }
 
     #[test]
     fn a_snapshot_keeps_what_it_took() {
         let mut domain = lines("a.example");
-        let snapshot = Exposition::new(Vec::new(), vec![domain.clone()]);
+        let snapshot = Exposition::new(Vec::new()).with_section(vec![domain.clone()]);
         domain.clear(ProbeFamily::ProbeSuccess);
         domain.sample(ProbeFamily::ProbeSuccess, &[("domain", "a.example")], 0.0);
         let text = String::from_utf8(snapshot.into_bytes(Format::Text)).unwrap();
@@ -521,9 +582,11 @@ mod tests {
 
     #[test]
     fn empty_families_and_an_empty_exposition() {
-        let empty = Exposition::<ProbeFamily>::new(Vec::new(), Vec::new());
+        let empty =
+            Exposition::new(Vec::new()).with_section(Vec::<FamilyLines<ProbeFamily>>::new());
         assert_eq!(empty.into_bytes(Format::OpenMetrics), openmetrics::EOF);
-        let empty = Exposition::<ProbeFamily>::new(Vec::new(), Vec::new());
+        let empty =
+            Exposition::new(Vec::new()).with_section(Vec::<FamilyLines<ProbeFamily>>::new());
         assert!(empty.into_bytes(Format::Text).is_empty());
     }
 

@@ -20,7 +20,7 @@ use crate::history::PolicyHistory;
 use crate::report::ProbeReport;
 use crate::taxonomy::{LocalErrorKind, Phase};
 use exposition::{Exposition, Format};
-use probe::{DomainSeries, ProbeFamily};
+use probe::DomainSeries;
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     Opts, Registry, TextEncoder,
@@ -174,23 +174,32 @@ impl Metrics {
     /// then every per-domain family with its domains' lines, domains in
     /// name order. The domains' lines are shared, not copied: the series
     /// lock is held only to take a reference to each.
-    pub fn exposition(&self) -> Exposition<ProbeFamily> {
+    pub fn exposition(&self) -> Exposition {
         let mut head = Vec::with_capacity(64 * 1024);
         // Encoding into a Vec cannot fail for I/O; a malformed family would
         // be a bug, and an answer without it is better than a crash.
         if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut head) {
             tracing::error!(%error, "cannot encode metrics");
         }
-        if let Some(source) = &*self.tlsrpt.read().unwrap_or_else(|p| p.into_inner()) {
-            tlsrpt::render(source, &mut head);
+        let tlsrpt = self
+            .tlsrpt
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(source) = &tlsrpt {
+            tlsrpt::render_head(source, &mut head);
         }
         let domains = self.domains.lock().unwrap_or_else(|p| p.into_inner());
-        let subjects = domains
+        let subjects: Vec<_> = domains
             .values()
             .map(|series| series.lines.clone())
             .collect();
         drop(domains);
-        Exposition::new(head, subjects)
+        let exposition = Exposition::new(head).with_section(subjects);
+        match &tlsrpt {
+            Some(source) => exposition.with_section(tlsrpt::domain_lines(source)),
+            None => exposition,
+        }
     }
 
     /// The whole [`exposition`](Self::exposition) in the text format, as

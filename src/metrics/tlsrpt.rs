@@ -1,7 +1,10 @@
 //! The `mtasts_tlsrpt_*` families: what the received TLSRPT aggregate
-//! reports (RFC 8460 §4) add up to, rendered at each scrape from the
-//! [`Ingestor`]'s tally, so that a restart (which rebuilds the tally from
-//! the spool) shows the same counts.
+//! reports (RFC 8460 §4) add up to, rendered from the [`Ingestor`]'s
+//! tally, so that a restart (which rebuilds the tally from the spool)
+//! shows the same counts. The per-domain families ([`TlsrptFamily`]) are
+//! rendered ahead per domain and streamed as a section of the exposition;
+//! a domain's lines are rendered again only when its counts or its MX
+//! hosts change ([`domain_lines`]).
 //!
 //! Labels stay bounded whatever senders write: `domain` is a configured
 //! domain (the ingestor counts no other); `organization` is the reporting
@@ -13,15 +16,15 @@
 //! §4.3 result type (`other` for the rest). IP addresses and free-text
 //! reason codes of reports never become labels.
 
+use super::exposition::{Exposition, FamilyLines, FamilySet, Format, Kind};
 use crate::rfc::rfc8460::report::ReportResultType;
 use crate::scheduler::LatestReports;
 use crate::tlsrpt::https::HTTPS_CAUSES;
 use crate::tlsrpt::ingest::{Channel, Ingestor};
 use crate::tlsrpt::maildir::MAILDIR_CAUSES;
-use crate::tlsrpt::tally::Tally;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Organizations per domain with a label of their own; the rest are
 /// `other`.
@@ -49,6 +52,19 @@ pub struct TlsrptSource {
     pub ingestor: Arc<Ingestor>,
     /// The latest probe of each domain, for its MX hosts.
     pub latest: Arc<LatestReports>,
+    /// The per-domain lines rendered so far.
+    rendered: Arc<Mutex<RenderedTlsrpt>>,
+}
+
+impl TlsrptSource {
+    /// The families of `ingestor`'s tally, with MX hosts from `latest`.
+    pub fn new(ingestor: Arc<Ingestor>, latest: Arc<LatestReports>) -> TlsrptSource {
+        TlsrptSource {
+            ingestor,
+            latest,
+            rendered: Arc::default(),
+        }
+    }
 }
 
 /// A reporting organization's name as a label value: lower case, letters,
@@ -170,107 +186,244 @@ fn result_str(result: ReportResultType) -> &'static str {
     crate::tlsrpt::tally::SessionResult::Failure(result).as_str()
 }
 
-/// The series of the whole tally, by domain.
-fn series_of(tally: &Tally) -> BTreeMap<String, DomainSeries> {
-    tally
-        .domains
-        .iter()
-        .map(|(domain, senders)| (domain.clone(), domain_series(senders)))
-        .collect()
+/// The families rendered per domain, in exposition order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsrptFamily {
+    /// `mtasts_tlsrpt_sessions_total`.
+    Sessions,
+    /// `mtasts_tlsrpt_reports_total`.
+    Reports,
+    /// `mtasts_tlsrpt_last_report_end_timestamp_seconds`.
+    LastReportEnd,
+    /// `mtasts_tlsrpt_mx_failed_sessions_total`.
+    MxFailedSessions,
 }
 
-/// The MX hosts of each domain as its latest probe saw them.
-fn mx_hosts(
-    latest: &LatestReports,
-    domains: &BTreeMap<String, DomainSeries>,
-) -> HashMap<String, BTreeSet<String>> {
-    let latest = latest.lock().unwrap_or_else(|p| p.into_inner());
-    domains
-        .iter()
-        .filter(|(_, series)| !series.mx_failed.is_empty())
-        .filter_map(|(domain, _)| {
-            let hosts = &latest.get(domain)?.mx_host_names;
-            let keys = hosts.iter().filter_map(|host| host_key(host)).collect();
-            Some((domain.clone(), keys))
+impl FamilySet for TlsrptFamily {
+    const ALL: &'static [TlsrptFamily] = &[
+        TlsrptFamily::Sessions,
+        TlsrptFamily::Reports,
+        TlsrptFamily::LastReportEnd,
+        TlsrptFamily::MxFailedSessions,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            TlsrptFamily::Sessions => "mtasts_tlsrpt_sessions_total",
+            TlsrptFamily::Reports => "mtasts_tlsrpt_reports_total",
+            TlsrptFamily::LastReportEnd => "mtasts_tlsrpt_last_report_end_timestamp_seconds",
+            TlsrptFamily::MxFailedSessions => "mtasts_tlsrpt_mx_failed_sessions_total",
+        }
+    }
+
+    fn kind(self) -> Kind {
+        match self {
+            TlsrptFamily::LastReportEnd => Kind::Gauge,
+            _ => Kind::Counter,
+        }
+    }
+
+    fn help(self) -> &'static str {
+        match self {
+            TlsrptFamily::Sessions => "TLS sessions senders reported in TLSRPT aggregate reports (RFC 8460 §4.2), by policy type and result (success or an RFC 8460 §4.3 result type, other for the rest).",
+            TlsrptFamily::Reports => "TLSRPT aggregate reports received and stored, each once (RFC 8460 §5.6), by domain and reporting organization.",
+            TlsrptFamily::LastReportEnd => "End of the time frame of the latest report (RFC 8460 §4.4 date-range), by domain and reporting organization: a sender that stops reporting shows here.",
+            TlsrptFamily::MxFailedSessions => "Failed sessions reported against one of the domain's MX hosts (receiving-mx-hostname among the MX hosts its latest probe saw), by result type.",
+        }
+    }
+}
+
+/// One domain's lines as last rendered, and what they were rendered from.
+#[derive(Debug)]
+struct RenderedDomain {
+    /// The tally's [`Tally::stamp`] of the domain then.
+    stamp: u64,
+    lines: FamilyLines<TlsrptFamily>,
+    /// Failed sessions by reported MX host and result type (usually
+    /// empty), kept to render the MX family again when the domain's MX
+    /// hosts change without a report.
+    mx_failed: BTreeMap<(String, &'static str), u64>,
+    /// The domain's MX hosts the MX family was rendered with (empty when
+    /// `mx_failed` is).
+    mx_hosts: Vec<String>,
+    /// The scrape that last saw the domain in the tally.
+    seen: u64,
+}
+
+/// The per-domain families rendered ahead: a domain's lines are rendered
+/// again only when its counts change (a report about it, a rebuild of the
+/// tally) or, for the MX family, when its MX hosts do; a scrape otherwise
+/// takes a reference to each domain's lines, as for the probe's families.
+/// At 100,000 domains with five senders each, rendering everything from
+/// the tally took seconds per scrape and held the whole text at once.
+#[derive(Debug, Default)]
+pub struct RenderedTlsrpt {
+    domains: HashMap<String, RenderedDomain>,
+    scrapes: u64,
+}
+
+/// The MX hosts of `domain` as its latest probe saw them, in the form
+/// compared, sorted.
+fn probed_mx_hosts(latest: &crate::latest::Latest, domain: &str) -> Vec<String> {
+    let mut hosts: Vec<String> = latest
+        .get(domain)
+        .map(|report| {
+            report
+                .mx_host_names
+                .iter()
+                .filter_map(|h| host_key(h))
+                .collect()
         })
-        .collect()
+        .unwrap_or_default();
+    hosts.sort();
+    hosts.dedup();
+    hosts
+}
+
+impl RenderedDomain {
+    /// Renders `series` of `domain`, the MX family against `mx_hosts`.
+    fn render(
+        domain: &str,
+        stamp: u64,
+        series: DomainSeries,
+        mx_hosts: Vec<String>,
+        seen: u64,
+    ) -> RenderedDomain {
+        let mut lines = FamilyLines::default();
+        for (organization, counts) in &series.organizations {
+            let labels = [("domain", domain), ("organization", organization.as_str())];
+            for ((policy_type, result), sessions) in &counts.sessions {
+                lines.sample(
+                    TlsrptFamily::Sessions,
+                    &[
+                        labels[0],
+                        labels[1],
+                        ("policy_type", policy_type),
+                        ("result", result),
+                    ],
+                    *sessions as f64,
+                );
+            }
+            lines.sample(TlsrptFamily::Reports, &labels, counts.reports as f64);
+            lines.sample(
+                TlsrptFamily::LastReportEnd,
+                &labels,
+                counts.last_report_end as f64,
+            );
+        }
+        let mut rendered = RenderedDomain {
+            stamp,
+            lines,
+            mx_failed: series.mx_failed,
+            mx_hosts: Vec::new(),
+            seen,
+        };
+        rendered.render_mx(domain, mx_hosts);
+        rendered
+    }
+
+    /// Renders the MX family anew against `mx_hosts` (sorted).
+    fn render_mx(&mut self, domain: &str, mx_hosts: Vec<String>) {
+        self.lines.clear(TlsrptFamily::MxFailedSessions);
+        if self.mx_failed.is_empty() {
+            self.mx_hosts = Vec::new();
+        } else {
+            for ((host, result), sessions) in &self.mx_failed {
+                if mx_hosts.binary_search(host).is_ok() {
+                    self.lines.sample(
+                        TlsrptFamily::MxFailedSessions,
+                        &[("domain", domain), ("mx", host), ("result", result)],
+                        *sessions as f64,
+                    );
+                }
+            }
+            self.mx_hosts = mx_hosts;
+        }
+        self.lines.shrink_to_fit();
+    }
+}
+
+impl RenderedTlsrpt {
+    /// Brings every domain's lines up to date with the tally and the
+    /// latest probes, and returns them in domain order.
+    fn refresh(&mut self, source: &TlsrptSource) -> Vec<FamilyLines<TlsrptFamily>> {
+        self.scrapes += 1;
+        let scrape = self.scrapes;
+        // Under the tally's lock: which domains changed, and their series.
+        let mut order: Vec<String> = Vec::new();
+        let mut changed: Vec<(String, u64, DomainSeries)> = Vec::new();
+        let mut check_mx: Vec<String> = Vec::new();
+        source.ingestor.with_tally(|tally| {
+            order.reserve(tally.domains.len());
+            for (domain, senders) in &tally.domains {
+                let stamp = tally.stamp(domain);
+                match self.domains.get_mut(domain.as_str()) {
+                    Some(rendered) if rendered.stamp == stamp => {
+                        rendered.seen = scrape;
+                        if !rendered.mx_failed.is_empty() {
+                            check_mx.push(domain.clone());
+                        }
+                    }
+                    _ => changed.push((domain.clone(), stamp, domain_series(senders))),
+                }
+                order.push(domain.clone());
+            }
+        });
+        // Under the latest probes' lock: the MX hosts needed.
+        let needs_mx = |series: &DomainSeries| !series.mx_failed.is_empty();
+        let (changed_mx, checked_mx): (Vec<Vec<String>>, Vec<Vec<String>>) = {
+            let latest = source.latest.lock().unwrap_or_else(|p| p.into_inner());
+            (
+                changed
+                    .iter()
+                    .map(|(domain, _, series)| {
+                        if needs_mx(series) {
+                            probed_mx_hosts(&latest, domain)
+                        } else {
+                            Vec::new()
+                        }
+                    })
+                    .collect(),
+                check_mx
+                    .iter()
+                    .map(|domain| probed_mx_hosts(&latest, domain))
+                    .collect(),
+            )
+        };
+        for ((domain, stamp, series), mx_hosts) in changed.into_iter().zip(changed_mx) {
+            let rendered = RenderedDomain::render(&domain, stamp, series, mx_hosts, scrape);
+            self.domains.insert(domain, rendered);
+        }
+        for (domain, mx_hosts) in check_mx.iter().zip(checked_mx) {
+            if let Some(rendered) = self.domains.get_mut(domain.as_str()) {
+                if rendered.mx_hosts != mx_hosts {
+                    rendered.render_mx(domain, mx_hosts);
+                }
+            }
+        }
+        // Domains no longer counted (removed from the configuration).
+        self.domains.retain(|_, rendered| rendered.seen == scrape);
+        order
+            .iter()
+            .filter_map(|domain| self.domains.get(domain.as_str()))
+            .map(|rendered| rendered.lines.clone())
+            .collect()
+    }
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
-/// Appends the `mtasts_tlsrpt_*` families, in the text format, to `out`.
-pub fn render(source: &TlsrptSource, out: &mut Vec<u8>) {
-    let domains = source.ingestor.with_tally(series_of);
-    let mx = mx_hosts(&source.latest, &domains);
-    let mut text = String::with_capacity(4096 + domains.len() * 512);
-
-    header(
-        &mut text,
-        "mtasts_tlsrpt_sessions_total",
-        "counter",
-        "TLS sessions senders reported in TLSRPT aggregate reports (RFC 8460 §4.2), by policy type and result (success or an RFC 8460 §4.3 result type, other for the rest).",
-    );
-    for (domain, series) in &domains {
-        for (organization, counts) in &series.organizations {
-            for ((policy_type, result), sessions) in &counts.sessions {
-                let _ = writeln!(
-                    text,
-                    "mtasts_tlsrpt_sessions_total{{domain=\"{domain}\",organization=\"{organization}\",policy_type=\"{policy_type}\",result=\"{result}\"}} {sessions}"
-                );
-            }
-        }
-    }
-    header(
-        &mut text,
-        "mtasts_tlsrpt_reports_total",
-        "counter",
-        "TLSRPT aggregate reports received and stored, each once (RFC 8460 §5.6), by domain and reporting organization.",
-    );
-    for (domain, series) in &domains {
-        for (organization, counts) in &series.organizations {
-            let _ = writeln!(
-                text,
-                "mtasts_tlsrpt_reports_total{{domain=\"{domain}\",organization=\"{organization}\"}} {}",
-                counts.reports
-            );
-        }
-    }
-    header(
-        &mut text,
-        "mtasts_tlsrpt_last_report_end_timestamp_seconds",
-        "gauge",
-        "End of the time frame of the latest report (RFC 8460 §4.4 date-range), by domain and reporting organization: a sender that stops reporting shows here.",
-    );
-    for (domain, series) in &domains {
-        for (organization, counts) in &series.organizations {
-            let _ = writeln!(
-                text,
-                "mtasts_tlsrpt_last_report_end_timestamp_seconds{{domain=\"{domain}\",organization=\"{organization}\"}} {}",
-                counts.last_report_end
-            );
-        }
-    }
-    header(
-        &mut text,
-        "mtasts_tlsrpt_mx_failed_sessions_total",
-        "counter",
-        "Failed sessions reported against one of the domain's MX hosts (receiving-mx-hostname among the MX hosts its latest probe saw), by result type.",
-    );
-    for (domain, series) in &domains {
-        let Some(hosts) = mx.get(domain) else {
-            continue;
-        };
-        for ((host, result), sessions) in &series.mx_failed {
-            if hosts.contains(host) {
-                let _ = writeln!(
-                    text,
-                    "mtasts_tlsrpt_mx_failed_sessions_total{{domain=\"{domain}\",mx=\"{host}\",result=\"{result}\"}} {sessions}"
-                );
-            }
-        }
-    }
+/// The families that are not per domain, `mtasts_tlsrpt_report_duplicates_total`
+/// and `mtasts_tlsrpt_ingest_errors_total`, in the text format, appended to
+/// `out` (the head of a scrape).
+pub fn render_head(source: &TlsrptSource, out: &mut Vec<u8>) {
+    let mut text = String::with_capacity(4096);
     header(
         &mut text,
         "mtasts_tlsrpt_report_duplicates_total",
@@ -312,6 +465,29 @@ pub fn render(source: &TlsrptSource, out: &mut Vec<u8>) {
     out.extend_from_slice(text.as_bytes());
 }
 
+/// Every domain's lines of the per-domain families, in domain order, for
+/// a scrape's section ([`crate::metrics::exposition::Exposition::with_section`]),
+/// rendering only what changed since the last scrape.
+pub fn domain_lines(source: &TlsrptSource) -> Vec<FamilyLines<TlsrptFamily>> {
+    source
+        .rendered
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .refresh(source)
+}
+
+/// Appends every `mtasts_tlsrpt_*` family, in the text format, to `out`
+/// (tests and callers that want the text whole; scrapes stream it).
+pub fn render(source: &TlsrptSource, out: &mut Vec<u8>) {
+    let mut head = Vec::new();
+    render_head(source, &mut head);
+    out.extend(
+        Exposition::new(head)
+            .with_section(domain_lines(source))
+            .into_bytes(Format::Text),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +512,124 @@ mod tests {
         assert_eq!(host_key("MX1.Example.COM."), Some("mx1.example.com".into()));
         assert_eq!(host_key("mx\"1"), None);
         assert_eq!(host_key(""), None);
+    }
+
+    fn ingestor(dir: &std::path::Path, domains: &[&str]) -> Arc<Ingestor> {
+        let names = domains.iter().map(|d| d.to_string()).collect();
+        match Ingestor::open(dir, 1 << 20, 400, names, NOW) {
+            Ok((ingestor, _)) => Arc::new(ingestor),
+            Err(error) => panic!("open: {error}"),
+        }
+    }
+
+    const NOW: i64 = 1_796_169_600; // 2026-12-01T00:00:00Z
+
+    fn report(organization: &str, id: &str, domain: &str, ok: u64) -> Vec<u8> {
+        format!(
+            r#"{{"organization-name":"{organization}","report-id":"{id}",
+              "date-range":{{"start-datetime":"2026-11-30T00:00:00Z","end-datetime":"2026-11-30T23:59:59Z"}},
+              "policies":[{{"policy":{{"policy-type":"sts","policy-domain":"{domain}"}},
+                "summary":{{"total-successful-session-count":{ok},"total-failure-session-count":2}},
+                "failure-details":[{{"result-type":"certificate-expired","receiving-mx-hostname":"mx1.{domain}","failed-session-count":2}}]}}]}}"#
+        )
+        .into_bytes()
+    }
+
+    fn text(source: &TlsrptSource) -> String {
+        let mut out = Vec::new();
+        render(source, &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    fn probed(latest: &LatestReports, domain: &str, hosts: &[&str]) {
+        let mut report = crate::report::ProbeReport::blank(domain, 1.0);
+        report.mx_hosts = Some(
+            hosts
+                .iter()
+                .map(|h| crate::probe::judge::fixtures::mx_host(h))
+                .collect(),
+        );
+        latest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keep(report);
+    }
+
+    /// A domain's lines are rendered again when its counts change, its MX
+    /// family when its MX hosts do; a snapshot keeps what it took; a
+    /// domain no longer configured goes.
+    #[test]
+    fn per_domain_lines_follow_the_tally_and_the_probed_mx_hosts() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let ingestor = ingestor(dir.path(), &["a.example", "b.example"]);
+        let latest: Arc<LatestReports> = Arc::default();
+        let source = TlsrptSource::new(ingestor.clone(), latest.clone());
+        let ingest = |raw: Vec<u8>| {
+            if let Err(error) = ingestor.ingest_at(&raw, Channel::Https, NOW) {
+                panic!("ingest: {error}");
+            }
+        };
+        ingest(report("Google Inc.", "1", "a.example", 10));
+        ingest(report("Google Inc.", "2", "b.example", 20));
+        let first = text(&source);
+        assert!(first.contains(
+            "mtasts_tlsrpt_sessions_total{domain=\"a.example\",organization=\"google-inc\",policy_type=\"sts\",result=\"success\"} 10\n"
+        ), "{first}");
+        assert!(first.contains(
+            "mtasts_tlsrpt_reports_total{domain=\"b.example\",organization=\"google-inc\"} 1\n"
+        ));
+        assert_eq!(
+            first
+                .matches("# TYPE mtasts_tlsrpt_sessions_total counter")
+                .count(),
+            1
+        );
+        assert!(
+            !first.contains("mtasts_tlsrpt_mx_failed_sessions_total"),
+            "no probe yet"
+        );
+
+        let snapshot = domain_lines(&source);
+        ingest(report("Google Inc.", "3", "a.example", 5));
+        let second = text(&source);
+        assert!(second
+            .contains("organization=\"google-inc\",policy_type=\"sts\",result=\"success\"} 15\n"));
+        assert!(second.contains(
+            "mtasts_tlsrpt_reports_total{domain=\"a.example\",organization=\"google-inc\"} 2\n"
+        ));
+        let held = String::from_utf8(
+            Exposition::new(Vec::new())
+                .with_section(snapshot)
+                .into_bytes(Format::Text),
+        )
+        .unwrap_or_default();
+        assert!(
+            held.contains("result=\"success\"} 10\n"),
+            "the snapshot keeps its counts"
+        );
+
+        probed(&latest, "a.example", &["mx1.a.example", "mx2.a.example"]);
+        let third = text(&source);
+        assert!(third.contains(
+            "mtasts_tlsrpt_mx_failed_sessions_total{domain=\"a.example\",mx=\"mx1.a.example\",result=\"certificate-expired\"} 4\n"
+        ), "{third}");
+        assert!(
+            !third.contains("mx=\"mx1.b.example\""),
+            "b's probe has not run"
+        );
+        probed(&latest, "a.example", &["mx9.a.example"]);
+        assert!(!text(&source).contains("mtasts_tlsrpt_mx_failed_sessions_total{"));
+
+        if let Err(error) = ingestor.set_domains(["b.example".to_string()].into(), NOW) {
+            panic!("set_domains: {error}");
+        }
+        let fourth = text(&source);
+        assert!(!fourth.contains("domain=\"a.example\""), "{fourth}");
+        assert!(fourth.contains(
+            "mtasts_tlsrpt_reports_total{domain=\"b.example\",organization=\"google-inc\"} 1\n"
+        ));
+        assert!(fourth
+            .contains("mtasts_tlsrpt_ingest_errors_total{cause=\"gzip\",channel=\"https\"} 0\n"));
     }
 
     #[test]

@@ -7,7 +7,6 @@ use super::response::{exposition as exposition_response, HttpResponse};
 use super::AppState;
 use crate::metrics::exposition::{Exposition, Format};
 use crate::metrics::openmetrics;
-use crate::metrics::probe::ProbeFamily;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use hyper::header::{HeaderMap, HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, VARY};
@@ -22,7 +21,7 @@ pub(super) fn metrics(state: &AppState, headers: &HeaderMap) -> HttpResponse {
 /// An exposition answered as the request asks: OpenMetrics 1.0 when
 /// `Accept` prefers it to the text format, gzip when `Accept-Encoding`
 /// allows it; streamed in chunks either way.
-pub(super) fn negotiated(exposition: Exposition<ProbeFamily>, headers: &HeaderMap) -> HttpResponse {
+pub(super) fn negotiated(exposition: Exposition, headers: &HeaderMap) -> HttpResponse {
     let (format, content_type) = if prefers_openmetrics(header(headers, ACCEPT)) {
         (Format::OpenMetrics, openmetrics::CONTENT_TYPE)
     } else {
@@ -168,8 +167,9 @@ mod tests {
     }
 
     /// Many domains' series, so the answer takes many chunks.
-    fn exposition() -> Exposition<ProbeFamily> {
+    fn exposition() -> Exposition {
         use crate::metrics::exposition::FamilyLines;
+        use crate::metrics::probe::ProbeFamily;
         let subjects = (0..20_000)
             .map(|i| {
                 let mut lines = FamilyLines::default();
@@ -180,7 +180,7 @@ mod tests {
             })
             .collect();
         let head = b"# HELP a_total A.\n# TYPE a_total counter\na_total 1\n".to_vec();
-        Exposition::new(head, subjects)
+        Exposition::new(head).with_section(subjects)
     }
 
     #[test]

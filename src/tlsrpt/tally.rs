@@ -3,7 +3,13 @@
 //! report, the same way at ingest and when the spool is read at start-up.
 
 use crate::rfc::rfc8460::report::{PolicyType, Report, ReportResultType};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The next [`Tally::stamp`]: one counter for the process, so that a
+/// tally built anew (a rebuild from the spool) stamps every domain with a
+/// value no earlier tally gave.
+static NEXT_STAMP: AtomicU64 = AtomicU64::new(1);
 
 /// How a reported session ended (RFC 8460 §4.2, §4.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,13 +46,34 @@ pub struct SenderCounts {
 }
 
 /// Counts per policy domain, then per reporting organization.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub struct Tally {
     /// Policy domain → organization name → counts.
     pub domains: BTreeMap<String, BTreeMap<String, SenderCounts>>,
+    /// When each domain's counts last changed, as a stamp unique in the
+    /// process (see [`Tally::stamp`]).
+    stamps: HashMap<String, u64>,
 }
 
+/// Two tallies are equal when they count the same: when they were built
+/// (their stamps) does not matter.
+impl PartialEq for Tally {
+    fn eq(&self, other: &Tally) -> bool {
+        self.domains == other.domains
+    }
+}
+
+impl Eq for Tally {}
+
 impl Tally {
+    /// A value that changes whenever `domain`'s counts change, and differs
+    /// between tallies built apart: what was derived from the counts (the
+    /// metrics' rendered lines) is still right while the stamp is the same.
+    /// 0 for a domain not counted.
+    pub fn stamp(&self, domain: &str) -> u64 {
+        self.stamps.get(domain).copied().unwrap_or(0)
+    }
+
     /// Adds a report's policies whose `policy-domain` `include` accepts
     /// (e.g. the configured domains). Successful sessions count as
     /// `success`; failed sessions by the result type of their failure
@@ -104,6 +131,13 @@ impl Tally {
             let counts = self.sender(domain, &report.organization_name);
             counts.reports += 1;
             counts.last_report_end = counts.last_report_end.max(report.date_range.end);
+            let stamp = NEXT_STAMP.fetch_add(1, Ordering::Relaxed);
+            match self.stamps.get_mut(*domain) {
+                Some(slot) => *slot = stamp,
+                None => {
+                    self.stamps.insert(domain.to_string(), stamp);
+                }
+            }
         }
         !domains.is_empty()
     }
@@ -173,5 +207,32 @@ mod tests {
             )])
         );
         assert!(!tally.add(&report, |_| false));
+    }
+
+    #[test]
+    fn a_domains_stamp_changes_with_its_counts_and_between_tallies() {
+        let Ok(report) = parse_report(REPORT.as_bytes()) else {
+            panic!("fixture")
+        };
+        let mut tally = Tally::default();
+        assert_eq!(tally.stamp("example.com"), 0);
+        tally.add(&report, |domain| domain == "example.com");
+        let first = tally.stamp("example.com");
+        assert_ne!(first, 0);
+        assert_eq!(tally.stamp("elsewhere.example"), 0, "not counted");
+        tally.add(&report, |domain| domain == "elsewhere.example");
+        assert_eq!(
+            tally.stamp("example.com"),
+            first,
+            "its counts did not change"
+        );
+        tally.add(&report, |domain| domain == "example.com");
+        assert!(tally.stamp("example.com") > first);
+        let mut again = Tally::default();
+        again.add(&report, |domain| domain == "example.com");
+        again.add(&report, |domain| domain == "elsewhere.example");
+        again.add(&report, |domain| domain == "example.com");
+        assert_eq!(again, tally, "the same counts");
+        assert_ne!(again.stamp("example.com"), tally.stamp("example.com"));
     }
 }
