@@ -292,6 +292,12 @@ fn start_world(dir: &Path, args: &Args) -> Result<(Killed, PathBuf), String> {
     Ok((child, config))
 }
 
+/// With `--features mimalloc`, mimalloc is the allocator instead of
+/// glibc's malloc (README "Performance": what it changes).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args = match parse_args() {
         Ok(args) => args,

@@ -51,6 +51,29 @@ fn report(index: usize, domains: usize) -> Vec<u8> {
     encoder.finish().unwrap_or_default()
 }
 
+/// This process's resident set and its peak (VmRSS, VmHWM), MiB.
+fn rss_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse::<f64>().ok())
+            .map_or(0.0, |kib| kib / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// The resident set once the allocator has returned its free memory, MiB.
+fn trimmed_rss_mib() -> f64 {
+    // SAFETY: malloc_trim only releases free heap memory to the OS.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    rss_mib().0
+}
+
 fn dir_size(dir: &Path) -> (u64, u64) {
     let mut bytes = 0;
     let mut files = 0;
@@ -86,6 +109,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let domains = count.div_ceil(SENDERS.len()).max(1);
     let names: HashSet<String> = (0..domains).map(|d| format!("d{d}.example")).collect();
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new((0..count).map(|i| report(i, domains)).collect());
+    let bodies_mib = bodies.iter().map(Vec::len).sum::<usize>() as f64 / (1024.0 * 1024.0);
     let config = Config::default().reports;
     let (ingestor, _) = Ingestor::open(
         &storage,
@@ -170,16 +194,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|counts| counts.reports)
             .sum::<u64>()
     });
-    let source =
-        mtasts_exporter::metrics::tlsrpt::TlsrptSource::new(ingestor.clone(), Arc::default());
+    let rss_ingested = rss_mib();
+    // What a restarted exporter holds: the spool counted again by a fresh
+    // ingestor, measured over the process with the first one, the report
+    // bodies and the clients gone and free memory returned to the system.
+    drop((ingestor, bodies));
+    let rss_base = trimmed_rss_mib();
     let began = Instant::now();
-    let mut text = Vec::new();
-    mtasts_exporter::metrics::tlsrpt::render(&source, &mut text);
-    let render = began.elapsed().as_secs_f64();
-    let lines = text.iter().filter(|&&b| b == b'\n').count();
-    drop((source, ingestor));
-    let began = Instant::now();
-    let (_, summary) = Ingestor::open(
+    let (ingestor, summary) = Ingestor::open(
         &storage,
         config.max_decompressed_bytes,
         config.retention_days,
@@ -187,6 +209,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         NOW,
     )?;
     let rebuild = began.elapsed().as_secs_f64();
+    let rss_state = trimmed_rss_mib();
+    let source =
+        mtasts_exporter::metrics::tlsrpt::TlsrptSource::new(Arc::new(ingestor), Arc::default());
+    // A scrape's section: the first renders every domain, the next only
+    // what changed (nothing here); both streamed in chunks as /metrics is.
+    let scrape = || {
+        let began = Instant::now();
+        let (mut bytes, mut lines) = (0usize, 0usize);
+        let exposition = mtasts_exporter::metrics::exposition::Exposition::new(Vec::new())
+            .with_section(mtasts_exporter::metrics::tlsrpt::domain_lines(&source));
+        for chunk in exposition.chunks(mtasts_exporter::metrics::exposition::Format::Text) {
+            bytes += chunk.len();
+            lines += chunk.iter().filter(|&&b| b == b'\n').count();
+        }
+        (began.elapsed().as_secs_f64(), bytes, lines)
+    };
+    let (render, scrape_bytes, lines) = scrape();
+    let (again, _, _) = scrape();
+    let rss_rendered = trimmed_rss_mib();
     let (bytes, files) = dir_size(&storage.join("tlsrpt"));
     println!(
         "{} {count} reports, {clients} {}: {took:.2} s, {:.0} reports/s; counted {counted}",
@@ -201,8 +242,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         bytes as f64 / (1024.0 * 1024.0)
     );
     println!(
-        "scrape: the mtasts_tlsrpt_* families rendered in {render:.3} s, {lines} lines, {:.1} MiB",
-        text.len() as f64 / (1024.0 * 1024.0)
+        "scrape: the per-domain mtasts_tlsrpt_* families, {lines} lines, {:.1} MiB: first scrape (renders every domain) {render:.3} s, next scrape (nothing changed) {again:.3} s",
+        scrape_bytes as f64 / (1024.0 * 1024.0)
+    );
+    let per_report = |mib: f64| mib * 1024.0 * 1024.0 / count.max(1) as f64;
+    println!(
+        "RSS: {:.0} MiB after ingesting (the ingestor, the listener, the clients and the {bodies_mib:.0} MiB of report bodies they send); after a restart (a fresh ingestor, memory returned with malloc_trim): the counts and recent reports hold {:.0} MiB ({:.0} bytes a report), the rendered families {:.0} MiB more ({:.0} bytes a report); peak {:.0} MiB",
+        rss_ingested.0,
+        rss_state - rss_base,
+        per_report(rss_state - rss_base),
+        rss_rendered - rss_state,
+        per_report(rss_rendered - rss_state),
+        rss_mib().1
     );
     Ok(())
 }
