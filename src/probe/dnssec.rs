@@ -151,10 +151,9 @@ impl ValidatingDns {
     }
 }
 
-/// The name servers of `config` (the system's when none is configured)
-/// whose AD flags are not safe to trust: those not on loopback, whose
-/// answers cross a network where anyone on the path can set the flag
-/// (RFC 4035 §4.9.3, RFC 6698 §A.3).
+/// Of `servers`, those whose AD flags are not safe to trust: those not on
+/// loopback, whose answers cross a network where anyone on the path can
+/// set the flag (RFC 4035 §4.9.3).
 pub fn untrusted_ad_servers(servers: &[IpAddr]) -> Vec<IpAddr> {
     servers
         .iter()

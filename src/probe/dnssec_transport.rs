@@ -127,9 +127,16 @@ pub struct DnssecTransport {
 }
 
 impl DnssecTransport {
-    /// A transport with `settings`.
+    /// A transport with `settings`. A cap under a second (half of a 1s
+    /// interval) is no cache: TTLs count whole seconds, and capping them
+    /// all to zero would also empty hickory's validation cache.
     pub fn new(settings: TransportSettings) -> DnssecTransport {
-        let cache = (settings.cache_size > 0 && !settings.max_ttl.is_zero()).then(|| {
+        let max_ttl = if settings.max_ttl < Duration::from_secs(1) {
+            Duration::ZERO
+        } else {
+            settings.max_ttl
+        };
+        let cache = (settings.cache_size > 0 && !max_ttl.is_zero()).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(settings.cache_size as u64)
                 .expire_after(EntryExpiry)
@@ -139,7 +146,7 @@ impl DnssecTransport {
             inner: TokioRuntimeProvider::default(),
             shared: Arc::new(Shared {
                 cache,
-                max_ttl: settings.max_ttl,
+                max_ttl,
                 trust_ad: settings.trust_ad,
                 counts: Counts::default(),
             }),
