@@ -177,7 +177,7 @@ impl Setup {
         ResolverConfig {
             nameservers: vec![self.dns],
             timeout: Duration::from_millis(500),
-            trust_anchor_file: None,
+            ..mtasts_exporter::config::Config::default().resolver
         }
     }
 

@@ -72,4 +72,53 @@ mod tests {
         assert_eq!(issues[0].field, "resolver.trust_anchor_file");
         assert_eq!(issues[0].position.map(|p| p.line), Some(2));
     }
+
+    #[test]
+    fn trusting_the_ad_bit_is_off_unless_asked_for() {
+        let config = Config::parse("domains: [a.example]\n").unwrap();
+        assert!(!config.resolver.trust_ad_bit);
+        let config =
+            Config::parse("resolver:\n  nameservers: [\"127.0.0.1\"]\n  trust_ad_bit: true\n")
+                .unwrap();
+        assert!(config.resolver.trust_ad_bit);
+        let issues = Config::parse("resolver:\n  trust_ad_bit: maybe\n").unwrap_err();
+        assert_eq!(issues[0].field, "resolver.trust_ad_bit");
+        assert_eq!(issues[0].position.map(|p| p.line), Some(2));
+    }
+
+    #[test]
+    fn the_dnssec_cache_stays_below_the_shortest_probe_interval() {
+        use std::time::Duration;
+        let config = Config::parse("domains: [a.example]\n").unwrap();
+        assert_eq!(
+            config.resolver.dnssec_cache_max_ttl,
+            Duration::from_secs(60)
+        );
+        assert_eq!(config.resolver.dnssec_cache_size, 4096);
+        // The default is lowered to half the shortest interval.
+        let config =
+            Config::parse("domains:\n  - a.example\n  - {name: b.example, interval: 30s}\n")
+                .unwrap();
+        assert_eq!(
+            config.resolver.dnssec_cache_max_ttl,
+            Duration::from_secs(15)
+        );
+        // A cap written in the file is refused at or above it.
+        let issues = Config::parse(
+            "interval: 2m\nresolver:\n  dnssec_cache_max_ttl: 2m\ndomains: [a.example]\n",
+        )
+        .unwrap_err();
+        assert_eq!(issues[0].field, "resolver.dnssec_cache_max_ttl");
+        assert!(issues[0].problem.contains("120s"), "{}", issues[0].problem);
+        assert_eq!(issues[0].position.map(|p| p.line), Some(3));
+        let config = Config::parse(
+            "resolver:\n  dnssec_cache_max_ttl: 0s\n  dnssec_cache_size: 10\ndomains: [a.example]\n",
+        )
+        .unwrap();
+        assert_eq!(config.resolver.dnssec_cache_max_ttl, Duration::ZERO);
+        assert_eq!(config.resolver.dnssec_cache_size, 10);
+        let issues = Config::parse("resolver:\n  dnssec_cache_size: 2000000\n").unwrap_err();
+        assert_eq!(issues[0].field, "resolver.dnssec_cache_size");
+        assert_eq!(issues[0].position.map(|p| p.line), Some(2));
+    }
 }

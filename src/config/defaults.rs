@@ -22,6 +22,18 @@ pub const DEFAULT_MAX_MX_HOSTS: usize = 10;
 /// Default bound on one MX host's SMTP STARTTLS exchange.
 pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Default cap on how long an answer of the DANE lookups is remembered:
+/// a fifth of the default interval, so what changed is seen by the next
+/// probe, and long enough for the domains probed in the same minute to
+/// share the DNSKEY, DS and TLSA answers of their zones and MX hosts.
+/// When a probe interval is shorter than twice this, half the shortest
+/// interval is used instead.
+pub const DEFAULT_DNSSEC_CACHE_MAX_TTL: Duration = Duration::from_secs(60);
+/// Default bound on the answers of the DANE lookups kept (each at most
+/// [`crate::probe::dnssec_transport::MAX_CACHED_RESPONSE_BYTES`]: 16 MiB at
+/// most in all).
+pub const DEFAULT_DNSSEC_CACHE_SIZE: usize = 4096;
+
 /// Default number of addresses per host and family checked.
 pub const DEFAULT_ADDRESSES_PER_FAMILY: usize = 4;
 
@@ -56,6 +68,9 @@ impl Default for Config {
                 nameservers: Vec::new(),
                 timeout: DEFAULT_RESOLVER_TIMEOUT,
                 trust_anchor_file: None,
+                trust_ad_bit: false,
+                dnssec_cache_max_ttl: DEFAULT_DNSSEC_CACHE_MAX_TTL,
+                dnssec_cache_size: DEFAULT_DNSSEC_CACHE_SIZE,
             },
             ca_file: None,
             ports: Ports {

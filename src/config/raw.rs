@@ -104,6 +104,9 @@ pub(super) struct RawResolver {
     pub(super) nameservers: Vec<String>,
     pub(super) timeout: Option<ConfigDuration>,
     pub(super) trust_anchor_file: Option<PathBuf>,
+    pub(super) trust_ad_bit: Option<bool>,
+    pub(super) dnssec_cache_max_ttl: Option<ConfigDuration>,
+    pub(super) dnssec_cache_size: Option<usize>,
 }
 
 /// `tls:`: extra trusted roots.

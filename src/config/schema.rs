@@ -54,6 +54,18 @@ pub struct ResolverConfig {
     /// the DANE lookups instead of the built-in root keys (RFC 4033 §3.3;
     /// private roots, the test world).
     pub trust_anchor_file: Option<PathBuf>,
+    /// Whether the DANE lookups take the AD flag of the configured name
+    /// servers' answers as their DNSSEC status instead of validating
+    /// in-process (RFC 4035 §3.2.3, RFC 6840 §5.8: only safe when the path
+    /// to the resolver is trusted, i.e. it runs on this host).
+    pub trust_ad_bit: bool,
+    /// The longest any answer of the DANE lookups (DNSKEY, DS, MX, address,
+    /// TLSA records) is remembered, whatever its TTL (RFC 2181 §8, RFC 2308
+    /// §5); zero: nothing is kept. Below the shortest probe interval, so a
+    /// changed TLSA record or a key rollover is seen by the next probe.
+    pub dnssec_cache_max_ttl: Duration,
+    /// Answers of the DANE lookups kept at most (zero: none).
+    pub dnssec_cache_size: usize,
 }
 
 /// Ports to connect to: 443 and 25 unless overridden (tests, odd set-ups).

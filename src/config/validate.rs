@@ -52,6 +52,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigIssue>> {
         check_range("max_mx_hosts", n, 100, &mut issues);
         config.max_mx_hosts = n;
     }
+    let explicit_cache_ttl = raw.resolver.dnssec_cache_max_ttl.is_some();
     validate_resolver(raw.resolver, &mut config.resolver, &mut issues);
     config.ca_file = validate_tls(raw.tls, &mut issues);
     validate_ports(raw.ports, &mut config.ports, &mut issues);
@@ -63,6 +64,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigIssue>> {
     validate_certificates(raw.certificates, &mut config.certificates, &mut issues);
     validate_addresses(raw.addresses, &mut config.addresses, &mut issues);
     config.domains = validate_domains(raw.domains, &config.defaults, &mut issues);
+    bound_dnssec_cache_ttl(&mut config, explicit_cache_ttl, &mut issues);
     config.reports =
         super::reports::validate_reports(raw.reports, config.storage.path.as_ref(), &mut issues.0);
     if issues.0.is_empty() {
@@ -232,6 +234,54 @@ fn validate_resolver(raw: RawResolver, resolver: &mut ResolverConfig, issues: &m
             );
         }
         resolver.trust_anchor_file = Some(path);
+    }
+    if let Some(trust) = raw.trust_ad_bit {
+        resolver.trust_ad_bit = trust;
+    }
+    if let Some(d) = raw.dnssec_cache_max_ttl {
+        resolver.dnssec_cache_max_ttl = d.0;
+    }
+    if let Some(n) = raw.dnssec_cache_size {
+        if n > MAX_DNSSEC_CACHE_SIZE {
+            issues.add(
+                "resolver.dnssec_cache_size",
+                format!("must be from 0 to {MAX_DNSSEC_CACHE_SIZE}"),
+            );
+        }
+        resolver.dnssec_cache_size = n;
+    }
+}
+
+/// Most answers of the DANE lookups kept (`resolver.dnssec_cache_size`).
+const MAX_DNSSEC_CACHE_SIZE: usize = 1_000_000;
+
+/// `resolver.dnssec_cache_max_ttl` below the shortest probe interval (the
+/// defaults' or a domain's), so the next probe sees what
+/// changed: a configured cap at or above it is refused; the default is
+/// lowered to half of it. (`/probe` modules probe once: their interval
+/// does not count.)
+fn bound_dnssec_cache_ttl(config: &mut Config, explicit: bool, issues: &mut Issues) {
+    let shortest = config
+        .domains
+        .iter()
+        .map(|d| d.settings.interval)
+        .chain(std::iter::once(config.defaults.interval))
+        .min()
+        .unwrap_or(config.defaults.interval);
+    let cap = &mut config.resolver.dnssec_cache_max_ttl;
+    if *cap < shortest {
+        return;
+    }
+    if explicit {
+        issues.add(
+            "resolver.dnssec_cache_max_ttl",
+            format!(
+                "must be below the shortest probe interval ({}s): a changed TLSA record or DNSSEC key would be missed by the next probe",
+                shortest.as_secs()
+            ),
+        );
+    } else {
+        *cap = shortest / 2;
     }
 }
 

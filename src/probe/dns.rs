@@ -59,7 +59,15 @@ pub struct DnsSetupError(String);
 pub fn resolver_builder(
     config: &ResolverConfig,
 ) -> Result<hickory_resolver::ResolverBuilder<TokioRuntimeProvider>, String> {
-    let provider = TokioRuntimeProvider::default();
+    resolver_builder_with(config, TokioRuntimeProvider::default())
+}
+
+/// [`resolver_builder`] with connections made by `provider` (the DANE
+/// resolver's: [`super::dnssec_transport::DnssecTransport`]).
+pub fn resolver_builder_with<P: hickory_resolver::ConnectionProvider>(
+    config: &ResolverConfig,
+    provider: P,
+) -> Result<hickory_resolver::ResolverBuilder<P>, String> {
     let builder = if config.nameservers.is_empty() {
         hickory_resolver::Resolver::builder(provider).map_err(|e| e.to_string())?
     } else {

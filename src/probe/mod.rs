@@ -9,6 +9,7 @@ pub mod classify;
 pub mod dane;
 pub mod dns;
 pub mod dnssec;
+pub mod dnssec_transport;
 pub mod judge;
 pub mod local_log;
 pub mod local_net;
@@ -148,6 +149,12 @@ impl Prober {
     /// The address families this machine can reach, as last detected.
     pub fn local_network(&self) -> &LocalNetwork {
         &self.network
+    }
+
+    /// The DANE resolver's queries answered from its cache and those sent
+    /// to the name servers since start ([`dnssec::ValidatingDns::cache_counts`]).
+    pub fn dnssec_cache_counts(&self) -> (u64, u64) {
+        self.dnssec.cache_counts()
     }
 
     /// Probes one domain: the record lookup, the policy fetch, the MX

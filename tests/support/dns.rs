@@ -187,3 +187,29 @@ pub async fn spoofing_dns_server() -> (SocketAddr, JoinHandle<()>) {
     });
     (addr, task)
 }
+
+/// The queries a fake DNS server received, in order: name (lower case, no
+/// trailing dot) and type. Shared with the test, which counts them.
+#[derive(Debug, Clone, Default)]
+pub struct QueryLog(Arc<std::sync::Mutex<Vec<(String, hickory_proto::rr::RecordType)>>>);
+
+impl QueryLog {
+    /// Notes one query.
+    pub fn record(&self, name: &Name, record_type: hickory_proto::rr::RecordType) {
+        let name = name.to_ascii().trim_end_matches('.').to_ascii_lowercase();
+        self.0
+            .lock()
+            .expect("query log lock")
+            .push((name, record_type));
+    }
+
+    /// The queries so far.
+    pub fn queries(&self) -> Vec<(String, hickory_proto::rr::RecordType)> {
+        self.0.lock().expect("query log lock").clone()
+    }
+
+    /// How many queries so far.
+    pub fn len(&self) -> usize {
+        self.0.lock().expect("query log lock").len()
+    }
+}

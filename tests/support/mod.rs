@@ -3,6 +3,8 @@
 //!
 //! - [`ca`]: the test certificate authority and the certificates it issues;
 //! - [`dns`]: the authoritative DNS server (hickory-server) and its faults;
+//! - [`signed_dns`], [`ad_dns`]: the same signed (DANE tests), and a fake
+//!   validating resolver that answers with the AD flag;
 //! - [`https`]: the policy hosts' HTTPS server, well-behaved or hostile;
 //! - [`smtp`]: the MX hosts' SMTP servers and their STARTTLS behaviours;
 //! - [`world`]: [`WorldSpec`], the builder, and [`World`], the running
@@ -18,6 +20,8 @@
 //! `cargo check --tests --examples`: an item used nowhere is reported by
 //! every binary; delete it.
 
+#[allow(dead_code, reason = "each test binary uses part of it; see above")]
+pub mod ad_dns;
 #[allow(dead_code, reason = "each test binary uses part of it; see above")]
 pub mod ca;
 #[allow(dead_code, reason = "each test binary uses part of it; see above")]

@@ -11,18 +11,21 @@
 //! zone, as the parent's servers would. Zones can be left unsigned, or
 //! signed with a key the parent's DS does not name (every answer bogus).
 
-use super::dns::{name, DnsFault};
+use super::dns::{name, DnsFault, QueryLog};
 use hickory_proto::dnssec::crypto::EcdsaSigningKey;
 use hickory_proto::dnssec::rdata::{DNSSECRData, DNSKEY, DS};
 use hickory_proto::dnssec::{Algorithm, DigestType, DnssecSigner, PublicKey, SigningKey};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::{A, NS, SOA};
+use hickory_proto::rr::RrKey;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use hickory_server::dnssec::NxProofKind;
 use hickory_server::net::runtime::{Time, TokioRuntimeProvider};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo, Server};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
-use hickory_server::zone_handler::{AxfrPolicy, Catalog, MessageResponseBuilder, ZoneType};
+use hickory_server::zone_handler::{
+    AxfrPolicy, Catalog, DnssecZoneHandler, MessageResponseBuilder, ZoneType,
+};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
@@ -66,6 +69,7 @@ struct SignedDns {
     catalog: Catalog,
     parents: Catalog,
     faults: Vec<(LowerName, DnsFault)>,
+    log: QueryLog,
 }
 
 #[async_trait::async_trait]
@@ -76,6 +80,9 @@ impl RequestHandler for SignedDns {
         mut response_handle: R,
     ) -> ResponseInfo {
         let query = request.queries.queries().first().cloned();
+        if let Some(query) = &query {
+            self.log.record(&query.name().into(), query.query_type());
+        }
         let fault = query.as_ref().and_then(|q| {
             self.faults
                 .iter()
@@ -158,6 +165,34 @@ pub struct SignedDnsServer {
     pub trust_anchor: tempfile::NamedTempFile,
     /// The server task.
     pub task: JoinHandle<()>,
+    /// Every query it received.
+    pub log: QueryLog,
+    /// The zones below `test.`, to change while it runs.
+    pub zones: SignedZones,
+}
+
+/// The zones below `test.` of a running signed server, by apex.
+#[derive(Clone, Default)]
+pub struct SignedZones(BTreeMap<Name, Arc<InMemoryZoneHandler<TokioRuntimeProvider>>>);
+
+impl SignedZones {
+    /// Replaces the `record_type` records of `owner` with `records`, and
+    /// signs the zone again (a signed zone's new serial and signatures).
+    pub async fn replace(&self, owner: &str, record_type: RecordType, records: Vec<Record>) {
+        let owner = name(owner);
+        let zone = self
+            .0
+            .get(&owner.trim_to(2))
+            .expect("the record's zone is in the world");
+        zone.records_mut()
+            .await
+            .remove(&RrKey::new(LowerName::new(&owner), record_type));
+        for record in records {
+            zone.upsert(record, 2).await;
+        }
+        // An unsigned zone has no keys: nothing is signed (a warning).
+        zone.secure_zone().await.expect("sign the zone again");
+    }
 }
 
 /// Starts the signed server for `records`, zones signed as `spec` says,
@@ -184,6 +219,7 @@ pub async fn start_signed_dns(
         1,
     );
     let mut catalog = Catalog::new();
+    let mut zones = SignedZones::default();
     for (apex, zone_records) in children {
         let mut zone = new_zone(&apex);
         for record in zone_records {
@@ -207,7 +243,9 @@ pub async fn start_signed_dns(
             zone.add_zone_signing_key_mut(signer).expect("add key");
             zone.secure_zone_mut().expect("sign zone");
         }
-        catalog.upsert(LowerName::new(&apex), vec![Arc::new(zone)]);
+        let zone = Arc::new(zone);
+        zones.0.insert(apex.clone(), zone.clone());
+        catalog.upsert(LowerName::new(&apex), vec![zone]);
     }
     let signer = new_signer(&root);
     let anchor = signer.key().to_public_key().expect("anchor key");
@@ -226,9 +264,11 @@ pub async fn start_signed_dns(
     )
     .expect("write trust anchor");
 
+    let log = QueryLog::default();
     let handler = SignedDns {
         catalog,
         parents,
+        log: log.clone(),
         faults: faults
             .iter()
             .map(|(owner, fault)| (LowerName::new(&name(owner)), *fault))
@@ -256,5 +296,7 @@ pub async fn start_signed_dns(
         addr,
         trust_anchor,
         task,
+        log,
+        zones,
     }
 }

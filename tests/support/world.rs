@@ -3,10 +3,11 @@
 //! loopback and returns the running [`World`], which also writes the
 //! exporter configuration pointing at itself.
 
+use super::ad_dns::{start_ad_resolver, AdSpec};
 use super::ca::{CertKind, TestCa};
-use super::dns::{name, start_dns, DnsFault};
+use super::dns::{name, start_dns, DnsFault, QueryLog};
 use super::https::{serve_raw_policy_host, start_https, PolicyHost, PolicyHosts};
-use super::signed_dns::{start_signed_dns, DnssecSpec};
+use super::signed_dns::{start_signed_dns, DnssecSpec, SignedZones};
 use super::smtp::{serve_smtp, SmtpBehavior};
 use hickory_proto::rr::rdata::{CNAME, MX, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -31,6 +32,9 @@ pub struct WorldSpec {
     dnssec: Option<DnssecSpec>,
     /// TLSA records whose data is made from the CA at start.
     tlsa: Vec<(String, [u8; 3], TlsaData)>,
+    /// The world's DNS behind a fake validating resolver that sets the
+    /// AD flag (`resolver.trust_ad_bit`), instead of signed zones.
+    ad: Option<AdSpec>,
 }
 
 /// What a TLSA record of the world holds ([`WorldSpec::tlsa`]), made from
@@ -104,6 +108,14 @@ impl WorldSpec {
     /// anchor of `test.`.
     pub fn dnssec(&mut self, spec: DnssecSpec) -> &mut Self {
         self.dnssec = Some(spec);
+        self
+    }
+
+    /// Serves the (unsigned) zones through a fake validating resolver that
+    /// sets the AD flag as `spec` says ([`AdSpec`]), the exporter told to
+    /// trust it (`resolver.trust_ad_bit: true`).
+    pub fn ad_resolver(&mut self, spec: AdSpec) -> &mut Self {
+        self.ad = Some(spec);
         self
     }
 
@@ -204,15 +216,28 @@ impl WorldSpec {
         for (owner, usm, data) in &self.tlsa {
             records.push(tlsa_record(&ca, owner, *usm, data));
         }
-        let (dns_addr, trust_anchor_file) = match &self.dnssec {
-            None => {
+        let mut dns_log = QueryLog::default();
+        let mut signed_zones = None;
+        let mut resolver_yaml = String::new();
+        let (dns_addr, trust_anchor_file) = match (&self.dnssec, &self.ad) {
+            (None, None) => {
                 let (dns_addr, dns_task) = start_dns(&records, &self.dns_faults).await;
                 tasks.push(dns_task);
                 (dns_addr, None)
             }
-            Some(spec) => {
+            (None, Some(spec)) => {
+                let (dns_addr, dns_task) = start_dns(&records, &self.dns_faults).await;
+                tasks.push(dns_task);
+                let (ad_addr, ad_task) = start_ad_resolver(dns_addr, spec, dns_log.clone()).await;
+                tasks.push(ad_task);
+                resolver_yaml.push_str("  trust_ad_bit: true\n");
+                (ad_addr, None)
+            }
+            (Some(spec), _) => {
                 let server = start_signed_dns(&records, &self.dns_faults, spec).await;
                 tasks.push(server.task);
+                dns_log = server.log;
+                signed_zones = Some(server.zones);
                 (server.addr, Some(server.trust_anchor))
             }
         };
@@ -227,6 +252,9 @@ impl WorldSpec {
             hosts,
             tasks,
             trust_anchor_file,
+            dns_log,
+            signed_zones,
+            resolver_yaml,
         }
     }
 
@@ -392,6 +420,14 @@ pub struct World {
     tasks: Vec<JoinHandle<()>>,
     /// The signed world's trust anchor (DNSKEY of `test.`), when signed.
     pub trust_anchor_file: Option<tempfile::NamedTempFile>,
+    /// The queries the signed DNS server or the fake validating resolver
+    /// received (empty for the plain fake DNS).
+    pub dns_log: QueryLog,
+    /// The signed zones, to change while the world runs.
+    pub signed_zones: Option<SignedZones>,
+    /// More lines of the config's `resolver:` section (each indented by
+    /// two spaces and ending in a newline), written as they are.
+    pub resolver_yaml: String,
 }
 
 impl Drop for World {
@@ -414,7 +450,7 @@ impl World {
     /// mapping with overrides: `{name: slow.test, timeout: 30s}`.
     pub fn config_yaml_with(&self, domains: &[&str], overrides: &ConfigOverrides) -> String {
         let mut yaml = format!(
-            "timeout: {}\nresolver:\n  nameservers: [\"{}\"]\n  timeout: {}\n{}tls:\n  ca_file: {}\nports:\n  https: {}\n  smtp: {}\nsmtp:\n  helo_name: probe.test\n  timeout: 5s\n{}domains:\n",
+            "timeout: {}\nresolver:\n  nameservers: [\"{}\"]\n  timeout: {}\n{}{}tls:\n  ca_file: {}\nports:\n  https: {}\n  smtp: {}\nsmtp:\n  helo_name: probe.test\n  timeout: 5s\n{}domains:\n",
             overrides.timeout.unwrap_or("10s"),
             self.dns_addr,
             overrides.resolver_timeout.unwrap_or("2s"),
@@ -422,6 +458,7 @@ impl World {
                 .as_ref()
                 .map(|f| format!("  trust_anchor_file: {}\n", f.path().display()))
                 .unwrap_or_default(),
+            self.resolver_yaml,
             self.ca_file.path().display(),
             self.https_addr.port(),
             self.smtp_port,
@@ -445,6 +482,18 @@ impl World {
                 issues.join("\n")
             )
         })
+    }
+
+    /// Replaces the TLSA records at `owner` of the signed world with
+    /// `records` (made from the test CA as at start), and signs the zone
+    /// again.
+    pub async fn set_tlsa(&self, owner: &str, records: &[([u8; 3], TlsaData)]) {
+        let zones = self.signed_zones.as_ref().expect("a signed world");
+        let records = records
+            .iter()
+            .map(|(usm, data)| tlsa_record(&self.ca, owner, *usm, data))
+            .collect();
+        zones.replace(owner, RecordType::TLSA, records).await;
     }
 
     /// Replaces what the policy server answers for `host`.
