@@ -577,3 +577,70 @@ async fn the_same_report_by_mail_and_https_counts_once() {
         0.0
     );
 }
+
+/// Each refused report is answered with its cause in words, the same
+/// cause it is counted under: a sender (or whoever runs it) reads why.
+#[tokio::test]
+async fn each_refusal_is_answered_with_its_counted_cause() {
+    let storage = tempfile::tempdir().unwrap();
+    let (running, address) = start(storage.path(), "  max_decompressed_bytes: 1048576\n").await;
+    let url = format!("http://{address}/tlsrpt");
+    let good = report("Google Inc.", "cause", "good.test");
+    let future =
+        String::from_utf8_lossy(&good).replace("2026-11-30T23:59:59Z", "2099-11-30T23:59:59Z");
+    let mut cut_gzip = gzip(&good);
+    cut_gzip.truncate(cut_gzip.len() / 2);
+    let cases: [(&str, Vec<u8>, u16, &str); 6] = [
+        ("gzip", cut_gzip, 400, "the body is not valid gzip"),
+        (
+            "gzip",
+            vec![0x1f, 0x8b, 0xff, 0x00, 0x01],
+            400,
+            "the body is not valid gzip",
+        ),
+        (
+            "json",
+            b"{\"organization-name\":".to_vec(),
+            400,
+            "not a TLSRPT report (RFC 8460 §4.4): not a JSON report: ",
+        ),
+        (
+            "unknown-domain",
+            report("Google Inc.", "x", "unknown.example"),
+            400,
+            "the report is about no domain watched here",
+        ),
+        (
+            "out-of-range",
+            future.into_bytes(),
+            400,
+            "the report is out of range: its period ends in the future",
+        ),
+        (
+            "too-large",
+            gzip(&vec![b' '; 4 << 20]),
+            413,
+            "report too large: over 1048576 bytes",
+        ),
+    ];
+    for (cause, body, status, text) in cases {
+        let before = tlsrpt_series(&running.base).await;
+        let (answered, answer) = post(&url, None, body).await;
+        assert_eq!(answered, status, "{cause}: {answer}");
+        assert!(answer.starts_with(text), "{cause}: {answer}");
+        assert!(
+            answer.ends_with('\n') && answer.len() < 400,
+            "{cause}: {answer}"
+        );
+        let after = tlsrpt_series(&running.base).await;
+        let counted = |series: &BTreeMap<String, f64>| {
+            value(
+                series,
+                &format!(
+                    "mtasts_tlsrpt_ingest_errors_total{{cause=\"{cause}\",channel=\"https\"}}"
+                ),
+            )
+        };
+        assert_eq!(counted(&after), counted(&before) + 1.0, "{cause}");
+    }
+}
