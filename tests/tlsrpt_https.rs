@@ -644,3 +644,70 @@ async fn each_refusal_is_answered_with_its_counted_cause() {
         assert_eq!(counted(&after), counted(&before) + 1.0, "{cause}");
     }
 }
+
+/// Yesterday's day in RFC 3339 (start, end), so the report falls in the
+/// pages' last 7 days whenever the test runs.
+fn yesterday() -> (String, String) {
+    let now = time::OffsetDateTime::now_utc();
+    let day = (now - time::Duration::days(1)).date();
+    (format!("{day}T00:00:00Z"), format!("{day}T23:59:59Z"))
+}
+
+/// A domain whose probe passes while senders report failures says so at
+/// the top of its page, as the probe's blind spot, and the status page
+/// marks its row; every value from the report escaped.
+#[tokio::test]
+async fn a_passing_domain_with_reported_failures_says_so_at_the_top() {
+    let storage = tempfile::tempdir().unwrap();
+    let (running, address) = start(storage.path(), "").await;
+    let (start_day, end_day) = yesterday();
+    let body = String::from_utf8_lossy(&report("Evil <b>Org</b>", "blind", "good.test"))
+        .replace("2026-11-30T00:00:00Z", &start_day)
+        .replace("2026-11-30T23:59:59Z", &end_day);
+    let (status, answer) = post(&format!("http://{address}/tlsrpt"), None, body.into_bytes()).await;
+    assert_eq!(status, 200, "{answer}");
+
+    let (status, page) = get(&format!("{}/domain/good.test", running.base)).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<span class=\"badge ok\" id=\"status\">ok</span>"),
+        "the probe passes: {page}"
+    );
+    let notice = page.find("id=\"tlsrpt-notice\"");
+    let failures = page.find("id=\"failures\"");
+    assert!(notice.is_some() && notice < failures, "at the top: {page}");
+    assert!(
+        page.contains("<strong>Senders reported 3 failed sessions in the last 7 days</strong>"),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            "senders report TLS failures for good.test that the probe does not see</strong>, the probe's blind spot"
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains("from Evil &lt;b&gt;Org&lt;/b&gt; (3)"),
+        "{page}"
+    );
+    assert!(!page.contains("<b>Org"), "{page}");
+    assert!(
+        page.contains("<a href=\"#tlsrpt-reports\">see below</a>"),
+        "{page}"
+    );
+    assert!(page.contains("<h2 id=\"tlsrpt-reports\">"), "{page}");
+
+    let (status, landing) = get(&format!("{}/", running.base)).await;
+    assert_eq!(status, 200);
+    let row = landing
+        .split("<tr data-domain=\"good.test\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .unwrap_or_else(|| panic!("no row: {landing}"));
+    assert!(
+        row.contains(
+            "<a href=\"/domain/good.test#tlsrpt-reports\">senders reported 3 failed sessions (7 days), not seen by the probe</a>"
+        ),
+        "{row}"
+    );
+}
