@@ -711,3 +711,114 @@ async fn a_passing_domain_with_reported_failures_says_so_at_the_top() {
         "{row}"
     );
 }
+
+/// The spool is read at start-up off the async threads: the exporter
+/// answers `/-/healthy` and `/metrics` (without the `mtasts_tlsrpt_*`
+/// families, never part of the counts) while the read is held back, says
+/// on `/-/ready` and the pages that it is reading, takes a report
+/// meanwhile, and once the read is done counts every stored report once.
+/// Ordered by a hold the test releases, not by time.
+#[tokio::test]
+async fn the_exporter_serves_while_the_spool_is_read_and_counts_it_all_after() {
+    use mtasts_exporter::rfc::rfc8460::report_body::{decode_report, DEFAULT_DECOMPRESSED_LIMIT};
+    use mtasts_exporter::tlsrpt::component::RebuildHold;
+    use mtasts_exporter::tlsrpt::spool::Spool;
+    use support::harness::start_exporter_holding;
+
+    const STORED: usize = 300;
+    let storage = tempfile::tempdir().unwrap();
+    let (start_day, end_day) = yesterday();
+    let dated = |raw: Vec<u8>| -> Vec<u8> {
+        String::from_utf8_lossy(&raw)
+            .replace("2026-11-30T00:00:00Z", &start_day)
+            .replace("2026-11-30T23:59:59Z", &end_day)
+            .into_bytes()
+    };
+    {
+        let spool = Spool::open(storage.path(), DEFAULT_DECOMPRESSED_LIMIT).unwrap();
+        for i in 0..STORED {
+            let raw = gzip(&dated(report("Google Inc.", &format!("r{i}"), "good.test")));
+            let decoded = decode_report(&raw, DEFAULT_DECOMPRESSED_LIMIT).unwrap();
+            spool.store(&decoded, &raw).unwrap();
+        }
+    }
+    let port = closed_port().await;
+    let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let extra = format!(
+        "storage:\n  path: {}\nreports:\n  listen_address: {address}\n",
+        storage.path().display()
+    );
+    let overrides = ConfigOverrides {
+        extra: Box::leak(extra.into_boxed_str()),
+        ..ConfigOverrides::default()
+    };
+    let (hold, release) = RebuildHold::new();
+    let running = start_exporter_holding(
+        world_spec(),
+        &["good.test"],
+        overrides,
+        mtasts_exporter::server::ClientTimeouts::default(),
+        Some(hold),
+    )
+    .await;
+    let base = running.base.clone();
+
+    let (status, body) = get(&format!("{base}/-/healthy")).await;
+    assert_eq!((status, body.as_str()), (200, "Healthy\n"));
+    assert!(
+        tlsrpt_series(&base).await.is_empty(),
+        "no mtasts_tlsrpt_* family before the spool is read"
+    );
+    // Not ready while the spool is read, also after the first probe round.
+    let mut answer = String::new();
+    for _ in 0..400 {
+        let (status, body) = get(&format!("{base}/-/ready")).await;
+        assert_eq!(status, 503, "{body}");
+        answer = body;
+        if !answer.contains("not probed yet") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        answer,
+        "Not ready: the stored TLSRPT reports are still being read\n"
+    );
+    let (_, landing) = get(&format!("{base}/")).await;
+    assert!(landing.contains("id=\"tlsrpt-reading\""), "{landing}");
+    // A report taken in meanwhile: stored at once, counted once.
+    let url = format!("http://{address}/tlsrpt");
+    let late = dated(report("Microsoft Corporation", "late", "good.test"));
+    let (status, body) = post(&url, None, late).await;
+    assert_eq!((status, body.as_str()), (200, "stored\n"));
+
+    let _ = release.send(());
+    wait_ready(&base).await;
+    let series = tlsrpt_series(&base).await;
+    let google = r#"domain="good.test",organization="google-inc""#;
+    let microsoft = r#"domain="good.test",organization="microsoft-corporation""#;
+    assert_eq!(
+        value(&series, &format!("mtasts_tlsrpt_reports_total{{{google}}}")),
+        STORED as f64
+    );
+    assert_eq!(
+        value(
+            &series,
+            &format!("mtasts_tlsrpt_reports_total{{{microsoft}}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &series,
+            &format!(
+                "mtasts_tlsrpt_sessions_total{{{google},policy_type=\"sts\",result=\"certificate-expired\"}}"
+            )
+        ),
+        2.0 * STORED as f64
+    );
+    let (_, landing) = get(&format!("{base}/")).await;
+    assert!(!landing.contains("id=\"tlsrpt-reading\""), "{landing}");
+    let (status, body) = get(&format!("{base}/-/ready")).await;
+    assert_eq!((status, body.as_str()), (200, "Ready\n"));
+}

@@ -72,7 +72,8 @@ pub(super) fn page(state: &AppState, segment: &str) -> HttpResponse {
             )
         });
         insert_after_summary(&mut page, &notice);
-        insert_before_close(&mut page, &section);
+        let reading = super::reports_section::reading_note(state.app.reports_reading.as_deref());
+        insert_before_close(&mut page, &format!("{reading}{section}"));
     }
     html(StatusCode::OK, page)
 }

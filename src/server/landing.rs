@@ -76,6 +76,9 @@ fn render(state: &AppState, query: &Query, now: f64) -> String {
     };
     listing(&mut html, &selection, &markers, query, &thresholds, now);
     if let Some(ingestor) = &state.app.reports {
+        html.push_str(super::reports_section::reading_note(
+            state.app.reports_reading.as_deref(),
+        ));
         html.push_str(
             &ingestor.with_recent(|recent| super::reports_section::summary_section(recent, now)),
         );

@@ -287,6 +287,25 @@ fn details(html: &mut String, reports: &DomainReports) {
     html.push_str("</ul>\n");
 }
 
+/// A line before the TLSRPT sections while the spool is still being read
+/// at start-up, or could not be: until then they show only the reports
+/// received since. Empty once it is read.
+pub fn reading_note(reading: Option<&crate::tlsrpt::component::SpoolReading>) -> &'static str {
+    use crate::tlsrpt::component::ReadingState;
+    match reading.map(|r| r.state()) {
+        Some(ReadingState::Reading) => {
+            "<p class=\"warn\" id=\"tlsrpt-reading\">The stored TLSRPT reports are still being read \
+             (start-up): what senders reported shows only reports received since, until that is done.</p>\n"
+        }
+        Some(ReadingState::Failed(_)) => {
+            "<p class=\"fail\" id=\"tlsrpt-reading\">The stored TLSRPT reports could not be read at \
+             start-up (see <code>/-/ready</code> and the log): what senders reported shows only reports \
+             received since.</p>\n"
+        }
+        Some(ReadingState::Done { .. }) | None => "",
+    }
+}
+
 /// The window of the top line of a domain's page and of the status page's
 /// marker: reports whose period ended within the last 7 days.
 pub const NOTICE_WINDOW_SECONDS: i64 = 7 * 86_400;
