@@ -2,8 +2,9 @@
 //! `storage.path` is opened, the HTTPS channel listens on
 //! `reports.listen_address` and the counts are rebuilt from the spool
 //! (RFC 8460 §5.6: each report once) on a blocking thread, so the exporter
-//! serves meanwhile ([`SpoolReading`]: not ready until it is done); a reload applies the new domain list (the
-//! counts rebuilt off the async threads) and the listener's new bounds,
+//! serves meanwhile ([`SpoolReading`]: not ready until it is done); a
+//! reload applies the new domain list (the counts rebuilt off the async
+//! threads) and the listener's new bounds,
 //! path and TLS files. A new listen address, storage path, decompressed
 //! limit or retention takes effect at the next restart, as the log says.
 
