@@ -186,6 +186,9 @@ pub struct App {
     /// The TLSRPT report ingestor, when a reports channel is enabled: the
     /// pages show what senders reported from it.
     pub reports: Option<Arc<crate::tlsrpt::ingest::Ingestor>>,
+    /// Where reading the TLSRPT spool at start-up stands, when a reports
+    /// channel is enabled: `/-/ready` waits for it.
+    pub reports_reading: Option<Arc<crate::tlsrpt::component::SpoolReading>>,
 }
 
 fn unix_now() -> f64 {
@@ -197,8 +200,19 @@ fn unix_now() -> f64 {
 
 impl App {
     /// Starts every component on `config` (loaded from `path`, which
-    /// reloads re-read). Must run inside a tokio runtime.
+    /// reloads re-read). Returns without waiting for the TLSRPT spool to
+    /// be read ([`App::reports_reading`]). Must run inside a tokio runtime.
     pub fn start(path: &Path, config: Config) -> Result<App, String> {
+        App::start_holding(path, config, None)
+    }
+
+    /// [`App::start`], the TLSRPT spool's reading held back by `hold` until
+    /// it is released (tests look at the exporter meanwhile).
+    pub fn start_holding(
+        path: &Path,
+        config: Config,
+        hold: Option<crate::tlsrpt::component::RebuildHold>,
+    ) -> Result<App, String> {
         let metrics = Arc::new(
             Metrics::new(
                 config.max_mx_hosts,
@@ -215,16 +229,22 @@ impl App {
         let histories = scheduling.histories();
         let keeping = StateKeeping::start(&loaded, histories.clone());
         scheduling.start_domains(&loaded);
-        let ingestion =
-            crate::tlsrpt::component::ReportIngestion::start(&loaded).map_err(|e| e.to_string())?;
-        if let Some(ingestor) = ingestion.ingestor() {
+        // The mtasts_tlsrpt_* families are exported once the spool is read,
+        // never with part of its counts (a counter jumping from part to
+        // all of them would read as new failures).
+        let source = (metrics.clone(), latest.clone());
+        let on_read: crate::tlsrpt::component::OnRead = Box::new(move |ingestor| {
+            let (metrics, latest) = source;
             metrics.set_tlsrpt(Some(crate::metrics::tlsrpt::TlsrptSource::new(
-                ingestor,
-                latest.clone(),
+                ingestor, latest,
             )));
-        }
+        });
+        let ingestion =
+            crate::tlsrpt::component::ReportIngestion::start_reading(&loaded, on_read, hold)
+                .map_err(|e| e.to_string())?;
         let reports_address = ingestion.https_address();
         let reports = ingestion.ingestor();
+        let reports_reading = ingestion.reading();
         metrics.config_reload_successful.set(1.0);
         metrics.config_reload_timestamp.set(unix_now());
         let components: Vec<Box<dyn Component>> =
@@ -243,6 +263,7 @@ impl App {
             histories,
             reports_address,
             reports,
+            reports_reading,
         })
     }
 }

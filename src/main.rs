@@ -299,6 +299,7 @@ fn run_reports(cli: &Cli, output: OutputFormat, names: &[String], since: &str) -
             }
         }
     }
+    let named = selected.clone();
     if selected.is_empty() {
         selected = config.domains.iter().map(|d| d.name.clone()).collect();
     }
@@ -323,7 +324,8 @@ fn run_reports(cli: &Cli, output: OutputFormat, names: &[String], since: &str) -
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     let since = now.saturating_sub(i64::try_from(period.as_secs()).unwrap_or(i64::MAX));
     let include = |domain: &str| selected.is_empty() || selected.iter().any(|d| d == domain);
-    let listing = match view::read_spool(&spool, since, include) {
+    let configured = config.domains.iter().map(|d| d.name.clone()).collect();
+    let listing = match view::read_spool_knowing(&spool, since, include, configured, &named) {
         Ok(listing) => listing,
         Err(error) => {
             eprintln!("error: cannot read the TLSRPT report spool: {error}");

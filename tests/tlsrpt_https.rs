@@ -577,3 +577,248 @@ async fn the_same_report_by_mail_and_https_counts_once() {
         0.0
     );
 }
+
+/// Each refused report is answered with its cause in words, the same
+/// cause it is counted under: a sender (or whoever runs it) reads why.
+#[tokio::test]
+async fn each_refusal_is_answered_with_its_counted_cause() {
+    let storage = tempfile::tempdir().unwrap();
+    let (running, address) = start(storage.path(), "  max_decompressed_bytes: 1048576\n").await;
+    let url = format!("http://{address}/tlsrpt");
+    let good = report("Google Inc.", "cause", "good.test");
+    let future =
+        String::from_utf8_lossy(&good).replace("2026-11-30T23:59:59Z", "2099-11-30T23:59:59Z");
+    let mut cut_gzip = gzip(&good);
+    cut_gzip.truncate(cut_gzip.len() / 2);
+    let cases: [(&str, Vec<u8>, u16, &str); 6] = [
+        ("gzip", cut_gzip, 400, "the body is not valid gzip"),
+        (
+            "gzip",
+            vec![0x1f, 0x8b, 0xff, 0x00, 0x01],
+            400,
+            "the body is not valid gzip",
+        ),
+        (
+            "json",
+            b"{\"organization-name\":".to_vec(),
+            400,
+            "not a TLSRPT report (RFC 8460 §4.4): not a JSON report: ",
+        ),
+        (
+            "unknown-domain",
+            report("Google Inc.", "x", "unknown.example"),
+            400,
+            "the report is about no domain watched here",
+        ),
+        (
+            "out-of-range",
+            future.into_bytes(),
+            400,
+            "the report is out of range: its period ends in the future",
+        ),
+        (
+            "too-large",
+            gzip(&vec![b' '; 4 << 20]),
+            413,
+            "report too large: over 1048576 bytes",
+        ),
+    ];
+    for (cause, body, status, text) in cases {
+        let before = tlsrpt_series(&running.base).await;
+        let (answered, answer) = post(&url, None, body).await;
+        assert_eq!(answered, status, "{cause}: {answer}");
+        assert!(answer.starts_with(text), "{cause}: {answer}");
+        assert!(
+            answer.ends_with('\n') && answer.len() < 400,
+            "{cause}: {answer}"
+        );
+        let after = tlsrpt_series(&running.base).await;
+        let counted = |series: &BTreeMap<String, f64>| {
+            value(
+                series,
+                &format!(
+                    "mtasts_tlsrpt_ingest_errors_total{{cause=\"{cause}\",channel=\"https\"}}"
+                ),
+            )
+        };
+        assert_eq!(counted(&after), counted(&before) + 1.0, "{cause}");
+    }
+}
+
+/// Yesterday's day in RFC 3339 (start, end), so the report falls in the
+/// pages' last 7 days whenever the test runs.
+fn yesterday() -> (String, String) {
+    let now = time::OffsetDateTime::now_utc();
+    let day = (now - time::Duration::days(1)).date();
+    (format!("{day}T00:00:00Z"), format!("{day}T23:59:59Z"))
+}
+
+/// A domain whose probe passes while senders report failures says so at
+/// the top of its page, as the probe's blind spot, and the status page
+/// marks its row; every value from the report escaped.
+#[tokio::test]
+async fn a_passing_domain_with_reported_failures_says_so_at_the_top() {
+    let storage = tempfile::tempdir().unwrap();
+    let (running, address) = start(storage.path(), "").await;
+    let (start_day, end_day) = yesterday();
+    let body = String::from_utf8_lossy(&report("Evil <b>Org</b>", "blind", "good.test"))
+        .replace("2026-11-30T00:00:00Z", &start_day)
+        .replace("2026-11-30T23:59:59Z", &end_day);
+    let (status, answer) = post(&format!("http://{address}/tlsrpt"), None, body.into_bytes()).await;
+    assert_eq!(status, 200, "{answer}");
+
+    let (status, page) = get(&format!("{}/domain/good.test", running.base)).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<span class=\"badge ok\" id=\"status\">ok</span>"),
+        "the probe passes: {page}"
+    );
+    let notice = page.find("id=\"tlsrpt-notice\"");
+    let failures = page.find("id=\"failures\"");
+    assert!(notice.is_some() && notice < failures, "at the top: {page}");
+    assert!(
+        page.contains("<strong>Senders reported 3 failed sessions in the last 7 days</strong>"),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            "senders report TLS failures for good.test that the probe does not see</strong>, the probe's blind spot"
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains("from Evil &lt;b&gt;Org&lt;/b&gt; (3)"),
+        "{page}"
+    );
+    assert!(!page.contains("<b>Org"), "{page}");
+    assert!(
+        page.contains("<a href=\"#tlsrpt-reports\">see below</a>"),
+        "{page}"
+    );
+    assert!(page.contains("<h2 id=\"tlsrpt-reports\">"), "{page}");
+
+    let (status, landing) = get(&format!("{}/", running.base)).await;
+    assert_eq!(status, 200);
+    let row = landing
+        .split("<tr data-domain=\"good.test\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .unwrap_or_else(|| panic!("no row: {landing}"));
+    assert!(
+        row.contains(
+            "<a href=\"/domain/good.test#tlsrpt-reports\">senders reported 3 failed sessions (7 days), not seen by the probe</a>"
+        ),
+        "{row}"
+    );
+}
+
+/// The spool is read at start-up off the async threads: the exporter
+/// answers `/-/healthy` and `/metrics` (without the `mtasts_tlsrpt_*`
+/// families, never part of the counts) while the read is held back, says
+/// on `/-/ready` and the pages that it is reading, takes a report
+/// meanwhile, and once the read is done counts every stored report once.
+/// Ordered by a hold the test releases, not by time.
+#[tokio::test]
+async fn the_exporter_serves_while_the_spool_is_read_and_counts_it_all_after() {
+    use mtasts_exporter::rfc::rfc8460::report_body::{decode_report, DEFAULT_DECOMPRESSED_LIMIT};
+    use mtasts_exporter::tlsrpt::component::RebuildHold;
+    use mtasts_exporter::tlsrpt::spool::Spool;
+    use support::harness::start_exporter_holding;
+
+    const STORED: usize = 300;
+    let storage = tempfile::tempdir().unwrap();
+    let (start_day, end_day) = yesterday();
+    let dated = |raw: Vec<u8>| -> Vec<u8> {
+        String::from_utf8_lossy(&raw)
+            .replace("2026-11-30T00:00:00Z", &start_day)
+            .replace("2026-11-30T23:59:59Z", &end_day)
+            .into_bytes()
+    };
+    {
+        let spool = Spool::open(storage.path(), DEFAULT_DECOMPRESSED_LIMIT).unwrap();
+        for i in 0..STORED {
+            let raw = gzip(&dated(report("Google Inc.", &format!("r{i}"), "good.test")));
+            let decoded = decode_report(&raw, DEFAULT_DECOMPRESSED_LIMIT).unwrap();
+            spool.store(&decoded, &raw).unwrap();
+        }
+    }
+    let port = closed_port().await;
+    let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let extra = format!(
+        "storage:\n  path: {}\nreports:\n  listen_address: {address}\n",
+        storage.path().display()
+    );
+    let overrides = ConfigOverrides {
+        extra: Box::leak(extra.into_boxed_str()),
+        ..ConfigOverrides::default()
+    };
+    let (hold, release) = RebuildHold::new();
+    let running = start_exporter_holding(
+        world_spec(),
+        &["good.test"],
+        overrides,
+        mtasts_exporter::server::ClientTimeouts::default(),
+        Some(hold),
+    )
+    .await;
+    let base = running.base.clone();
+
+    let (status, body) = get(&format!("{base}/-/healthy")).await;
+    assert_eq!((status, body.as_str()), (200, "Healthy\n"));
+    assert!(
+        tlsrpt_series(&base).await.is_empty(),
+        "no mtasts_tlsrpt_* family before the spool is read"
+    );
+    // Not ready while the spool is read, also after the first probe round.
+    let mut answer = String::new();
+    for _ in 0..400 {
+        let (status, body) = get(&format!("{base}/-/ready")).await;
+        assert_eq!(status, 503, "{body}");
+        answer = body;
+        if !answer.contains("not probed yet") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        answer,
+        "Not ready: the stored TLSRPT reports are still being read\n"
+    );
+    let (_, landing) = get(&format!("{base}/")).await;
+    assert!(landing.contains("id=\"tlsrpt-reading\""), "{landing}");
+    // A report taken in meanwhile: stored at once, counted once.
+    let url = format!("http://{address}/tlsrpt");
+    let late = dated(report("Microsoft Corporation", "late", "good.test"));
+    let (status, body) = post(&url, None, late).await;
+    assert_eq!((status, body.as_str()), (200, "stored\n"));
+
+    let _ = release.send(());
+    wait_ready(&base).await;
+    let series = tlsrpt_series(&base).await;
+    let google = r#"domain="good.test",organization="google-inc""#;
+    let microsoft = r#"domain="good.test",organization="microsoft-corporation""#;
+    assert_eq!(
+        value(&series, &format!("mtasts_tlsrpt_reports_total{{{google}}}")),
+        STORED as f64
+    );
+    assert_eq!(
+        value(
+            &series,
+            &format!("mtasts_tlsrpt_reports_total{{{microsoft}}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &series,
+            &format!(
+                "mtasts_tlsrpt_sessions_total{{{google},policy_type=\"sts\",result=\"certificate-expired\"}}"
+            )
+        ),
+        2.0 * STORED as f64
+    );
+    let (_, landing) = get(&format!("{base}/")).await;
+    assert!(!landing.contains("id=\"tlsrpt-reading\""), "{landing}");
+    let (status, body) = get(&format!("{base}/-/ready")).await;
+    assert_eq!((status, body.as_str()), (200, "Ready\n"));
+}

@@ -178,8 +178,12 @@ fn text_says_what_failed_where_and_what_to_do() {
         "{text}"
     );
     assert!(
-        text.contains("quiet.example: no reports in this period"),
+        text.contains("quiet.example: no reports in this period; none stored about it\n"),
         "{text}"
+    );
+    assert!(
+        !text.contains("configured domain"),
+        "every configured domain is shown: nothing to name: {text}"
     );
     assert!(!text.contains("yahoo"), "older than 7d: {text}");
     assert!(
@@ -425,4 +429,131 @@ fn the_spool_reader_gives_reports_in_the_order_stored() {
             ("b".to_string(), 1_800_000_000)
         ]
     );
+}
+
+/// A domain shown without reports in the period says why: nothing stored
+/// about it, or stored reports from before (and the `--since` that shows
+/// them), or not a configured domain; and the configured domains that do
+/// have reports are named. Exit 0: no report is no error. A malformed
+/// argument is a clear error, exit 2.
+#[test]
+fn a_domain_without_reports_says_why_and_names_those_with_reports() {
+    let world = usual();
+
+    let output = reports(&world.config, &["--domain", "nothing.example"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
+    assert!(
+        text.contains(
+            "nothing.example: no reports in this period; not a configured domain: the exporter takes reports only about the domains it is configured for, and none about it is stored"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("configured domains with reports in this period: example.com\n"),
+        "{text}"
+    );
+
+    let output = reports(&world.config, &["--domain", "quiet.example"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("quiet.example: no reports in this period; none stored about it\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("configured domains with reports in this period: example.com\n"),
+        "{text}"
+    );
+
+    // Reports from before the period: how many, the latest, and the
+    // `--since` that shows it (which does).
+    let output = reports(
+        &world.config,
+        &["--domain", "example.com", "--since", "12h"],
+    );
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("example.com: no reports in this period; 4 reports stored before it, the latest ending "),
+        "{text}"
+    );
+    assert!(text.contains("(`--since 2d` shows it)\n"), "{text}");
+    assert!(
+        text.contains("no other configured domain has reports in this period"),
+        "{text}"
+    );
+    let output = reports(&world.config, &["--domain", "example.com", "--since", "2d"]);
+    let text = stdout(&output);
+    assert!(
+        text.contains("example.com: ") && !text.contains("no reports in this period"),
+        "{text}"
+    );
+
+    // The same in JSON: configured, and the latest stored report's end.
+    let output = reports(
+        &world.config,
+        &[
+            "--output",
+            "json",
+            "--domain",
+            "quiet.example",
+            "--domain",
+            "nothing.example",
+            "--domain",
+            "example.com",
+            "--since",
+            "12h",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let json: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let domains = json["domains"].as_array().cloned().unwrap_or_default();
+    let of = |name: &str| {
+        domains
+            .iter()
+            .find(|d| d["domain"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {json}"))
+    };
+    assert_eq!(of("quiet.example")["configured"], true);
+    assert_eq!(
+        of("quiet.example")["last_stored_report_end"],
+        serde_json::Value::Null
+    );
+    assert_eq!(of("nothing.example")["configured"], false);
+    assert_eq!(of("example.com")["configured"], true);
+    assert_eq!(
+        of("example.com")["last_report_end"],
+        serde_json::Value::Null
+    );
+    let last = of("example.com")["last_stored_report_end"]
+        .as_i64()
+        .unwrap_or(0);
+    assert!((now() - 2 * DAY..now()).contains(&last), "{last}");
+
+    // Malformed arguments: a clear error and exit 2, nothing on stdout.
+    for args in [
+        &["--since", "7"][..],
+        &["--since", "-1d"][..],
+        &["--since", "1d1d"][..],
+        &["--since", ""][..],
+        &["--domain", ""][..],
+        &["--domain", "a..b"][..],
+    ] {
+        let output = reports(&world.config, args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stdout(&output)
+        );
+        assert!(
+            stderr(&output).starts_with("error: "),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(stdout(&output).is_empty(), "{args:?}");
+    }
 }

@@ -53,13 +53,42 @@ pub(super) fn page(state: &AppState, segment: &str) -> HttpResponse {
         Some(summary) => render_summary(domain, summary, thresholds, unix_now()),
     };
     if let Some(ingestor) = &state.app.reports {
-        // What senders reported goes after what the probe saw.
-        let section = ingestor.with_recent(|recent| {
-            super::reports_section::domain_section(recent, &domain.name, unix_now())
+        // What senders reported goes after what the probe saw; that they
+        // reported failures goes at the top, next to the probe's verdict.
+        let probe_passes = match Status::of_latest(latest.as_deref()) {
+            Status::Ok | Status::Warning => Some(true),
+            Status::Failing => Some(false),
+            Status::Incomplete | Status::NotProbed => None,
+        };
+        let (notice, section) = ingestor.with_recent(|recent| {
+            (
+                super::reports_section::domain_notice(
+                    recent,
+                    &domain.name,
+                    probe_passes,
+                    unix_now(),
+                ),
+                super::reports_section::domain_section(recent, &domain.name, unix_now()),
+            )
         });
-        insert_before_close(&mut page, &section);
+        insert_after_summary(&mut page, &notice);
+        let reading = super::reports_section::reading_note(state.app.reports_reading.as_deref());
+        insert_before_close(&mut page, &format!("{reading}{section}"));
     }
     html(StatusCode::OK, page)
+}
+
+/// Puts `notice` right after the page's summary (the verdict at its top).
+fn insert_after_summary(page: &mut String, notice: &str) {
+    const END: &str = "</dl>\n";
+    let at = page.find("id=\"summary\"").and_then(|summary| {
+        page[summary..]
+            .find(END)
+            .map(|end| summary + end + END.len())
+    });
+    if let Some(at) = at {
+        page.insert_str(at, notice);
+    }
 }
 
 /// Puts `section` at the end of the page's body, before what

@@ -56,8 +56,29 @@ fn render(state: &AppState, query: &Query, now: f64) -> String {
     )));
     cards(&mut html, &counts, &thresholds, query.filter);
     filter_form(&mut html, query);
-    listing(&mut html, &selection, query, &thresholds, now);
+    // Senders' reported failures, marked on the rows of this page only.
+    let markers: Vec<String> = match &state.app.reports {
+        Some(ingestor) => ingestor.with_recent(|recent| {
+            selection
+                .rows
+                .iter()
+                .map(|entry| {
+                    let passes = match entry.status {
+                        Status::Ok | Status::Warning => Some(true),
+                        Status::Failing => Some(false),
+                        Status::Incomplete | Status::NotProbed => None,
+                    };
+                    super::reports_section::row_marker(recent, &entry.name, passes, now)
+                })
+                .collect()
+        }),
+        None => Vec::new(),
+    };
+    listing(&mut html, &selection, &markers, query, &thresholds, now);
     if let Some(ingestor) = &state.app.reports {
+        html.push_str(super::reports_section::reading_note(
+            state.app.reports_reading.as_deref(),
+        ));
         html.push_str(
             &ingestor.with_recent(|recent| super::reports_section::summary_section(recent, now)),
         );
@@ -258,6 +279,7 @@ fn filter_words(filter: Filter) -> &'static str {
 fn listing(
     html: &mut String,
     selection: &Selection<'_>,
+    markers: &[String],
     query: &Query,
     thresholds: &CertThresholds,
     now: f64,
@@ -280,8 +302,9 @@ fn listing(
         "<div class=\"scroll\"><table id=\"domains\">\n<thead><tr><th>Domain</th><th>Status</th><th>Mode</th><th>Failures</th>\
          <th>Warnings</th><th>Earliest certificate expiry</th><th>Last probed</th><th>Took</th></tr></thead>\n<tbody>\n",
     );
-    for entry in &selection.rows {
-        row(html, entry, thresholds, now);
+    for (i, entry) in selection.rows.iter().enumerate() {
+        let marker = markers.get(i).map_or("", String::as_str);
+        row(html, entry, marker, thresholds, now);
     }
     html.push_str("</tbody></table></div>\n");
     pages(html, selection, query);
@@ -316,8 +339,9 @@ fn pages(html: &mut String, selection: &Selection<'_>, query: &Query) {
     );
 }
 
-/// Appends the table row of one domain.
-fn row(html: &mut String, entry: &Entry, thresholds: &CertThresholds, now: f64) {
+/// Appends the table row of one domain; `marker` (HTML, a list item) goes
+/// under its warnings: what senders reported lately.
+fn row(html: &mut String, entry: &Entry, marker: &str, thresholds: &CertThresholds, now: f64) {
     let report = entry.report.as_deref();
     let badge = match report.and_then(|r| r.local_errors().next()) {
         Some(local) => format!(
@@ -362,7 +386,7 @@ fn row(html: &mut String, entry: &Entry, thresholds: &CertThresholds, now: f64) 
         html,
         "<tr data-domain=\"{name}\" data-status=\"{}\"><td><a href=\"/domain/{name}\">{name}</a></td>\
          <td>{badge}</td><td>{mode}</td><td><ul class=\"plain\">{failures}</ul></td>\
-         <td><ul class=\"plain warn\">{warnings}</ul></td><td>{expiry}</td><td class=\"nowrap\">{probed}</td>\
+         <td><ul class=\"plain warn\">{warnings}{marker}</ul></td><td>{expiry}</td><td class=\"nowrap\">{probed}</td>\
          <td class=\"num\">{took}</td></tr>",
         entry.status.key(),
         name = escape(&entry.name),
@@ -471,6 +495,7 @@ mod tests {
         row(
             &mut html,
             &entry_of(report),
+            "",
             &CertThresholds::default(),
             1.0,
         );
@@ -497,6 +522,7 @@ mod tests {
         row(
             &mut html,
             &entry_of(report),
+            "",
             &CertThresholds::default(),
             1_000.0,
         );
@@ -551,6 +577,7 @@ mod tests {
         listing(
             &mut html,
             &select(&entries, &query),
+            &[],
             &query,
             &CertThresholds::default(),
             0.0,
@@ -583,6 +610,7 @@ mod tests {
         row(
             &mut html,
             &entry_of(report.clone()),
+            "",
             &CertThresholds::default(),
             1.0,
         );
@@ -596,6 +624,7 @@ mod tests {
         row(
             &mut html,
             &entry_of(report),
+            "",
             &CertThresholds::default(),
             1.0,
         );

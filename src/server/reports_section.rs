@@ -287,6 +287,210 @@ fn details(html: &mut String, reports: &DomainReports) {
     html.push_str("</ul>\n");
 }
 
+/// A line before the TLSRPT sections while the spool is still being read
+/// at start-up, or could not be: until then they show only the reports
+/// received since. Empty once it is read.
+pub fn reading_note(reading: Option<&crate::tlsrpt::component::SpoolReading>) -> &'static str {
+    use crate::tlsrpt::component::ReadingState;
+    match reading.map(|r| r.state()) {
+        Some(ReadingState::Reading) => {
+            "<p class=\"warn\" id=\"tlsrpt-reading\">The stored TLSRPT reports are still being read \
+             (start-up): what senders reported shows only reports received since, until that is done.</p>\n"
+        }
+        Some(ReadingState::Failed(_)) => {
+            "<p class=\"fail\" id=\"tlsrpt-reading\">The stored TLSRPT reports could not be read at \
+             start-up (see <code>/-/ready</code> and the log): what senders reported shows only reports \
+             received since.</p>\n"
+        }
+        Some(ReadingState::Done { .. }) | None => "",
+    }
+}
+
+/// The window of the top line of a domain's page and of the status page's
+/// marker: reports whose period ended within the last 7 days.
+pub const NOTICE_WINDOW_SECONDS: i64 = 7 * 86_400;
+/// Senders and result types named at most in the top line.
+const NOTICE_NAMED: usize = 3;
+
+/// What the recent reports kept say of a domain's failed sessions within
+/// [`NOTICE_WINDOW_SECONDS`] of `now`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportedFailures {
+    /// Failed sessions in the reports of the window.
+    pub failed: u64,
+    /// All sessions in them.
+    pub sessions: u64,
+    /// The reports of the window kept.
+    pub reports: usize,
+    /// Whether the window may hold more reports than are kept (the latest
+    /// reports kept all fall in it): the counts are then a lower bound.
+    pub at_least: bool,
+    /// Failed sessions by sender, most first.
+    pub senders: Vec<(String, u64)>,
+    /// Failed sessions by result type, most first.
+    pub results: Vec<(ReportResultType, u64)>,
+}
+
+/// The failed sessions senders reported about `domain` in the reports kept
+/// ([`RecentReports`]: each sender's latest and the domain's latest) whose
+/// period ended within [`NOTICE_WINDOW_SECONDS`] of `now`; `None` without
+/// a failed session.
+pub fn reported_failures(
+    recent: &RecentReports,
+    domain: &str,
+    now: f64,
+) -> Option<ReportedFailures> {
+    let reports = recent.domain(domain)?;
+    let since = now as i64 - NOTICE_WINDOW_SECONDS;
+    let mut window: Vec<&ReportSummary> = Vec::new();
+    for summary in reports.latest.iter().chain(reports.by_sender.values()) {
+        let known = window.iter().any(|kept| {
+            kept.organization == summary.organization && kept.report_id == summary.report_id
+        });
+        if summary.end >= since && !known {
+            window.push(summary);
+        }
+    }
+    let failed = window
+        .iter()
+        .fold(0u64, |all, r| all.saturating_add(r.failed_sessions));
+    if failed == 0 {
+        return None;
+    }
+    let sessions = window
+        .iter()
+        .fold(0u64, |all, r| all.saturating_add(r.sessions()));
+    let mut senders: Vec<(String, u64)> = Vec::new();
+    let mut results: Vec<(ReportResultType, u64)> = Vec::new();
+    for summary in &window {
+        if summary.failed_sessions > 0 {
+            match senders
+                .iter_mut()
+                .find(|(name, _)| *name == summary.organization)
+            {
+                Some((_, n)) => *n = n.saturating_add(summary.failed_sessions),
+                None => senders.push((summary.organization.clone(), summary.failed_sessions)),
+            }
+        }
+        for (result, n) in &summary.failures_by_result {
+            match results.iter_mut().find(|(kept, _)| kept == result) {
+                Some((_, sum)) => *sum = sum.saturating_add(*n),
+                None => results.push((*result, *n)),
+            }
+        }
+    }
+    senders.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    results.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let at_least = reports.latest.len() >= recent.limits().reports_per_domain
+        && reports.latest.last().is_some_and(|r| r.end >= since);
+    Some(ReportedFailures {
+        failed,
+        sessions,
+        reports: window.len(),
+        at_least,
+        senders,
+        results,
+    })
+}
+
+/// `items` as `a, b, c and N more`, at most `named` named.
+fn named_list(items: Vec<String>, named: usize) -> String {
+    let more = items.len().saturating_sub(named);
+    let mut text = items.into_iter().take(named).collect::<Vec<_>>().join(", ");
+    if more > 0 {
+        let _ = write!(text, " and {more} more");
+    }
+    text
+}
+
+/// The box at the top of a domain's page when senders reported failed
+/// sessions in the last 7 days (RFC 8460 §4.4), linking to the section
+/// below: how many, from whom, of which result types, and beside the
+/// probe's verdict (`probe_passes`, `None` without one): a passing probe
+/// is named the probe's blind spot, in the words of the alert
+/// `MtaStsProbeBlindSpot`; a failing one in those of
+/// `MtaStsTlsrptFailuresReported`. Empty without failed sessions. Every
+/// value from a report is escaped.
+pub fn domain_notice(
+    recent: &RecentReports,
+    domain: &str,
+    probe_passes: Option<bool>,
+    now: f64,
+) -> String {
+    let Some(failures) = reported_failures(recent, domain, now) else {
+        return String::new();
+    };
+    let senders = named_list(
+        failures
+            .senders
+            .iter()
+            .map(|(name, n)| format!("{} ({n})", shown(name)))
+            .collect(),
+        NOTICE_NAMED,
+    );
+    let results = named_list(
+        failures
+            .results
+            .iter()
+            .map(|(result, n)| format!("{n} <code>{}</code>", result.as_str()))
+            .collect(),
+        NOTICE_NAMED,
+    );
+    let verdict = match probe_passes {
+        Some(true) => format!(
+            "<br><strong>The probe passes: senders report TLS failures for {} that the probe does \
+             not see</strong>, the probe's blind spot (another MX address, a DANE or DNSSEC \
+             failure, a sender's own trust store or network). The alert \
+             <code>MtaStsProbeBlindSpot</code> fires from 5 % of a day's sessions and 10 failed \
+             ones.",
+            escape(domain)
+        ),
+        Some(false) => "<br>The probe fails too: senders meet the failures the probe reports \
+                        (below), and fixing those fixes theirs."
+            .to_string(),
+        None => String::new(),
+    };
+    format!(
+        "<div class=\"notice\" id=\"tlsrpt-notice\" data-failed=\"{}\"><strong>Senders reported {}{} \
+         failed sessions in the last 7 days</strong> ({} of {} sessions in {} reports; from {senders}; \
+         {results}; <a href=\"#tlsrpt-reports\">see below</a>).{verdict}</div>\n",
+        failures.failed,
+        if failures.at_least { "at least " } else { "" },
+        failures.failed,
+        ratio_badge(failures.failed, failures.sessions),
+        failures.sessions,
+        failures.reports,
+    )
+}
+
+/// The status page row's marker when senders reported failed sessions in
+/// the last 7 days: how many, linking to the domain page's section, and
+/// `not seen by the probe` when the probe passes (`probe_passes`). Empty
+/// without failed sessions.
+pub fn row_marker(
+    recent: &RecentReports,
+    domain: &str,
+    probe_passes: Option<bool>,
+    now: f64,
+) -> String {
+    let Some(failures) = reported_failures(recent, domain, now) else {
+        return String::new();
+    };
+    format!(
+        "<li class=\"tlsrpt-marker\" data-failed=\"{}\"><a href=\"/domain/{}#tlsrpt-reports\">senders \
+         reported {}{} failed sessions (7 days){}</a></li>",
+        failures.failed,
+        escape(domain),
+        if failures.at_least { "at least " } else { "" },
+        failures.failed,
+        if probe_passes == Some(true) {
+            ", not seen by the probe"
+        } else {
+            ""
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,6 +615,81 @@ mod tests {
         let html = domain_section(&clean, "example.com", NOW);
         assert!(
             html.contains("<span class=\"badge ok\">0.00 %</span>"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn the_top_notice_counts_the_last_week_and_names_the_blind_spot() {
+        let clean = recent(&[report("Google", "2", "example.com", 100, 0)]);
+        let recent = recent(&[
+            report(HOSTILE_ORG, "<id>", "example.com", 90, 10),
+            report("Google", "2", "example.com", 100, 0),
+        ]);
+        let html = domain_notice(&recent, "example.com", Some(true), NOW);
+        assert!(
+            html.contains(
+                "<strong>Senders reported 10 failed sessions in the last 7 days</strong>"
+            ),
+            "{html}"
+        );
+        assert!(html.contains("of 200 sessions in 2 reports"), "{html}");
+        assert!(html.contains("href=\"#tlsrpt-reports\""), "{html}");
+        assert!(
+            html.contains("10 <code>certificate-expired</code>"),
+            "{html}"
+        );
+        // The sender escaped, as in the section.
+        assert!(html.contains("from Evil &lt;script&gt;"), "{html}");
+        assert!(!html.contains("<script>"), "{html}");
+        // The alert's words.
+        assert!(
+            html.contains(
+                "senders report TLS failures for example.com that the probe does not see</strong>, \
+                 the probe's blind spot (another MX address, a DANE or DNSSEC failure, a sender's \
+                 own trust store or network)"
+            ),
+            "{html}"
+        );
+        let failing = domain_notice(&recent, "example.com", Some(false), NOW);
+        assert!(failing.contains("The probe fails too"), "{failing}");
+        assert!(!failing.contains("blind spot"), "{failing}");
+        let marker = row_marker(&recent, "example.com", Some(true), NOW);
+        assert!(
+            marker.contains(
+                "<a href=\"/domain/example.com#tlsrpt-reports\">senders reported 10 failed sessions \
+                 (7 days), not seen by the probe</a>"
+            ),
+            "{marker}"
+        );
+        // Nothing to say: no failed session, or none in the last 7 days.
+        assert_eq!(domain_notice(&clean, "example.com", Some(true), NOW), "");
+        assert_eq!(row_marker(&clean, "example.com", Some(true), NOW), "");
+        let later = NOW + 8.0 * 86_400.0;
+        assert_eq!(domain_notice(&recent, "example.com", Some(true), later), "");
+        assert_eq!(domain_notice(&recent, "other.example", None, NOW), "");
+    }
+
+    #[test]
+    fn a_week_with_more_reports_than_kept_is_a_lower_bound() {
+        let mut recent = RecentReports::new(Limits {
+            reports_per_domain: 2,
+            ..Limits::default()
+        });
+        for (org, id) in [("A", "1"), ("B", "2"), ("C", "3")] {
+            let json = report(org, id, "example.com", 10, 1);
+            let parsed = parse_report(json.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+            recent.add(&parsed, |_| true);
+        }
+        let Some(failures) = reported_failures(&recent, "example.com", NOW) else {
+            panic!("failures")
+        };
+        // Each sender's latest report is kept too: all three count once.
+        assert_eq!((failures.failed, failures.reports), (3, 3));
+        assert!(failures.at_least);
+        let html = domain_notice(&recent, "example.com", None, NOW);
+        assert!(
+            html.contains("Senders reported at least 3 failed sessions"),
             "{html}"
         );
     }

@@ -1,8 +1,10 @@
 //! Report ingestion as an app [`Component`]: at start-up the spool under
-//! `storage.path` is opened and its counts rebuilt (RFC 8460 §5.6: each
-//! report once), then the HTTPS channel listens on
-//! `reports.listen_address`; a reload applies the new domain list (the
-//! counts rebuilt off the async threads) and the listener's new bounds,
+//! `storage.path` is opened, the HTTPS channel listens on
+//! `reports.listen_address` and the counts are rebuilt from the spool
+//! (RFC 8460 §5.6: each report once) on a blocking thread, so the exporter
+//! serves meanwhile ([`SpoolReading`]: not ready until it is done); a
+//! reload applies the new domain list (the counts rebuilt off the async
+//! threads) and the listener's new bounds,
 //! path and TLS files. A new listen address, storage path, decompressed
 //! limit or retention takes effect at the next restart, as the log says.
 
@@ -25,7 +27,8 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 /// Why report ingestion could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportsStartError {
-    /// The spool could not be opened or read.
+    /// The spool could not be opened (created, or a crash's temporary
+    /// files removed); reading it comes after the start.
     #[error("reports: cannot open the spool under {path}: {source}")]
     Spool {
         /// `storage.path`.
@@ -89,6 +92,118 @@ pub struct ReportIngestion {
     https: Option<HttpsChannel>,
     maildir: Option<MaildirTask>,
     expiry: Option<JoinHandle<()>>,
+    reading: Option<(Arc<SpoolReading>, JoinHandle<()>)>,
+}
+
+/// Where reading the spool at start-up stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadingState {
+    /// The stored reports are being read (or the read waits for a
+    /// [`RebuildHold`]): the counts are not complete.
+    Reading,
+    /// Read: every stored report is counted.
+    Done {
+        /// Reports counted.
+        reports: u64,
+        /// How long reading took.
+        seconds: f64,
+    },
+    /// The spool could not be read (the error, capped): the counts stay
+    /// unknown until a restart.
+    Failed(String),
+}
+
+/// Where reading the spool at start-up stands, shared with `/-/ready`
+/// (not ready until [`ReadingState::Done`]) and the pages.
+#[derive(Debug)]
+pub struct SpoolReading {
+    state: std::sync::Mutex<ReadingState>,
+}
+
+impl SpoolReading {
+    fn new() -> SpoolReading {
+        SpoolReading {
+            state: std::sync::Mutex::new(ReadingState::Reading),
+        }
+    }
+
+    /// Where it stands now.
+    pub fn state(&self) -> ReadingState {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Whether every stored report is counted.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state(), ReadingState::Done { .. })
+    }
+
+    fn set(&self, state: ReadingState) {
+        *self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = state;
+    }
+}
+
+/// Holds the start-up read of the spool back until the paired sender is
+/// sent to or dropped: lets a test look at the exporter while the read has
+/// not finished, by order rather than by time. The exporter never holds it.
+#[derive(Debug)]
+pub struct RebuildHold(tokio::sync::oneshot::Receiver<()>);
+
+impl RebuildHold {
+    /// A hold, and what releases it.
+    pub fn new() -> (RebuildHold, tokio::sync::oneshot::Sender<()>) {
+        let (release, hold) = tokio::sync::oneshot::channel();
+        (RebuildHold(hold), release)
+    }
+}
+
+/// What runs once the spool has been read at start-up, before the exporter
+/// says it is ready (the app exports the `mtasts_tlsrpt_*` families from
+/// then on, so they never show counts that are part of the spool).
+pub type OnRead = Box<dyn FnOnce(Arc<Ingestor>) + Send>;
+
+/// Reads the spool into `ingestor`'s counts on a blocking thread (once
+/// `hold`, if any, is released), then runs `on_read` and says so in
+/// `reading`, and logs the count and how long it took.
+async fn read_at_start(
+    ingestor: Arc<Ingestor>,
+    reading: Arc<SpoolReading>,
+    hold: Option<RebuildHold>,
+    on_read: OnRead,
+) {
+    if let Some(RebuildHold(hold)) = hold {
+        let _ = hold.await;
+    }
+    let began = Instant::now();
+    let reader = ingestor.clone();
+    match tokio::task::spawn_blocking(move || reader.rebuild(unix_now())).await {
+        Ok(Ok(summary)) => {
+            let took = began.elapsed();
+            log_rebuild(&summary, took, "TLSRPT report spool read");
+            on_read(ingestor);
+            reading.set(ReadingState::Done {
+                reports: summary.reports,
+                seconds: took.as_secs_f64(),
+            });
+        }
+        Ok(Err(error)) => {
+            tracing::error!(%error, "TLSRPT report spool cannot be read: its counts stay unknown and the exporter not ready until a restart");
+            reading.set(ReadingState::Failed(
+                crate::echo::capped_at(&error.to_string(), 1000).into_owned(),
+            ));
+        }
+        Err(error) => {
+            tracing::error!(%error, "TLSRPT report spool: the reading task failed");
+            reading.set(ReadingState::Failed(
+                crate::echo::capped_at(&error.to_string(), 1000).into_owned(),
+            ));
+        }
+    }
 }
 
 /// The mail channel's task and what stops it.
@@ -121,9 +236,16 @@ fn maildir_settings(reports: &ReportsConfig, dir: PathBuf) -> MaildirSettings {
 impl ReportIngestion {
     /// Opens the spool and starts the channels `loaded` enables (none when
     /// `reports:` enables none: the component then only says, on reload,
-    /// that enabling them needs a restart). Blocks while the spool is
-    /// read. Must run inside a tokio runtime.
-    pub fn start(loaded: &Loaded) -> Result<ReportIngestion, ReportsStartError> {
+    /// that enabling them needs a restart), and reads the spool on a
+    /// blocking thread: [`ReportIngestion::reading`] says when it is done,
+    /// and `on_read` runs then. `hold` holds the read back (tests).
+    /// Returns without waiting for the read. Must run inside a tokio
+    /// runtime.
+    pub fn start_reading(
+        loaded: &Loaded,
+        on_read: OnRead,
+        hold: Option<RebuildHold>,
+    ) -> Result<ReportIngestion, ReportsStartError> {
         let config = &loaded.config;
         let reports = config.reports.clone();
         let mut ingestion = ReportIngestion {
@@ -133,24 +255,24 @@ impl ReportIngestion {
             https: None,
             maildir: None,
             expiry: None,
+            reading: None,
         };
         // Validation refuses channels without a storage path.
         let (true, Some(path)) = (reports.enabled(), config.storage.path.clone()) else {
             return Ok(ingestion);
         };
-        let began = Instant::now();
-        let (ingestor, summary) = Ingestor::open(
+        // Opened here, so that a spool that cannot be created stops the
+        // start; read below, off the async threads.
+        let ingestor = Ingestor::open_unread(
             &path,
             reports.max_decompressed_bytes,
             reports.retention_days,
             domain_set(config),
-            unix_now(),
         )
         .map_err(|source| ReportsStartError::Spool {
             path: path.clone(),
             source,
         })?;
-        log_rebuild(&summary, began.elapsed(), "TLSRPT report spool read");
         let ingestor = Arc::new(ingestor);
         if let Some(address) = &reports.listen_address {
             let listener = https::bind(address).map_err(|source| ReportsStartError::Listen {
@@ -198,8 +320,25 @@ impl ReportIngestion {
             ingestion.maildir = Some(MaildirTask { task, stop });
         }
         ingestion.expiry = Some(tokio::spawn(expire_daily(ingestor.clone())));
+        // The channels take reports meanwhile: one stored before the read
+        // is counted by it, one during it waits for it (the ingestor's
+        // gate), so each is counted once.
+        let reading = Arc::new(SpoolReading::new());
+        let task = tokio::spawn(read_at_start(
+            ingestor.clone(),
+            reading.clone(),
+            hold,
+            on_read,
+        ));
+        ingestion.reading = Some((reading, task));
         ingestion.ingestor = Some(ingestor);
         Ok(ingestion)
+    }
+
+    /// Where reading the spool at start-up stands, when a channel is
+    /// enabled.
+    pub fn reading(&self) -> Option<Arc<SpoolReading>> {
+        self.reading.as_ref().map(|(reading, _)| reading.clone())
     }
 
     /// The ingestor, when a channel is enabled: what the metrics and the
@@ -312,6 +451,9 @@ impl Component for ReportIngestion {
         }
         if let Some(expiry) = self.expiry.take() {
             expiry.abort();
+        }
+        if let Some((_, task)) = self.reading.take() {
+            task.abort();
         }
     }
 }

@@ -19,6 +19,7 @@ use super::ingest::{Channel, IngestError, Ingested, Ingestor};
 use crate::config::web::WebConfig;
 use crate::config::ReportsConfig;
 use crate::echo::capped;
+use crate::rfc::rfc8460::report::ReportError;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -458,35 +459,114 @@ async fn handle(
     }
 }
 
-/// The answer to a report the ingestor refused.
+/// The answer to a report the ingestor refused: its status and
+/// [`refusal_text`], so a sender reads the cause that is counted.
 fn refused(error: &IngestError, peer: SocketAddr) -> Response<Full<Bytes>> {
     let cause = error.cause();
     if error.is_temporary() {
         tracing::error!(%error, cause, "TLSRPT report not stored");
-        return answer(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not stored; try again later\n",
-            true,
-        );
+        return answer_text(StatusCode::SERVICE_UNAVAILABLE, refusal_text(error), true);
     }
     let message = capped(&error.to_string()).into_owned();
     tracing::info!(error = %message, cause, %peer, "TLSRPT report refused");
-    match cause {
-        "too-large" => answer(StatusCode::PAYLOAD_TOO_LARGE, "report too large\n", false),
-        "unknown-domain" => answer(
-            StatusCode::BAD_REQUEST,
-            "the report is about no domain watched here\n",
-            false,
+    let status = match error {
+        IngestError::Report(ReportError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    answer_text(status, refusal_text(error), false)
+}
+
+/// What a sender is told of a refused report, one line named after its
+/// cause ([`IngestError::cause`], the label it is counted under): `gzip`
+/// "the body is not valid gzip", `json` "not a TLSRPT report" with the
+/// parser's words, `too-large`, `unknown-domain`, `out-of-range` with what
+/// is out of range, `storage` "not stored; try again later". Every value
+/// from the error is cut ([`capped`]); written from the error itself, so
+/// text and counted cause cannot part.
+pub fn refusal_text(error: &IngestError) -> String {
+    match error {
+        IngestError::Report(ReportError::Gzip(problem)) => format!(
+            "the body is not valid gzip (RFC 8460 §5.2): {}\n",
+            capped(problem)
         ),
-        "out-of-range" => answer(
-            StatusCode::BAD_REQUEST,
-            "the report's period or session counts are out of range\n",
-            false,
+        IngestError::Report(ReportError::TooLarge { limit }) => {
+            format!("report too large: over {limit} bytes of JSON\n")
+        }
+        IngestError::Report(other) => format!(
+            "not a TLSRPT report (RFC 8460 §4.4): {}\n",
+            capped(&other.to_string())
         ),
-        _ => answer(
-            StatusCode::BAD_REQUEST,
-            "not a TLSRPT report (RFC 8460 §4.4)\n",
-            false,
-        ),
+        IngestError::UnknownDomain { .. } => {
+            "the report is about no domain watched here\n".to_string()
+        }
+        IngestError::OutOfRange { problem, .. } => {
+            format!("the report is out of range: {}\n", capped(problem))
+        }
+        IngestError::Storage(_) => "not stored; try again later\n".to_string(),
+    }
+}
+
+/// [`answer`] with a text built at run time.
+fn answer_text(status: StatusCode, body: String, close: bool) -> Response<Full<Bytes>> {
+    let mut response = answer(status, "", close);
+    *response.body_mut() = Full::new(Bytes::from(body));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each refusal's text names the cause it is counted under, with the
+    /// error's detail cut.
+    #[test]
+    fn each_refusal_says_its_cause() {
+        let long = "x".repeat(5_000);
+        let cases = [
+            (
+                IngestError::Report(ReportError::Gzip("corrupt deflate stream".into())),
+                "gzip",
+                "the body is not valid gzip (RFC 8460 §5.2): corrupt deflate stream\n",
+            ),
+            (
+                IngestError::Report(ReportError::Json(long.clone())),
+                "json",
+                "not a TLSRPT report (RFC 8460 §4.4): not a JSON report: ",
+            ),
+            (
+                IngestError::Report(ReportError::DateRangeReversed),
+                "json",
+                "not a TLSRPT report (RFC 8460 §4.4): date-range ends before it starts\n",
+            ),
+            (
+                IngestError::Report(ReportError::TooLarge { limit: 1024 }),
+                "too-large",
+                "report too large: over 1024 bytes of JSON\n",
+            ),
+            (
+                IngestError::UnknownDomain {
+                    organization: long.clone(),
+                    report_id: "r".into(),
+                },
+                "unknown-domain",
+                "the report is about no domain watched here\n",
+            ),
+            (
+                IngestError::OutOfRange {
+                    organization: "Org".into(),
+                    report_id: "r".into(),
+                    problem: "its period ends in the future (90000 s from now)".into(),
+                },
+                "out-of-range",
+                "the report is out of range: its period ends in the future (90000 s from now)\n",
+            ),
+        ];
+        for (error, cause, text) in cases {
+            assert_eq!(error.cause(), cause);
+            let answer = refusal_text(&error);
+            assert!(answer.starts_with(text), "{cause}: {answer}");
+            assert!(answer.len() < 400, "capped: {answer}");
+            assert!(!answer.contains(&long[..200]), "capped: {answer}");
+        }
     }
 }

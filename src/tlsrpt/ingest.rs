@@ -213,7 +213,25 @@ impl Ingestor {
         domains: HashSet<String>,
         now: i64,
     ) -> Result<(Ingestor, RebuildSummary), SpoolError> {
-        let ingestor = Ingestor {
+        let ingestor =
+            Ingestor::open_unread(storage_path, decompressed_limit, retention_days, domains)?;
+        let summary = ingestor.rebuild(now)?;
+        Ok((ingestor, summary))
+    }
+
+    /// Opens the spool under `storage_path` (creating it, removing a
+    /// crash's temporary files) without reading what it holds: the counts
+    /// start empty until [`Ingestor::rebuild`], which the exporter runs
+    /// off the async threads at start-up (500,000 reports take about a
+    /// minute). A report taken in before the rebuild is counted by it
+    /// (the rebuild replaces the counts), one during it waits for it.
+    pub fn open_unread(
+        storage_path: &Path,
+        decompressed_limit: usize,
+        retention_days: u32,
+        domains: HashSet<String>,
+    ) -> Result<Ingestor, SpoolError> {
+        Ok(Ingestor {
             spool: Spool::open(storage_path, decompressed_limit)?,
             decompressed_limit,
             retention_days,
@@ -223,9 +241,7 @@ impl Ingestor {
             gate: RwLock::new(()),
             duplicates: AtomicU64::new(0),
             errors: Mutex::new(BTreeMap::new()),
-        };
-        let summary = ingestor.rebuild(now)?;
-        Ok((ingestor, summary))
+        })
     }
 
     /// Takes in a report's bytes as received (gzip or JSON, RFC 8460

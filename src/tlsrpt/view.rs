@@ -97,7 +97,28 @@ pub struct Listing {
     pub unusable_count: u64,
     /// The first [`MAX_UNUSABLE_NAMED`] of them.
     pub unusable: Vec<UnusableFile>,
+    /// The configured domains, when known ([`read_spool_knowing`]).
+    pub configured: BTreeSet<String>,
+    /// Of each configured or selected domain, its stored reports whatever
+    /// their period ([`read_spool_knowing`]): what to say of a domain
+    /// without reports in the period.
+    pub stored: BTreeMap<String, StoredSpan>,
 }
+
+/// The stored reports about one domain, whatever their period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoredSpan {
+    /// Stored reports about it.
+    pub reports: u64,
+    /// Of them, those of the period.
+    pub in_period: u64,
+    /// The latest `end-datetime` among them.
+    pub last_end: i64,
+}
+
+/// Configured domains with reports in the period named at most when a
+/// domain shown has none.
+pub const NAMED_WITH_REPORTS: usize = 10;
 
 impl Listing {
     /// Adds `report` when it ended at or after `since` (Unix seconds),
@@ -204,6 +225,99 @@ pub fn read_spool(
     Ok(listing)
 }
 
+/// [`read_spool`], also noting of each domain `configured` holds or
+/// `include` accepts by name (`selected`) its stored reports whatever
+/// their period, and which domains are configured: so that a domain shown
+/// without reports in the period says whether it is configured and when
+/// its latest stored report ended. Bounded by the configured and selected
+/// domains.
+pub fn read_spool_knowing(
+    spool: &SpoolReader,
+    since: i64,
+    include: impl Fn(&str) -> bool,
+    configured: BTreeSet<String>,
+    selected: &[String],
+) -> Result<Listing, SpoolError> {
+    let mut listing = Listing {
+        configured,
+        ..Listing::default()
+    };
+    for stored in spool.reports()? {
+        match stored {
+            Ok(stored) => {
+                listing.note_stored(&stored.report, since, selected);
+                listing.add(&stored.report, since, &include);
+            }
+            Err(unusable) => listing.add_unusable(unusable),
+        }
+    }
+    Ok(listing)
+}
+
+impl Listing {
+    /// Notes `report` in [`Listing::stored`] for each of its domains that
+    /// is configured or in `selected`.
+    fn note_stored(&mut self, report: &Report, since: i64, selected: &[String]) {
+        let domains: BTreeSet<&str> = report
+            .policies
+            .iter()
+            .map(|p| p.policy_domain.as_str())
+            .filter(|d| self.configured.contains(*d) || selected.iter().any(|s| s == d))
+            .collect();
+        let end = report.date_range.end;
+        for domain in domains {
+            let span = self.stored.entry(domain.to_string()).or_default();
+            if span.reports == 0 || end > span.last_end {
+                span.last_end = end;
+            }
+            span.reports += 1;
+            if end >= since {
+                span.in_period += 1;
+            }
+        }
+    }
+
+    /// What to say of `domain` when it has no report in the period: whether
+    /// one is stored from before (and the `--since` that shows it), whether
+    /// it is configured.
+    fn without_reports(&self, domain: &str, now: i64) -> String {
+        let configured = self.configured.contains(domain);
+        match self.stored.get(domain) {
+            Some(span) if span.reports > 0 => {
+                let days = now.saturating_sub(span.last_end).max(0) / 86_400 + 1;
+                format!(
+                    "{} stored before it, the latest ending {} (`--since {days}d` shows it){}",
+                    count(span.reports, "report"),
+                    utc(span.last_end),
+                    if configured {
+                        ""
+                    } else {
+                        "; not a configured domain (any more): no new report about it is taken"
+                    }
+                )
+            }
+            _ if configured || self.configured.is_empty() => "none stored about it".to_string(),
+            _ => "not a configured domain: the exporter takes reports only about the domains it \
+                  is configured for, and none about it is stored"
+                .to_string(),
+        }
+    }
+
+    /// The configured domains with reports in the period that are not in
+    /// `shown`, by name.
+    fn others_with_reports(&self, shown: &[&str]) -> Vec<&str> {
+        self.stored
+            .iter()
+            .filter(|(name, span)| {
+                span.in_period > 0
+                    && self.configured.contains(*name)
+                    && !shown.contains(&name.as_str())
+            })
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+}
+
 /// The JSON of `reports` (README "reports JSON"): stable field names,
 /// times in Unix seconds.
 #[derive(Debug, Serialize)]
@@ -239,6 +353,11 @@ pub struct DomainJson<'a> {
     pub last_report_end: Option<i64>,
     /// One entry per sender, most failed sessions first.
     pub senders: Vec<SenderJson<'a>>,
+    /// Whether the domain is configured.
+    pub configured: bool,
+    /// The latest `end-datetime` of its stored reports, also of those
+    /// before the period; null without any.
+    pub last_stored_report_end: Option<i64>,
 }
 
 /// A sender in [`DomainJson`].
@@ -387,14 +506,22 @@ pub fn to_json<'a>(
         });
         let sessions: u64 = senders.iter().map(|s| s.sessions).sum();
         let failed: u64 = senders.iter().map(|s| s.failed_sessions).sum();
+        let last_report_end = senders.iter().map(|s| s.last_report_end).max();
         domains.push(DomainJson {
             domain,
             reports: senders.iter().map(|s| s.reports).sum(),
             sessions,
             failed_sessions: failed,
             failure_ratio: ratio(failed, sessions),
-            last_report_end: senders.iter().map(|s| s.last_report_end).max(),
+            last_report_end,
             senders,
+            configured: listing.configured.contains(domain),
+            last_stored_report_end: listing
+                .stored
+                .get(domain)
+                .filter(|span| span.reports > 0)
+                .map(|span| span.last_end)
+                .or(last_report_end),
         });
     }
     ReportsJson {
@@ -495,7 +622,12 @@ pub fn render_text(listing: &Listing, selected: &[String], since: i64, now: i64)
     for domain in &json.domains {
         out.push('\n');
         let Some(last) = domain.last_report_end else {
-            let _ = writeln!(out, "{}: no reports in this period", domain.domain);
+            let _ = writeln!(
+                out,
+                "{}: no reports in this period; {}",
+                domain.domain,
+                listing.without_reports(domain.domain, now)
+            );
             continue;
         };
         if domain.failed_sessions > 0 {
@@ -578,6 +710,39 @@ pub fn render_text(listing: &Listing, selected: &[String], since: i64, now: i64)
                     count(hidden, "failure detail")
                 );
             }
+        }
+    }
+    let shown: Vec<&str> = json.domains.iter().map(|d| d.domain).collect();
+    // Only when configured domains are left out (`--domain`): which of them
+    // do have reports.
+    let left_out = listing
+        .configured
+        .iter()
+        .any(|d| !shown.contains(&d.as_str()));
+    if json.domains.iter().any(|d| d.last_report_end.is_none()) && left_out {
+        let others = listing.others_with_reports(&shown);
+        if others.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nno other configured domain has reports in this period"
+            );
+        } else {
+            let more = others.len().saturating_sub(NAMED_WITH_REPORTS);
+            let _ = writeln!(
+                out,
+                "\nconfigured domains with reports in this period: {}{}",
+                others
+                    .iter()
+                    .take(NAMED_WITH_REPORTS)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            );
         }
     }
     let senders: BTreeSet<&str> = json

@@ -77,12 +77,24 @@ pub async fn start_exporter_with(
     overrides: ConfigOverrides,
     client_timeouts: ClientTimeouts,
 ) -> Running {
+    start_exporter_holding(spec, domains, overrides, client_timeouts, None).await
+}
+
+/// [`start_exporter_with`], the TLSRPT spool's reading at start-up held
+/// back by `hold` until it is released.
+pub async fn start_exporter_holding(
+    spec: WorldSpec,
+    domains: &[&str],
+    overrides: ConfigOverrides,
+    client_timeouts: ClientTimeouts,
+    hold: Option<mtasts_exporter::tlsrpt::component::RebuildHold>,
+) -> Running {
     let world = spec.start().await;
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("config.yml");
     std::fs::write(&config_path, world.config_yaml_with(domains, &overrides)).unwrap();
     let config = Config::load(&config_path).unwrap();
-    let app = App::start(&config_path, config).unwrap();
+    let app = App::start_holding(&config_path, config, hold).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = Arc::new(AppState {
