@@ -354,6 +354,21 @@ fn main() {
     // round on a fresh world also pays for postfix starting its smtpd
     // processes, which would be charged to DANE off.
     let baseline = if args.dane {
+        // Not a signed world: said before two rounds are spent on it.
+        match Config::load(&config_path) {
+            Ok(config) if config.resolver.trust_anchor_file.is_some() => {}
+            Ok(_) => {
+                eprintln!(
+                    "--dane: {} has no resolver.trust_anchor_file: not a `real_world --dnssec` world",
+                    config_path.display()
+                );
+                std::process::exit(1);
+            }
+            Err(error) => {
+                eprintln!("{error}");
+                std::process::exit(1);
+            }
+        }
         println!("\n# warm-up round, DANE off (discarded)");
         let warm_up = dane_off_round(&args, &config_path);
         println!("\n# the round with DANE off");
@@ -385,13 +400,6 @@ fn main() {
     }
     // DANE on every domain with --dane, off otherwise (a signed world's
     // config has it on).
-    if args.dane && config.resolver.trust_anchor_file.is_none() {
-        eprintln!(
-            "--dane: {} has no resolver.trust_anchor_file: not a `real_world --dnssec` world",
-            config_path.display()
-        );
-        std::process::exit(1);
-    }
     let dane = if args.dane {
         DaneMode::On
     } else {
