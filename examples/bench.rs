@@ -26,9 +26,26 @@
 //! includes scrapes; it prints the start-up (config load, time to ready)
 //! and the spread of the first round's probe start times. `--round-only`
 //! skips the idle, second-round and scrape-table measurements.
+//!
+//! `--dane` (issue 15) measures what DANE with DNSSEC validation costs: it
+//! needs a signed real world (`--world real`, started with `real_world
+//! --dnssec`, or `--attach` of a world started so) and implies
+//! `--starttls`. One invocation makes two rounds, each in a fresh exporter
+//! process: first this bench runs itself again without `--dane` (DANE off,
+//! same world, same concurrency; after a warm-up round of the same kind,
+//! discarded, so neither measured round is a cold world's first), then it
+//! runs the round with `dane: on`
+//! for every domain, and prints both with the difference (round, CPU per
+//! probe, DNS queries knot answered per domain from its `mod-stats`
+//! counters, load average). Without `--dane` a signed world's `dane: on`
+//! is turned off, so the first round is the baseline.
+//!
+//! ```sh
+//! target/release/examples/bench --world real --domains 10000 --dane --round-only
+//! ```
 
 use mtasts_exporter::app::App;
-use mtasts_exporter::config::Config;
+use mtasts_exporter::config::{Config, DaneMode};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -47,6 +64,7 @@ struct Args {
     attach: Option<PathBuf>,
     scrape_every: f64,
     round_only: bool,
+    dane: bool,
 }
 
 /// Which world the bench runs against.
@@ -84,6 +102,7 @@ fn parse_args() -> Result<Args, String> {
         attach: None,
         scrape_every: 15.0,
         round_only: false,
+        dane: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -102,6 +121,7 @@ fn parse_args() -> Result<Args, String> {
             "--blackbox" => args.blackbox = true,
             "--starttls" => args.starttls = true,
             "--round-only" => args.round_only = true,
+            "--dane" => args.dane = true,
             "--scrape-every" => args.scrape_every = number("--scrape-every")? as f64,
             "--world" => {
                 args.world = match it.next().as_deref() {
@@ -117,6 +137,16 @@ fn parse_args() -> Result<Args, String> {
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
+    }
+    if args.dane {
+        // DANE is checked over STARTTLS, on a signed world of real servers.
+        if args.world == WorldKind::Fake && args.attach.is_none() {
+            return Err(
+                "--dane needs --world real, or --attach of a `real_world --dnssec` world".into(),
+            );
+        }
+        args.world = WorldKind::Real;
+        args.starttls = true;
     }
     Ok(args)
 }
@@ -258,6 +288,9 @@ fn start_world(dir: &Path, args: &Args) -> Result<(Killed, PathBuf), String> {
     let config = dir.join("bench.yml");
     let mut command = Command::new(&world_exe);
     command.arg("--bench").arg(args.domains.to_string());
+    if args.world == WorldKind::Real && args.dane {
+        command.arg("--dnssec");
+    }
     if args.world == WorldKind::Fake {
         command
             .arg("--smtp")
@@ -303,7 +336,7 @@ fn main() {
         Ok(args) => args,
         Err(error) => {
             eprintln!(
-                "{error}\nusage: bench [--domains N] [--concurrency C] [--world fake|real] [--starttls] [--attach WORLD.yml] [--scrape-every S] [--round-only] [--smtp K] [--hostile H] [--hostile-smtp S] [--hostile-dns D] [--blackbox]"
+                "{error}\nusage: bench [--domains N] [--concurrency C] [--world fake|real] [--starttls] [--dane] [--attach WORLD.yml] [--scrape-every S] [--round-only] [--smtp K] [--hostile H] [--hostile-smtp S] [--hostile-dns D] [--blackbox]"
             );
             std::process::exit(2);
         }
@@ -322,6 +355,39 @@ fn main() {
         },
     };
     let world_pids = WorldPids::beside(&config_path, world.as_ref().map(|w| w.0.id()));
+    // With --dane, the round with DANE off first, on the same world, in a
+    // process of its own; before it a warm-up round, discarded: the first
+    // round on a fresh world also pays for postfix starting its smtpd
+    // processes, which would be charged to DANE off.
+    let baseline = if args.dane {
+        // Not a signed world: said before two rounds are spent on it.
+        match Config::load(&config_path) {
+            Ok(config) if config.resolver.trust_anchor_file.is_some() => {}
+            Ok(_) => {
+                eprintln!(
+                    "--dane: {} has no resolver.trust_anchor_file: not a `real_world --dnssec` world",
+                    config_path.display()
+                );
+                std::process::exit(1);
+            }
+            Err(error) => {
+                eprintln!("{error}");
+                std::process::exit(1);
+            }
+        }
+        println!("\n# warm-up round, DANE off (discarded)");
+        let warm_up = dane_off_round(&args, &config_path);
+        println!("\n# the round with DANE off");
+        match warm_up.and_then(|_| dane_off_round(&args, &config_path)) {
+            Ok(figures) => Some(figures),
+            Err(error) => {
+                eprintln!("the round with DANE off: {error}");
+                std::process::exit(1);
+            }
+        }
+    } else {
+        None
+    };
     let load_started = Instant::now();
     let mut config = match Config::load(&config_path) {
         Ok(config) => config,
@@ -338,6 +404,18 @@ fn main() {
             domain.settings.check_starttls = true;
         }
     }
+    // DANE on every domain with --dane, off otherwise (a signed world's
+    // config has it on).
+    let dane = if args.dane {
+        DaneMode::On
+    } else {
+        DaneMode::Off
+    };
+    config.defaults.dane = dane;
+    for domain in &mut config.domains {
+        domain.settings.dane = dane;
+    }
+    let knot = KnotStats::beside(&config_path);
     let n = config.domains.len() as f64;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -348,6 +426,8 @@ fn main() {
     runtime.block_on(async {
         use mtasts_exporter::server::{self, AppState, ClientTimeouts};
         let rss_before = status_kib("VmRSS:");
+        let load_before = load_average();
+        let queries_before = knot.as_ref().and_then(KnotStats::read);
         let world_cpu_before = world_pids.cpu_seconds();
         let cpu_before = cpu_seconds(&me);
         let started = Instant::now();
@@ -383,6 +463,11 @@ fn main() {
         let wall = started.elapsed().as_secs_f64();
         let cpu = cpu_seconds(&me) - cpu_before;
         let world_cpu = world_pids.cpu_seconds() - world_cpu_before;
+        let load_after = load_average();
+        let queries = match (queries_before, knot.as_ref().and_then(KnotStats::read)) {
+            (Some(before), Some(after)) => Some(KnotStats::difference(&before, &after)),
+            _ => None,
+        };
         scraping.store(false, std::sync::atomic::Ordering::Release);
         let scrapes = scraper.await.unwrap_or_default();
         let rss_after = status_kib("VmRSS:");
@@ -445,6 +530,11 @@ fn main() {
         println!("| CPU seconds for the round | {cpu:.2} |");
         println!("| the world's CPU seconds meanwhile | {world_cpu:.2} |");
         println!("| failed probes | {failed} |");
+        println!("| DANE (RFC 7672, DNSSEC validated) | {} |", if args.dane { "on, every domain" } else { "off" });
+        println!("| load average (1, 5, 15 min) at start / at end | {load_before} / {load_after} |");
+        if let Some(queries) = &queries {
+            println!("| DNS queries knot answered (per domain) | {} |", KnotStats::describe(queries, n));
+        }
         println!("| RSS after the round | {:.1} MiB |", rss_after / 1024.0);
         println!(
             "| peak RSS (round, scraped every {} s) | {:.1} MiB |",
@@ -484,8 +574,20 @@ fn main() {
                 json.chars().take(4000).collect::<String>()
             );
         }
+        let figures = RoundFigures {
+            wall,
+            cpu,
+            domains,
+            failed,
+            queries_per_domain: queries.as_ref().map(|q| KnotStats::total(q) as f64 / n),
+            load: load_after.clone(),
+        };
+        println!("{}", figures.line(args.dane));
+        if let Some(off) = &baseline {
+            print_dane_cost(off, &figures, &args);
+        }
         println!(
-            "\nsummary | {} | {} | {} | {} | {wall:.1} s | {cpu:.1} s | {:.2} ms | {:.0} MiB | {:.1} ms | {:.1} MB | {:.1} % |",
+            "\nsummary | {} | {} | {} | {} | {wall:.1} s | {cpu:.1} s | {:.2} ms | {:.0} MiB | {:.1} ms | {:.1} MB | {:.1} % | {} | {failed} | {} |",
             args.world.name(),
             domains,
             if args.starttls { "on" } else { "off" },
@@ -495,6 +597,8 @@ fn main() {
             render_times[2] * 1000.0,
             size as f64 / 1e6,
             first_second_share(&starts),
+            if args.dane { "on" } else { "off" },
+            load_after,
         );
         if !args.round_only {
             // A second round on a warm world (its certificates issued), through
@@ -522,6 +626,235 @@ fn main() {
     });
     drop(world);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The 1, 5 and 15 minute load averages, as `uptime` shows them: the
+/// machine is shared, so every figure goes with it.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What one round measured, as the `--dane` comparison needs it; printed
+/// as one `figures` line, which the parent bench reads from the child's
+/// output.
+struct RoundFigures {
+    wall: f64,
+    cpu: f64,
+    domains: usize,
+    failed: usize,
+    queries_per_domain: Option<f64>,
+    load: String,
+}
+
+impl RoundFigures {
+    fn line(&self, dane: bool) -> String {
+        format!(
+            "figures dane={} wall={:.3} cpu={:.3} domains={} failed={} queries_per_domain={} load={}",
+            if dane { "on" } else { "off" },
+            self.wall,
+            self.cpu,
+            self.domains,
+            self.failed,
+            self.queries_per_domain
+                .map(|q| format!("{q:.3}"))
+                .unwrap_or_else(|| "-".into()),
+            self.load.replace(' ', ","),
+        )
+    }
+
+    fn parse(line: &str) -> Option<RoundFigures> {
+        let fields: BTreeMap<&str, &str> = line
+            .strip_prefix("figures ")?
+            .split_whitespace()
+            .filter_map(|field| field.split_once('='))
+            .collect();
+        Some(RoundFigures {
+            wall: fields.get("wall")?.parse().ok()?,
+            cpu: fields.get("cpu")?.parse().ok()?,
+            domains: fields.get("domains")?.parse().ok()?,
+            failed: fields.get("failed")?.parse().ok()?,
+            queries_per_domain: fields.get("queries_per_domain")?.parse().ok(),
+            load: fields.get("load")?.replace(',', " "),
+        })
+    }
+
+    fn cpu_per_probe_ms(&self) -> f64 {
+        self.cpu / self.domains.max(1) as f64 * 1000.0
+    }
+}
+
+/// The round with DANE off on the same world: this bench again, without
+/// `--dane`, in a process of its own (a fresh exporter, as each row of
+/// `scripts/real-world-bench.sh`); its output is shown as it is.
+fn dane_off_round(args: &Args, config_path: &Path) -> Result<RoundFigures, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let output = Command::new(exe)
+        .arg("--attach")
+        .arg(config_path)
+        .arg("--world")
+        .arg("real")
+        .arg("--starttls")
+        .arg("--round-only")
+        .arg("--concurrency")
+        .arg(args.concurrency.to_string())
+        .arg("--scrape-every")
+        .arg(args.scrape_every.to_string())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run the bench again: {e}"))?;
+    let printed = String::from_utf8_lossy(&output.stdout);
+    print!("{printed}");
+    if !output.status.success() {
+        return Err(format!("it ended with {}", output.status));
+    }
+    printed
+        .lines()
+        .find_map(RoundFigures::parse)
+        .ok_or_else(|| "no figures line in its output".into())
+}
+
+/// The `--dane` comparison: the round with DANE off (the child's) and on
+/// (this process's), on the same world.
+fn print_dane_cost(off: &RoundFigures, on: &RoundFigures, args: &Args) {
+    let percent = |off: f64, on: f64| (on / off - 1.0) * 100.0;
+    println!(
+        "\n## What DANE with DNSSEC validation costs: {} domains, concurrency {}, STARTTLS on every domain; DANE off (a bench of its own), then on",
+        on.domains, args.concurrency
+    );
+    println!("| measure | DANE off | DANE on | difference |\n|---|---|---|---|");
+    println!(
+        "| full round | {:.1} s | {:.1} s | {:+.1} s ({:+.0} %) |",
+        off.wall,
+        on.wall,
+        on.wall - off.wall,
+        percent(off.wall, on.wall)
+    );
+    println!(
+        "| exporter CPU for the round | {:.1} s | {:.1} s | {:+.1} s ({:+.0} %) |",
+        off.cpu,
+        on.cpu,
+        on.cpu - off.cpu,
+        percent(off.cpu, on.cpu)
+    );
+    println!(
+        "| CPU per probe | {:.2} ms | {:.2} ms | {:+.2} ms per domain |",
+        off.cpu_per_probe_ms(),
+        on.cpu_per_probe_ms(),
+        on.cpu_per_probe_ms() - off.cpu_per_probe_ms()
+    );
+    if let (Some(q_off), Some(q_on)) = (off.queries_per_domain, on.queries_per_domain) {
+        println!(
+            "| DNS queries knot answered per domain | {q_off:.2} | {q_on:.2} | {:+.2} |",
+            q_on - q_off
+        );
+    }
+    println!("| failed probes | {} | {} | |", off.failed, on.failed);
+    println!(
+        "| load average (1, 5, 15 min) at the end | {} | {} | |",
+        off.load, on.load
+    );
+    println!(
+        "dane-cost | {} | {} | {:.1} s | {:.1} s | {:.2} ms | {:.2} ms | {:+.2} ms | {} | {} | {} / {} | {} / {} |",
+        on.domains,
+        args.concurrency,
+        off.wall,
+        on.wall,
+        off.cpu_per_probe_ms(),
+        on.cpu_per_probe_ms(),
+        on.cpu_per_probe_ms() - off.cpu_per_probe_ms(),
+        off.queries_per_domain
+            .map(|q| format!("{q:.2}"))
+            .unwrap_or_else(|| "-".into()),
+        on.queries_per_domain
+            .map(|q| format!("{q:.2}"))
+            .unwrap_or_else(|| "-".into()),
+        off.failed,
+        on.failed,
+        off.load,
+        on.load,
+    );
+}
+
+/// knot's query counters (`mod-stats`, `knotc stats`) of a real world,
+/// whose knot config path `real_world` writes beside its exporter config.
+struct KnotStats {
+    knot_config: PathBuf,
+}
+
+impl KnotStats {
+    fn beside(config: &Path) -> Option<KnotStats> {
+        let knot_config = std::fs::read_to_string(config.with_extension("knot")).ok()?;
+        Some(KnotStats {
+            knot_config: PathBuf::from(knot_config.trim()),
+        })
+    }
+
+    /// Queries answered so far, by type (`mod-stats.query-type[A]`).
+    fn read(&self) -> Option<BTreeMap<String, u64>> {
+        let output = Command::new("knotc")
+            .arg("-c")
+            .arg(&self.knot_config)
+            .arg("stats")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        if !output.status.success() {
+            return None;
+        }
+        Some(
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .filter_map(|line| {
+                    let (key, value) = line.split_once(" = ")?;
+                    let kind = key
+                        .strip_prefix("mod-stats.query-type[")?
+                        .strip_suffix(']')?;
+                    Some((kind.to_string(), value.trim().parse().ok()?))
+                })
+                .collect(),
+        )
+    }
+
+    fn difference(
+        before: &BTreeMap<String, u64>,
+        after: &BTreeMap<String, u64>,
+    ) -> BTreeMap<String, u64> {
+        after
+            .iter()
+            .map(|(kind, count)| {
+                (
+                    kind.clone(),
+                    count.saturating_sub(before.get(kind).copied().unwrap_or(0)),
+                )
+            })
+            .filter(|(_, count)| *count > 0)
+            .collect()
+    }
+
+    fn total(queries: &BTreeMap<String, u64>) -> u64 {
+        queries.values().sum()
+    }
+
+    /// `12.00 (A 3.00, AAAA 2.00, ...)`: per domain, in all and by type.
+    fn describe(queries: &BTreeMap<String, u64>, domains: f64) -> String {
+        let by_type: Vec<String> = queries
+            .iter()
+            .map(|(kind, count)| format!("{kind} {:.2}", *count as f64 / domains))
+            .collect();
+        format!(
+            "{} in all, {:.2} per domain ({})",
+            Self::total(queries),
+            Self::total(queries) as f64 / domains,
+            by_type.join(", ")
+        )
+    }
 }
 
 fn unix_now() -> f64 {

@@ -9,7 +9,7 @@
 //! ```sh
 //! apt-get install -y --no-install-recommends knot nginx postfix
 //! cargo build --release --examples
-//! target/release/examples/real_world --bench 10000 [--starttls] [--nginx-blocks] OUT.yml
+//! target/release/examples/real_world --bench 10000 [--starttls] [--nginx-blocks] [--dnssec] OUT.yml
 //! ```
 //!
 //! N domains `dI.test`, each with an STS record, a policy host with a
@@ -20,6 +20,23 @@
 //! all served by one postfix on one port (a service per address). The
 //! config written skips STARTTLS unless `--starttls` is given (the bench
 //! turns it on per run, on the same world).
+//!
+//! `--dnssec` (DANE, RFC 7672, issue 15): knot signs `test.` and a root
+//! zone `.` that delegates `test.` with a DS record (automatic signing,
+//! ECDSA P-256, a KSK and a ZSK per zone, NSEC; the keys of `test.` made
+//! with `keymgr` before knot starts so the root carries their DS, the
+//! root's made by knot; all in the world's directory). The zone has TLSA
+//! records `_25._tcp.mxJ.bench.test` (`3 1 1`: the SHA-256 of postfix's key,
+//! and of a next key kept beside it, so the set is ready for a key
+//! rollover), and the config written trusts the root's KSK
+//! (`resolver.trust_anchor_file`, the DNSKEY line `keymgr` prints) with
+//! `dane: on` for every domain. So each validation walks the chain a
+//! validator walks on the Internet for a name under a TLD: DNSKEY of `.`,
+//! DS and DNSKEY of `test.` (an anchor at `test.` naming only its KSK makes
+//! hickory ask for the DS of `test.`, which a server without the parent
+//! zone cannot prove: every answer was bogus). knot counts the queries it
+//! answers (`mod-stats`, read with `knotc stats`); the path of its config
+//! is written beside the exporter's (`OUT.knot`) for the bench.
 //!
 //! Everything lives in a temporary directory with its own configs, pid
 //! files and ports; nothing in /etc is touched and no system service is
@@ -46,6 +63,7 @@ struct Args {
     domains: usize,
     starttls: bool,
     nginx_blocks: bool,
+    dnssec: bool,
     config_path: PathBuf,
 }
 
@@ -55,6 +73,7 @@ fn parse_args() -> Option<Args> {
         domains: 0,
         starttls: false,
         nginx_blocks: false,
+        dnssec: false,
         config_path: PathBuf::new(),
     };
     while let Some(arg) = args.next() {
@@ -62,6 +81,7 @@ fn parse_args() -> Option<Args> {
             "--bench" => parsed.domains = args.next()?.parse().ok()?,
             "--starttls" => parsed.starttls = true,
             "--nginx-blocks" => parsed.nginx_blocks = true,
+            "--dnssec" => parsed.dnssec = true,
             path => parsed.config_path = PathBuf::from(path),
         }
     }
@@ -95,10 +115,28 @@ struct Ports {
     smtp: u16,
 }
 
+/// The `3 1 1` TLSA association data of the MX hosts (RFC 7672 §3.1.1,
+/// RFC 6698 §2.1): the SHA-256 of the SubjectPublicKeyInfo of postfix's key
+/// and of the next key (`next.key`, not in use), in hex.
+struct MxTlsa {
+    current: String,
+    next: String,
+}
+
+/// `3 1 1` data of a key: SHA-256 of its SubjectPublicKeyInfo, in hex.
+fn spki_sha256(key: &KeyPair) -> String {
+    use rcgen::PublicKeyData as _;
+    let digest = ring::digest::digest(&ring::digest::SHA256, &key.subject_public_key_info());
+    digest.as_ref().iter().fold(String::new(), |mut hex, byte| {
+        let _ = write!(hex, "{byte:02x}");
+        hex
+    })
+}
+
 /// The test CA and the certificates: one per policy host (all sharing one
 /// key, as the fake world's do: a key per host would only cost generation
-/// time) and one for the MX hosts.
-fn write_certificates(dir: &Path, args: &Args) -> Result<(), Error> {
+/// time) and one for the MX hosts; the MX hosts' TLSA data.
+fn write_certificates(dir: &Path, args: &Args) -> Result<MxTlsa, Error> {
     let ca_key = KeyPair::generate()?;
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -133,12 +171,19 @@ fn write_certificates(dir: &Path, args: &Args) -> Result<(), Error> {
     }
     let mx_names: Vec<String> = (0..MX_HOSTS).map(|j| format!("mx{j}.bench.test")).collect();
     std::fs::write(dir.join("mx.pem"), leaf(mx_names)?)?;
-    Ok(())
+    let next_key = KeyPair::generate()?;
+    std::fs::write(dir.join("next.key"), next_key.serialize_pem())?;
+    Ok(MxTlsa {
+        current: spki_sha256(&leaf_key),
+        next: spki_sha256(&next_key),
+    })
 }
 
 /// knot: one zone `test.` with every domain's records, loaded whole, no
-/// journal, no DNSSEC.
-fn write_knot(dir: &Path, args: &Args, ports: &Ports) -> Result<PathBuf, Error> {
+/// journal; with `--dnssec` signed by knot at load (keys made in the
+/// world's directory, never rolled during a run) and TLSA records for the
+/// MX hosts. `mod-stats` counts the queries answered.
+fn write_knot(dir: &Path, args: &Args, ports: &Ports, tlsa: &MxTlsa) -> Result<PathBuf, Error> {
     let knot = dir.join("knot");
     std::fs::create_dir_all(&knot)?;
     let zone_path = knot.join("test.zone");
@@ -149,6 +194,13 @@ fn write_knot(dir: &Path, args: &Args, ports: &Ports) -> Result<PathBuf, Error> 
     )?;
     for j in 0..MX_HOSTS {
         writeln!(zone, "mx{j}.bench A 127.0.1.{}", j + 1)?;
+        if args.dnssec {
+            writeln!(
+                zone,
+                "_25._tcp.mx{j}.bench TLSA 3 1 1 {}\n_25._tcp.mx{j}.bench TLSA 3 1 1 {}",
+                tlsa.current, tlsa.next
+            )?;
+        }
     }
     for i in 0..args.domains {
         let mx = mx_host(i);
@@ -158,19 +210,78 @@ fn write_knot(dir: &Path, args: &Args, ports: &Ports) -> Result<PathBuf, Error> 
         )?;
     }
     zone.flush()?;
+    let signing = "    dnssec-signing: on\n    dnssec-policy: bench\n";
+    let root_path = knot.join("root.zone");
+    let zone_options = "    journal-content: none\n    zonefile-sync: -1\n    zonefile-load: whole\n    semantic-checks: off\n";
+    let signed_zones = if args.dnssec {
+        format!(
+            "{signing}  - domain: .\n    file: \"{root}\"\n{zone_options}{signing}",
+            root = root_path.display()
+        )
+    } else {
+        String::new()
+    };
     let config = format!(
         "server:\n    rundir: \"{dir}\"\n    pidfile: \"{dir}/knot.pid\"\n    listen: 127.0.0.1@{port}\n\
          control:\n    listen: \"{dir}/knot.sock\"\n\
          database:\n    storage: \"{dir}\"\n\
          log:\n  - target: stderr\n    any: warning\n\
-         zone:\n  - domain: test.\n    file: \"{zone}\"\n    journal-content: none\n    zonefile-sync: -1\n    zonefile-load: whole\n    semantic-checks: off\n",
+         mod-stats:\n  - id: bench\n    query-type: on\n\
+         policy:\n  - id: bench\n    algorithm: ecdsap256sha256\n    nsec3: off\n    ksk-lifetime: 0\n    zsk-lifetime: 0\n\
+         template:\n  - id: default\n    global-module: mod-stats/bench\n\
+         zone:\n  - domain: test.\n    file: \"{zone}\"\n{zone_options}{signed_zones}",
         dir = knot.display(),
         port = ports.dns,
         zone = zone_path.display(),
     );
     let config_path = knot.join("knot.conf");
     std::fs::write(&config_path, config)?;
+    if args.dnssec {
+        // The keys of `test.` are made before knot starts, so the root zone
+        // can carry their DS from the first load; knot then signs `test.`
+        // with them and makes the root's own keys itself.
+        for role in ["ksk=yes zsk=no", "ksk=no zsk=yes"] {
+            let mut command = vec!["test.", "generate", "algorithm=ecdsap256sha256"];
+            command.extend(role.split(' '));
+            keymgr(&config_path, &command)?;
+        }
+        let ds: String = keymgr(&config_path, &["test.", "ds"])?
+            .lines()
+            .filter(|line| line.split_whitespace().nth(4) == Some("2"))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        if ds.is_empty() {
+            return Err("keymgr gave no SHA-256 DS for test.".into());
+        }
+        std::fs::write(
+            &root_path,
+            format!(
+                "$ORIGIN .\n$TTL 60\n@ SOA ns.test. hostmaster.test. 1 3600 600 86400 60\n@ NS ns.test.\ntest. NS ns.test.\nns.test. A 127.0.0.1\n{ds}"
+            ),
+        )?;
+    }
     Ok(config_path)
+}
+
+/// `keymgr -c CONFIG ARGS...`: its standard output, or an error with its
+/// standard error.
+fn keymgr(knot_config: &Path, args: &[&str]) -> Result<String, Error> {
+    let output = Command::new("keymgr")
+        .arg("-c")
+        .arg(knot_config)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()?;
+    if !output.status.success() {
+        return Err(format!(
+            "keymgr {}: {}: {}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// nginx: a certificate per policy host, either named by SNI in one server
@@ -313,15 +424,22 @@ fn wait_for(address: SocketAddr, what: &str, started: Instant) -> Result<(), Err
     Ok(())
 }
 
-/// Waits until knot answers a TXT query for `name` with an answer (it
-/// listens before it has loaded the zone): a hand-made DNS query over UDP.
-fn wait_for_zone(port: u16, name: &str, started: Instant) -> Result<(), Error> {
+/// DNS types asked by [`wait_for_zone`].
+const TXT: u16 = 16;
+const DNSKEY: u16 = 48;
+
+/// Waits until knot answers a query for `name` of type `qtype` with an
+/// answer (it listens before it has loaded, and signed, the zone): a
+/// hand-made DNS query over UDP.
+fn wait_for_zone(port: u16, name: &str, qtype: u16, started: Instant) -> Result<(), Error> {
     let mut query = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
     for label in name.split('.').filter(|l| !l.is_empty()) {
         query.push(label.len() as u8);
         query.extend_from_slice(label.as_bytes());
     }
-    query.extend_from_slice(&[0, 0, 16, 0, 1]);
+    query.push(0);
+    query.extend_from_slice(&qtype.to_be_bytes());
+    query.extend_from_slice(&[0, 1]);
     let socket = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
     socket.set_read_timeout(Some(Duration::from_millis(200)))?;
     let mut answer = [0u8; 512];
@@ -403,6 +521,17 @@ fn exporter_config(args: &Args, ports: &Ports, dir: &Path) -> String {
         ports.https,
         ports.smtp
     );
+    if args.dnssec {
+        // DANE for every domain, validated from the zone's own key.
+        yaml = yaml.replace(
+            "  timeout: 5s\ntls:",
+            &format!(
+                "  timeout: 5s\n  trust_anchor_file: {}\ntls:",
+                dir.join("trust-anchor.key").display()
+            ),
+        );
+        yaml.insert_str(0, "dane: on\n");
+    }
     for i in 0..args.domains {
         let _ = writeln!(yaml, "  - d{i}.test");
     }
@@ -438,9 +567,9 @@ fn start(args: &Args) -> Result<Daemons, Error> {
         smtp: free_port(Ipv4Addr::new(127, 0, 1, 1))?,
     };
     let started = Instant::now();
-    write_certificates(&dir, args)?;
+    let tlsa = write_certificates(&dir, args)?;
     let certs = started.elapsed().as_secs_f64();
-    let knot_config = write_knot(&dir, args, &ports)?;
+    let knot_config = write_knot(&dir, args, &ports, &tlsa)?;
     let nginx_config = write_nginx(&dir, args, &ports)?;
     let postfix_config = write_postfix(&dir, &ports)?;
     let generated = started.elapsed().as_secs_f64();
@@ -470,8 +599,14 @@ fn start(args: &Args) -> Result<Daemons, Error> {
     wait_for_zone(
         ports.dns,
         &format!("_mta-sts.d{}.test", args.domains - 1),
+        TXT,
         start_knot,
     )?;
+    if args.dnssec {
+        wait_for_zone(ports.dns, "test.", DNSKEY, start_knot)?;
+        wait_for_zone(ports.dns, ".", DNSKEY, start_knot)?;
+        write_trust_anchor(&knot_config, &dir.join("trust-anchor.key"))?;
+    }
     let knot_up = start_knot.elapsed().as_secs_f64();
     wait_for(
         (Ipv4Addr::LOCALHOST, ports.https).into(),
@@ -497,7 +632,7 @@ fn start(args: &Args) -> Result<Daemons, Error> {
     wait_for(smtp_address, "postfix", start_postfix)?;
     let postfix_up = start_postfix.elapsed().as_secs_f64();
     println!(
-        "real world: {} domains ({}) generated in {generated:.1} s (certificates {certs:.1} s); \
+        "real world: {} domains ({}{}) generated in {generated:.1} s (certificates {certs:.1} s); \
          knot answering after {knot_up:.1} s, nginx after {nginx_up:.1} s ({:.1} CPU s, {:.0} MiB in the master), postfix {postfix_up:.1} s later; \
          DNS 127.0.0.1:{} HTTPS 127.0.0.1:{} SMTP port {}",
         args.domains,
@@ -505,6 +640,11 @@ fn start(args: &Args) -> Result<Daemons, Error> {
             "config checks STARTTLS"
         } else {
             "config skips STARTTLS"
+        },
+        if args.dnssec {
+            ", zone signed by knot, TLSA 3 1 1 for the MX hosts, config with dane: on"
+        } else {
+            ""
         },
         cpu_seconds(nginx_pid),
         rss_mib(nginx_pid),
@@ -516,6 +656,10 @@ fn start(args: &Args) -> Result<Daemons, Error> {
     let temp = args.config_path.with_extension("tmp");
     std::fs::write(&temp, yaml)?;
     std::fs::write(
+        args.config_path.with_extension("knot"),
+        knot_config.display().to_string(),
+    )?;
+    std::fs::write(
         args.config_path.with_extension("pids"),
         world_pids(&daemons)
             .iter()
@@ -525,6 +669,26 @@ fn start(args: &Args) -> Result<Daemons, Error> {
     )?;
     std::fs::rename(&temp, &args.config_path)?;
     Ok(daemons)
+}
+
+/// The trust anchor: the DNSKEY records of the signed root zone's KSKs as
+/// `keymgr` prints them (`. DNSKEY 257 3 13 ...`), with the TTL and class
+/// the anchor file's zone-file syntax needs.
+fn write_trust_anchor(knot_config: &Path, path: &Path) -> Result<(), Error> {
+    let printed = keymgr(knot_config, &[".", "dnskey"])?;
+    let mut anchor = String::new();
+    for line in printed.lines() {
+        let mut fields = line.split_whitespace();
+        if let (Some(name), Some("DNSKEY")) = (fields.next(), fields.next()) {
+            let rest: Vec<&str> = fields.collect();
+            let _ = writeln!(anchor, "{name} 3600 IN DNSKEY {}", rest.join(" "));
+        }
+    }
+    if anchor.is_empty() {
+        return Err(format!("keymgr gave no DNSKEY for the root zone: {printed}").into());
+    }
+    std::fs::write(path, anchor)?;
+    Ok(())
 }
 
 fn rss_mib(pid: u32) -> f64 {
@@ -556,10 +720,12 @@ fn world_pids(daemons: &Daemons) -> Vec<u32> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let Some(args) = parse_args() else {
-        eprintln!("usage: real_world --bench N [--starttls] [--nginx-blocks] CONFIG_OUT.yml");
+        eprintln!(
+            "usage: real_world --bench N [--starttls] [--nginx-blocks] [--dnssec] CONFIG_OUT.yml"
+        );
         std::process::exit(2);
     };
-    for tool in ["knotd", "nginx", "postfix"] {
+    for tool in ["knotd", "keymgr", "knotc", "nginx", "postfix"] {
         if !Path::new("/usr/sbin").join(tool).exists() {
             eprintln!(
                 "{tool} missing: apt-get install -y --no-install-recommends knot nginx postfix"
@@ -619,6 +785,7 @@ async fn main() {
     };
     let _ = std::fs::remove_file(&args.config_path);
     let _ = std::fs::remove_file(args.config_path.with_extension("pids"));
+    let _ = std::fs::remove_file(args.config_path.with_extension("knot"));
     if stopped_early {
         std::process::exit(1);
     }
