@@ -126,7 +126,9 @@ struct DomainSeries {
 }
 
 /// Groups a domain's senders under bounded organization labels.
-fn domain_series(senders: &BTreeMap<String, crate::tlsrpt::tally::SenderCounts>) -> DomainSeries {
+fn domain_series(
+    senders: &litemap::LiteMap<String, crate::tlsrpt::tally::SenderCounts>,
+) -> DomainSeries {
     let mut by_label: BTreeMap<String, OrganizationSeries> = BTreeMap::new();
     let mut mx_failed: BTreeMap<(String, &'static str), u64> = BTreeMap::new();
     for (organization, counts) in senders {
@@ -245,8 +247,8 @@ struct RenderedDomain {
     lines: FamilyLines<TlsrptFamily>,
     /// Failed sessions by reported MX host and result type (usually
     /// empty), kept to render the MX family again when the domain's MX
-    /// hosts change without a report.
-    mx_failed: BTreeMap<(String, &'static str), u64>,
+    /// hosts change without a report. In key order.
+    mx_failed: Box<[((String, &'static str), u64)]>,
     /// The domain's MX hosts the MX family was rendered with (empty when
     /// `mx_failed` is).
     mx_hosts: Vec<String>,
@@ -318,7 +320,7 @@ impl RenderedDomain {
         let mut rendered = RenderedDomain {
             stamp,
             lines,
-            mx_failed: series.mx_failed,
+            mx_failed: series.mx_failed.into_iter().collect(),
             mx_hosts: Vec::new(),
             seen,
         };
@@ -332,7 +334,7 @@ impl RenderedDomain {
         if self.mx_failed.is_empty() {
             self.mx_hosts = Vec::new();
         } else {
-            for ((host, result), sessions) in &self.mx_failed {
+            for ((host, result), sessions) in self.mx_failed.iter() {
                 if mx_hosts.binary_search(host).is_ok() {
                     self.lines.sample(
                         TlsrptFamily::MxFailedSessions,
@@ -636,7 +638,7 @@ mod tests {
     fn beyond_the_busiest_organizations_the_rest_are_other() {
         use crate::rfc::rfc8460::report::PolicyType;
         use crate::tlsrpt::tally::{SenderCounts, SessionResult};
-        let mut senders = BTreeMap::new();
+        let mut senders = litemap::LiteMap::new();
         for i in 0..30u64 {
             let mut counts = SenderCounts {
                 reports: 1,

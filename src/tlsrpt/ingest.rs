@@ -572,10 +572,12 @@ mod tests {
             panic!("the domain set changed: a rebuild")
         };
         let failed = ingestor.with_tally(|tally| {
-            tally.domains["b.example"]["Org"].sessions[&(
-                PolicyType::Sts,
-                SessionResult::Failure(ReportResultType::ValidationFailure),
-            )]
+            tally.domains["b.example"].get("Org").map_or(0, |counts| {
+                counts.sessions[&(
+                    PolicyType::Sts,
+                    SessionResult::Failure(ReportResultType::ValidationFailure),
+                )]
+            })
         });
         assert_eq!(failed, 4);
     }

@@ -14,6 +14,7 @@
 
 use crate::echo::capped;
 use crate::rfc::rfc8460::report::{FailureDetail, PolicyType, Report, ReportResultType};
+use litemap::LiteMap;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -114,7 +115,7 @@ pub struct ReportSummary {
     /// Failed sessions by result type, from the failure details; failures
     /// the details do not account for count as `other`, as in the
     /// counters ([`crate::tlsrpt::tally`]).
-    pub failures_by_result: BTreeMap<ReportResultType, u64>,
+    pub failures_by_result: LiteMap<ReportResultType, u64>,
     /// The first failure details kept.
     pub details: Vec<DetailSummary>,
     /// Failure details not kept (beyond the cap here or the parser's).
@@ -137,7 +138,7 @@ impl ReportSummary {
             policy_types: Vec::new(),
             successful_sessions: 0,
             failed_sessions: 0,
-            failures_by_result: BTreeMap::new(),
+            failures_by_result: LiteMap::new(),
             details: Vec::new(),
             details_dropped: 0,
         };
@@ -211,7 +212,7 @@ pub fn ratio(part: u64, whole: u64) -> f64 {
     }
 }
 
-fn add(map: &mut BTreeMap<ReportResultType, u64>, result: ReportResultType, sessions: u64) {
+fn add(map: &mut LiteMap<ReportResultType, u64>, result: ReportResultType, sessions: u64) {
     if sessions > 0 {
         let slot = map.entry(result).or_default();
         *slot = slot.saturating_add(sessions);
@@ -224,7 +225,7 @@ pub struct DomainReports {
     /// The latest reports, latest first (by `end-datetime`).
     pub latest: Vec<Arc<ReportSummary>>,
     /// Each sender's latest report, by organization (capped name).
-    pub by_sender: BTreeMap<String, Arc<ReportSummary>>,
+    pub by_sender: LiteMap<String, Arc<ReportSummary>>,
 }
 
 impl DomainReports {
@@ -402,7 +403,7 @@ mod tests {
         );
         assert_eq!(
             summary.failures_by_result,
-            BTreeMap::from([
+            LiteMap::from_iter([
                 (ReportResultType::CertificateExpired, 4),
                 (ReportResultType::Other, 1)
             ])

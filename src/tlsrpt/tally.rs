@@ -3,6 +3,7 @@
 //! report, the same way at ingest and when the spool is read at start-up.
 
 use crate::rfc::rfc8460::report::{PolicyType, Report, ReportResultType};
+use litemap::LiteMap;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -38,18 +39,19 @@ pub struct SenderCounts {
     pub reports: u64,
     /// The latest `end-datetime` of them, Unix seconds (RFC 8460 §4.1).
     pub last_report_end: i64,
-    /// Sessions by policy type and result.
-    pub sessions: BTreeMap<(PolicyType, SessionResult), u64>,
+    /// Sessions by policy type and result (a sorted vector: a few entries).
+    pub sessions: LiteMap<(PolicyType, SessionResult), u64>,
     /// Failed sessions by `receiving-mx-hostname` (as reported: the reader
     /// keeps only the domain's MX hosts) and result type.
-    pub mx_failed_sessions: BTreeMap<(String, ReportResultType), u64>,
+    pub mx_failed_sessions: LiteMap<(String, ReportResultType), u64>,
 }
 
 /// Counts per policy domain, then per reporting organization.
 #[derive(Debug, Default, Clone)]
 pub struct Tally {
-    /// Policy domain → organization name → counts.
-    pub domains: BTreeMap<String, BTreeMap<String, SenderCounts>>,
+    /// Policy domain → organization name → counts (per domain a sorted
+    /// vector: a few senders each).
+    pub domains: BTreeMap<String, LiteMap<String, SenderCounts>>,
     /// When each domain's counts last changed, as a stamp unique in the
     /// process (see [`Tally::stamp`]).
     stamps: HashMap<String, u64>,
@@ -178,7 +180,9 @@ mod tests {
         let mut tally = Tally::default();
         assert!(tally.add(&report, |domain| domain == "example.com"));
         assert_eq!(tally.domains.len(), 1, "only the included domain");
-        let counts = &tally.domains["example.com"]["Org"];
+        let Some(counts) = tally.domains["example.com"].get("Org") else {
+            panic!("counted")
+        };
         assert_eq!(counts.reports, 1, "two policies, one report");
         assert_eq!(counts.last_report_end, 1_796_083_199);
         let sessions: Vec<(&str, &str, u64)> = counts
@@ -198,7 +202,7 @@ mod tests {
         );
         assert_eq!(
             counts.mx_failed_sessions,
-            BTreeMap::from([(
+            LiteMap::from_iter([(
                 (
                     "mx1.example.com".to_string(),
                     ReportResultType::CertificateExpired
