@@ -28,13 +28,14 @@ fn world_spec() -> WorldSpec {
     spec
 }
 
-/// A report of `organization` about `domain`: 7 successful sessions and
-/// 3 failed ones, 2 on the domain's MX host and 1 on a host it does not
-/// have.
+/// A report of `organization` about `domain` for yesterday (a fixed date
+/// would fall behind the retention one day): 7 successful sessions and 3
+/// failed ones, 2 on the domain's MX host and 1 on a host it does not have.
 fn report(organization: &str, id: &str, domain: &str) -> Vec<u8> {
+    let (start, end) = yesterday();
     format!(
         r#"{{"organization-name":"{organization}","report-id":"{id}",
-          "date-range":{{"start-datetime":"2026-11-30T00:00:00Z","end-datetime":"2026-11-30T23:59:59Z"}},
+          "date-range":{{"start-datetime":"{start}","end-datetime":"{end}"}},
           "contact-info":"tlsrpt@sender.example",
           "policies":[{{"policy":{{"policy-type":"sts","policy-domain":"{domain}","mx-host":["mx1.{domain}"]}},
             "summary":{{"total-successful-session-count":7,"total-failure-session-count":3}},
@@ -586,8 +587,7 @@ async fn each_refusal_is_answered_with_its_counted_cause() {
     let (running, address) = start(storage.path(), "  max_decompressed_bytes: 1048576\n").await;
     let url = format!("http://{address}/tlsrpt");
     let good = report("Google Inc.", "cause", "good.test");
-    let future =
-        String::from_utf8_lossy(&good).replace("2026-11-30T23:59:59Z", "2099-11-30T23:59:59Z");
+    let future = String::from_utf8_lossy(&good).replace(&yesterday().1, "2099-11-30T23:59:59Z");
     let mut cut_gzip = gzip(&good);
     cut_gzip.truncate(cut_gzip.len() / 2);
     let cases: [(&str, Vec<u8>, u16, &str); 6] = [
@@ -660,10 +660,8 @@ fn yesterday() -> (String, String) {
 async fn a_passing_domain_with_reported_failures_says_so_at_the_top() {
     let storage = tempfile::tempdir().unwrap();
     let (running, address) = start(storage.path(), "").await;
-    let (start_day, end_day) = yesterday();
-    let body = String::from_utf8_lossy(&report("Evil <b>Org</b>", "blind", "good.test"))
-        .replace("2026-11-30T00:00:00Z", &start_day)
-        .replace("2026-11-30T23:59:59Z", &end_day);
+    let body =
+        String::from_utf8_lossy(&report("Evil <b>Org</b>", "blind", "good.test")).to_string();
     let (status, answer) = post(&format!("http://{address}/tlsrpt"), None, body.into_bytes()).await;
     assert_eq!(status, 200, "{answer}");
 
@@ -727,17 +725,10 @@ async fn the_exporter_serves_while_the_spool_is_read_and_counts_it_all_after() {
 
     const STORED: usize = 300;
     let storage = tempfile::tempdir().unwrap();
-    let (start_day, end_day) = yesterday();
-    let dated = |raw: Vec<u8>| -> Vec<u8> {
-        String::from_utf8_lossy(&raw)
-            .replace("2026-11-30T00:00:00Z", &start_day)
-            .replace("2026-11-30T23:59:59Z", &end_day)
-            .into_bytes()
-    };
     {
         let spool = Spool::open(storage.path(), DEFAULT_DECOMPRESSED_LIMIT).unwrap();
         for i in 0..STORED {
-            let raw = gzip(&dated(report("Google Inc.", &format!("r{i}"), "good.test")));
+            let raw = gzip(&report("Google Inc.", &format!("r{i}"), "good.test"));
             let decoded = decode_report(&raw, DEFAULT_DECOMPRESSED_LIMIT).unwrap();
             spool.store(&decoded, &raw).unwrap();
         }
@@ -788,7 +779,7 @@ async fn the_exporter_serves_while_the_spool_is_read_and_counts_it_all_after() {
     assert!(landing.contains("id=\"tlsrpt-reading\""), "{landing}");
     // A report taken in meanwhile: stored at once, counted once.
     let url = format!("http://{address}/tlsrpt");
-    let late = dated(report("Microsoft Corporation", "late", "good.test"));
+    let late = report("Microsoft Corporation", "late", "good.test");
     let (status, body) = post(&url, None, late).await;
     assert_eq!((status, body.as_str()), (200, "stored\n"));
 

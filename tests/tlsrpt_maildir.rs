@@ -82,10 +82,13 @@ impl Signer {
     }
 }
 
+/// A report for yesterday (a fixed date would fall behind the retention
+/// one day).
 fn report_json(organization: &str, id: &str) -> String {
+    let day = (time::OffsetDateTime::now_utc() - time::Duration::days(1)).date();
     format!(
         r#"{{"organization-name":"{organization}","report-id":"{id}",
-  "date-range":{{"start-datetime":"2026-11-30T00:00:00Z","end-datetime":"2026-11-30T23:59:59Z"}},
+  "date-range":{{"start-datetime":"{day}T00:00:00Z","end-datetime":"{day}T23:59:59Z"}},
   "contact-info":"tlsrpt@sender.test",
   "policies":[{{"policy":{{"policy-type":"sts","policy-domain":"example.test","mx-host":["mx1.example.test"]}},
     "summary":{{"total-successful-session-count":40,"total-failure-session-count":2}},
