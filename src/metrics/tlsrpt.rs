@@ -22,7 +22,7 @@ use crate::scheduler::LatestReports;
 use crate::tlsrpt::https::HTTPS_CAUSES;
 use crate::tlsrpt::ingest::{Channel, Ingestor};
 use crate::tlsrpt::maildir::MAILDIR_CAUSES;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
@@ -264,7 +264,8 @@ struct RenderedDomain {
 /// the tally took seconds per scrape and held the whole text at once.
 #[derive(Debug, Default)]
 pub struct RenderedTlsrpt {
-    domains: HashMap<String, RenderedDomain>,
+    /// By domain name: the tally's order, so the scrape's order too.
+    domains: BTreeMap<String, RenderedDomain>,
     scrapes: u64,
 }
 
@@ -356,11 +357,9 @@ impl RenderedTlsrpt {
         self.scrapes += 1;
         let scrape = self.scrapes;
         // Under the tally's lock: which domains changed, and their series.
-        let mut order: Vec<String> = Vec::new();
         let mut changed: Vec<(String, u64, DomainSeries)> = Vec::new();
         let mut check_mx: Vec<String> = Vec::new();
         source.ingestor.with_tally(|tally| {
-            order.reserve(tally.domains.len());
             for (domain, senders) in &tally.domains {
                 let stamp = tally.stamp(domain);
                 match self.domains.get_mut(domain.as_str()) {
@@ -372,18 +371,16 @@ impl RenderedTlsrpt {
                     }
                     _ => changed.push((domain.clone(), stamp, domain_series(senders))),
                 }
-                order.push(domain.clone());
             }
         });
         // Under the latest probes' lock: the MX hosts needed.
-        let needs_mx = |series: &DomainSeries| !series.mx_failed.is_empty();
         let (changed_mx, checked_mx): (Vec<Vec<String>>, Vec<Vec<String>>) = {
             let latest = source.latest.lock().unwrap_or_else(|p| p.into_inner());
             (
                 changed
                     .iter()
                     .map(|(domain, _, series)| {
-                        if needs_mx(series) {
+                        if !series.mx_failed.is_empty() {
                             probed_mx_hosts(&latest, domain)
                         } else {
                             Vec::new()
@@ -409,9 +406,8 @@ impl RenderedTlsrpt {
         }
         // Domains no longer counted (removed from the configuration).
         self.domains.retain(|_, rendered| rendered.seen == scrape);
-        order
-            .iter()
-            .filter_map(|domain| self.domains.get(domain.as_str()))
+        self.domains
+            .values()
             .map(|rendered| rendered.lines.clone())
             .collect()
     }
