@@ -344,9 +344,7 @@ pub fn reported_failures(
     let since = now as i64 - NOTICE_WINDOW_SECONDS;
     let mut window: Vec<&ReportSummary> = Vec::new();
     for summary in reports.latest.iter().chain(reports.by_sender.values()) {
-        let known = window.iter().any(|kept| {
-            kept.organization == summary.organization && kept.report_id == summary.report_id
-        });
+        let known = window.iter().any(|kept| kept.same_report(summary));
         if summary.end >= since && !known {
             window.push(summary);
         }

@@ -198,7 +198,9 @@ impl ReportSummary {
         (self.end, self.start, &self.organization, &self.report_id)
     }
 
-    fn same_report(&self, other: &ReportSummary) -> bool {
+    /// Whether `other` is the same report: same organization and report id
+    /// (RFC 8460 §4.4, the pair that names a report).
+    pub fn same_report(&self, other: &ReportSummary) -> bool {
         self.organization == other.organization && self.report_id == other.report_id
     }
 }
