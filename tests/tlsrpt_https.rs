@@ -191,7 +191,7 @@ async fn a_report_is_counted_once_and_kept_across_a_restart() {
             &series,
             &format!("mtasts_tlsrpt_last_report_end_timestamp_seconds{{{google}}}")
         ),
-        1_796_083_199.0
+        yesterday_end_timestamp() as f64
     );
     assert_eq!(value(&series, "mtasts_tlsrpt_report_duplicates_total"), 1.0);
     // Failed sessions on the domain's MX host, as its probe saw it, from
@@ -651,6 +651,15 @@ fn yesterday() -> (String, String) {
     let now = time::OffsetDateTime::now_utc();
     let day = (now - time::Duration::days(1)).date();
     (format!("{day}T00:00:00Z"), format!("{day}T23:59:59Z"))
+}
+
+/// The end of [`yesterday`], in seconds since the epoch.
+fn yesterday_end_timestamp() -> i64 {
+    let day = (time::OffsetDateTime::now_utc() - time::Duration::days(1)).date();
+    day.with_hms(23, 59, 59)
+        .expect("a time of day")
+        .assume_utc()
+        .unix_timestamp()
 }
 
 /// A domain whose probe passes while senders report failures says so at
