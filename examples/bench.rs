@@ -26,6 +26,9 @@
 //! includes scrapes; it prints the start-up (config load, time to ready)
 //! and the spread of the first round's probe start times. `--round-only`
 //! skips the idle, second-round and scrape-table measurements.
+//! `--share-checks S` sets `smtp.share_checks_for` to S seconds: each of
+//! the 100 shared MX hosts is then checked once per S seconds for all the
+//! domains naming it, instead of once per domain.
 //!
 //! `--dane` (issue 15) measures what DANE with DNSSEC validation costs: it
 //! needs a signed real world (`--world real`, started with `real_world
@@ -65,6 +68,9 @@ struct Args {
     scrape_every: f64,
     round_only: bool,
     dane: bool,
+    /// `smtp.share_checks_for`, in seconds (0: each probe checks its MX
+    /// hosts itself).
+    share_checks: u64,
 }
 
 /// Which world the bench runs against.
@@ -103,6 +109,7 @@ fn parse_args() -> Result<Args, String> {
         scrape_every: 15.0,
         round_only: false,
         dane: false,
+        share_checks: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -122,6 +129,7 @@ fn parse_args() -> Result<Args, String> {
             "--starttls" => args.starttls = true,
             "--round-only" => args.round_only = true,
             "--dane" => args.dane = true,
+            "--share-checks" => args.share_checks = number("--share-checks")? as u64,
             "--scrape-every" => args.scrape_every = number("--scrape-every")? as f64,
             "--world" => {
                 args.world = match it.next().as_deref() {
@@ -336,7 +344,7 @@ fn main() {
         Ok(args) => args,
         Err(error) => {
             eprintln!(
-                "{error}\nusage: bench [--domains N] [--concurrency C] [--world fake|real] [--starttls] [--dane] [--attach WORLD.yml] [--scrape-every S] [--round-only] [--smtp K] [--hostile H] [--hostile-smtp S] [--hostile-dns D] [--blackbox]"
+                "{error}\nusage: bench [--domains N] [--concurrency C] [--world fake|real] [--starttls] [--dane] [--attach WORLD.yml] [--scrape-every S] [--round-only] [--share-checks SECONDS] [--smtp K] [--hostile H] [--hostile-smtp S] [--hostile-dns D] [--blackbox]"
             );
             std::process::exit(2);
         }
@@ -398,6 +406,7 @@ fn main() {
     };
     let config_load = load_started.elapsed().as_secs_f64();
     config.concurrency = args.concurrency;
+    config.smtp.share_checks_for = Duration::from_secs(args.share_checks);
     if args.starttls {
         config.defaults.check_starttls = true;
         for domain in &mut config.domains {
@@ -511,11 +520,16 @@ fn main() {
         let starts: Vec<f64> = reports.iter().map(|r| r.timestamp - started_unix).collect();
 
         println!(
-            "\n## mtasts-exporter, {} world, {} domains, concurrency {}, STARTTLS {} ({} own MX hosts, {} hostile), {} hostile policy servers, {} near-64-KiB DNS answers",
+            "\n## mtasts-exporter, {} world, {} domains, concurrency {}, STARTTLS {}{} ({} own MX hosts, {} hostile), {} hostile policy servers, {} near-64-KiB DNS answers",
             args.world.name(),
             domains,
             args.concurrency,
             if args.starttls { "on every domain" } else { "off" },
+            if args.share_checks > 0 {
+                format!(", each MX host's check shared for {} s", args.share_checks)
+            } else {
+                String::new()
+            },
             args.smtp,
             args.hostile_smtp,
             args.hostile,

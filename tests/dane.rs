@@ -832,3 +832,32 @@ async fn with_trust_ad_bit_a_denial_with_ad_set_is_a_secure_denial() {
     assert_eq!(failures(&doc), [pair("dane-required", "no-tlsa-records")]);
     assert_eq!(metrics.effective_policy("adnotlsa.test"), ["sts"]);
 }
+
+#[tokio::test]
+async fn a_shared_starttls_check_keeps_the_chain_each_domains_dane_check_needs() {
+    let world = shared_mx_world().start().await;
+    let smtp = "smtp:\n  helo_name: probe.test\n";
+    let yaml = world.config_yaml(&["{name: a.test, dane: on}", "{name: b.test, dane: on}"]);
+    assert!(yaml.contains(smtp));
+    let yaml = yaml.replace(smtp, &format!("{smtp}  share_checks_for: 30s\n"));
+    let config = Config::parse(&yaml).expect("config");
+    let prober = Prober::new(&config).expect("prober");
+    for index in 0..2 {
+        let (report, doc, metrics) = probe_domain(&config, &prober, index).await;
+        let d = &config.domains[index].name;
+        assert!(report.success, "{d}: {:#?}", report.failures);
+        assert_eq!(doc["dane"]["effective_policy"], "dane");
+        assert_eq!(doc["mx_hosts"][0]["dane"]["valid"], true, "{d}");
+        assert!(doc["mx_hosts"][0]["dane"]["matched_record"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("3 1 1 ")));
+        assert_eq!(
+            metrics.get(
+                "mtasts_mx_dane_valid",
+                &[("domain", d), ("mx", "mx.shared.test")]
+            ),
+            Some(1.0)
+        );
+    }
+    assert_eq!(world.smtp_sessions.count("mx.shared.test"), 1);
+}

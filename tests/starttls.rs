@@ -415,3 +415,82 @@ async fn policy_host_certificate_is_described_when_invalid() {
     assert_eq!(report.failures[0].reason, Reason::CertificateExpired);
     assert_eq!(report.failures[0].result_type, ResultType::StsWebpkiInvalid);
 }
+
+/// Domains `a|b|c.shared.test`, each with the one MX host
+/// `mx.shared.test`, which behaves as told; the probes of them run at once
+/// with `smtp.share_checks_for` set to `share` (`None`: not set).
+async fn probe_shared(
+    behavior: SmtpBehavior,
+    share: Option<&str>,
+) -> (Vec<ProbeReport>, support::world::World, Prober, Config) {
+    let mx = "mx.shared.test";
+    let domains = ["a.shared.test", "b.shared.test", "c.shared.test"];
+    let mut spec = WorldSpec::new();
+    for domain in domains {
+        spec.txt(&format!("_mta-sts.{domain}"), "v=STSv1; id=1")
+            .a(&format!("mta-sts.{domain}"))
+            .policy_host(
+                &format!("mta-sts.{domain}"),
+                PolicyHost::ok(&policy_text("enforce", &[mx], 1_209_600)),
+            )
+            .mx(domain, 10, mx);
+    }
+    spec.smtp_host(mx, behavior);
+    let world = spec.start().await;
+    let mut yaml = world.config_yaml(&domains);
+    if let Some(share) = share {
+        let smtp = "smtp:\n  helo_name: probe.test\n";
+        assert!(yaml.contains(smtp));
+        yaml = yaml.replace(smtp, &format!("{smtp}  share_checks_for: {share}\n"));
+    }
+    let config = Config::parse(&yaml).unwrap();
+    let prober = Prober::new(&config).unwrap();
+    let reports = check::run_checks(&prober, &config.domains, 8).await;
+    (reports, world, prober, config)
+}
+
+#[tokio::test]
+async fn a_shared_mx_host_is_checked_once_for_every_domain_naming_it() {
+    let (reports, world, prober, config) =
+        probe_shared(SmtpBehavior::Tls(CertKind::Valid), Some("30s")).await;
+    assert_eq!(world.smtp_sessions.count("mx.shared.test"), 1);
+    for report in &reports {
+        assert!(report.success, "{}: {:#?}", report.domain, report.failures);
+        let host = &report.mx_hosts.as_ref().unwrap()[0];
+        assert_eq!(host.host, "mx.shared.test");
+        assert_eq!(host.starttls_offered, Some(true));
+        assert_eq!(host.tls_version.as_deref(), Some("TLSv1.3"));
+        assert!(host.cert.as_ref().unwrap().valid);
+    }
+    // Within share_checks_for, a later probe is given the same check.
+    let again = prober.probe(&config.domains[1]).await;
+    assert!(again.success);
+    assert_eq!(world.smtp_sessions.count("mx.shared.test"), 1);
+}
+
+#[tokio::test]
+async fn a_shared_failure_is_every_naming_domains_failure() {
+    let (reports, world, _, _) = probe_shared(SmtpBehavior::NoStarttls, Some("30s")).await;
+    assert_eq!(world.smtp_sessions.count("mx.shared.test"), 1);
+    for report in &reports {
+        let failure = report
+            .failures
+            .iter()
+            .find(|f| f.phase == Phase::Starttls)
+            .unwrap_or_else(|| panic!("{}: {:#?}", report.domain, report.failures));
+        assert_eq!(failure.result_type, ResultType::StarttlsNotSupported);
+        assert_eq!(failure.reason.as_str(), "starttls-not-offered");
+        assert!(
+            failure.detail.contains("mx.shared.test"),
+            "{}",
+            failure.detail
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_sharing_each_domain_checks_its_mx_host_itself() {
+    let (reports, world, _, _) = probe_shared(SmtpBehavior::Tls(CertKind::Valid), None).await;
+    assert!(reports.iter().all(|r| r.success));
+    assert_eq!(world.smtp_sessions.count("mx.shared.test"), 3);
+}

@@ -80,6 +80,7 @@ impl Default for Config {
             smtp: SmtpConfig {
                 helo_name: default_helo_name(),
                 timeout: DEFAULT_SMTP_TIMEOUT,
+                share_checks_for: Duration::ZERO,
             },
             phase_duration_by_domain: false,
             probe_endpoint: ProbeEndpointConfig::default(),

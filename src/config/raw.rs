@@ -130,6 +130,7 @@ pub(super) struct RawPorts {
 pub(super) struct RawSmtp {
     pub(super) helo_name: Option<String>,
     pub(super) timeout: Option<ConfigDuration>,
+    pub(super) share_checks_for: Option<ConfigDuration>,
 }
 
 /// `metrics:`: optional metric labels.

@@ -31,6 +31,9 @@ pub struct SmtpConfig {
     pub helo_name: String,
     /// Bound on one MX host's exchange.
     pub timeout: Duration,
+    /// How long one STARTTLS check of an MX host answers for every domain
+    /// naming that host (zero: each probe checks its MX hosts itself).
+    pub share_checks_for: Duration,
 }
 
 /// One watched domain.

@@ -65,6 +65,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigIssue>> {
     validate_addresses(raw.addresses, &mut config.addresses, &mut issues);
     config.domains = validate_domains(raw.domains, &config.defaults, &mut issues);
     bound_dnssec_cache_ttl(&mut config, explicit_cache_ttl, &mut issues);
+    bound_shared_checks(&config, &mut issues);
     config.reports =
         super::reports::validate_reports(raw.reports, config.storage.path.as_ref(), &mut issues.0);
     if issues.0.is_empty() {
@@ -194,7 +195,8 @@ fn validate_certificates(
     }
 }
 
-/// `smtp:`: the EHLO name must be a host name, the timeout above zero.
+/// `smtp:`: the EHLO name must be a host name, the timeout above zero
+/// (`share_checks_for` is bounded by [`bound_shared_checks`]).
 fn validate_smtp(raw: RawSmtp, smtp: &mut SmtpConfig, issues: &mut Issues) {
     if let Some(name) = raw.helo_name {
         if !is_ascii_domain(&name) {
@@ -208,6 +210,9 @@ fn validate_smtp(raw: RawSmtp, smtp: &mut SmtpConfig, issues: &mut Issues) {
     if let Some(d) = raw.timeout {
         check_above_zero("smtp.timeout", d, issues);
         smtp.timeout = d.0;
+    }
+    if let Some(d) = raw.share_checks_for {
+        smtp.share_checks_for = d.0;
     }
 }
 
@@ -261,13 +266,7 @@ const MAX_DNSSEC_CACHE_SIZE: usize = 1_000_000;
 /// lowered to half of it. (`/probe` modules probe once: their interval
 /// does not count.)
 fn bound_dnssec_cache_ttl(config: &mut Config, explicit: bool, issues: &mut Issues) {
-    let shortest = config
-        .domains
-        .iter()
-        .map(|d| d.settings.interval)
-        .chain(std::iter::once(config.defaults.interval))
-        .min()
-        .unwrap_or(config.defaults.interval);
+    let shortest = shortest_interval(config);
     let cap = &mut config.resolver.dnssec_cache_max_ttl;
     if *cap < shortest {
         return;
@@ -283,6 +282,34 @@ fn bound_dnssec_cache_ttl(config: &mut Config, explicit: bool, issues: &mut Issu
     } else {
         *cap = shortest / 2;
     }
+}
+
+/// `smtp.share_checks_for` below the shortest probe interval, so every
+/// domain's next probe sees a check made after its last one.
+fn bound_shared_checks(config: &Config, issues: &mut Issues) {
+    let shared = config.smtp.share_checks_for;
+    let shortest = shortest_interval(config);
+    if !shared.is_zero() && shared >= shortest {
+        issues.add(
+            "smtp.share_checks_for",
+            format!(
+                "must be below the shortest probe interval ({}s): a domain's next probe would be given the check its last one saw",
+                shortest.as_secs()
+            ),
+        );
+    }
+}
+
+/// The shortest probe interval, the defaults' or a domain's (`/probe`
+/// modules probe once: their interval does not count).
+fn shortest_interval(config: &Config) -> Duration {
+    config
+        .domains
+        .iter()
+        .map(|d| d.settings.interval)
+        .chain(std::iter::once(config.defaults.interval))
+        .min()
+        .unwrap_or(config.defaults.interval)
 }
 
 /// `tls:`: the extra CA file must be a file.
@@ -450,6 +477,22 @@ mod tests {
         assert_eq!(c.smtp.timeout, Duration::from_secs(10));
         assert_eq!(c.concurrency, DEFAULT_CONCURRENCY);
         assert_eq!(c.ports.https, 443);
+    }
+
+    #[test]
+    fn shared_starttls_checks_are_off_by_default_and_below_every_interval() {
+        let c = Config::parse("domains: [a.example]\n").unwrap();
+        assert_eq!(c.smtp.share_checks_for, Duration::ZERO);
+        let c = Config::parse("smtp:\n  share_checks_for: 45s\ndomains: [a.example]\n").unwrap();
+        assert_eq!(c.smtp.share_checks_for, Duration::from_secs(45));
+        let issues = Config::parse(
+            "smtp:\n  share_checks_for: 45s\ndomains:\n  - a.example\n  - name: b.example\n    interval: 30s\n",
+        )
+        .unwrap_err();
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].field, "smtp.share_checks_for");
+        assert!(issues[0].problem.contains("(30s)"), "{}", issues[0].problem);
+        assert_eq!(issues[0].position.map(|p| p.line), Some(2));
     }
 
     #[test]

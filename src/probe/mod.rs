@@ -17,6 +17,7 @@ pub mod mx_lookup;
 pub mod outcome;
 pub mod policy_fetch;
 pub mod record_lookup;
+pub mod shared_checks;
 pub mod starttls;
 pub mod tlsrpt_lookup;
 
@@ -129,6 +130,7 @@ impl Prober {
                 timeout: config.smtp.timeout,
                 port: config.ports.smtp,
                 addresses: config.addresses,
+                share_checks_for: config.smtp.share_checks_for,
             },
             connection_permits,
             network.clone(),
@@ -296,9 +298,8 @@ impl Prober {
             .take(self.max_mx_hosts)
             .map(|record| async move {
                 let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-                let start = Instant::now();
-                let check = checker.check(&record.host, remaining).await;
-                (check, start.elapsed())
+                let (check, took, _) = checker.check_shared(&record.host, remaining).await;
+                (check, took)
             });
         futures_util::future::join_all(checks).await
     }

@@ -11,6 +11,7 @@ use super::classify::local_error;
 use super::dns::{Dns, DnsAnswer};
 use super::local_net::LocalNetwork;
 use super::outcome::{AddressStarttls, StarttlsCheck, StarttlsError, StarttlsSuccess};
+use super::shared_checks::{SharedChecks, Source};
 use crate::config::AddressesConfig;
 use crate::report::AddressFamily;
 use crate::taxonomy::{LocalError, LocalErrorKind};
@@ -28,6 +29,9 @@ use tokio::sync::Semaphore;
 const MAX_LINE: usize = 2048;
 /// Most lines in one multi-line reply.
 const MAX_REPLY_LINES: usize = 100;
+/// How much longer than its own limit a probe waits for another's check
+/// of the same host ([`StarttlsChecker::check_shared`]).
+const SHARED_WAIT_GRACE: Duration = Duration::from_millis(100);
 /// How long QUIT may take after a successful check.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -42,6 +46,9 @@ pub struct SmtpSettings {
     pub port: u16,
     /// Which addresses of each host are checked.
     pub addresses: AddressesConfig,
+    /// How long one check of a host answers for every domain naming it
+    /// (zero: not shared; [`super::shared_checks`]).
+    pub share_checks_for: Duration,
 }
 
 /// A line-oriented reader over the plain TCP connection, bounded.
@@ -141,6 +148,12 @@ fn cap(text: &str) -> String {
     text.chars().take(100).collect()
 }
 
+/// The shared checks `settings` ask for, if any.
+fn shared_checks(settings: &SmtpSettings) -> Option<Arc<SharedChecks>> {
+    (!settings.share_checks_for.is_zero())
+        .then(|| Arc::new(SharedChecks::new(settings.share_checks_for)))
+}
+
 /// Checks STARTTLS on MX hosts with a shared WebPKI verifier.
 #[derive(Clone)]
 pub struct StarttlsChecker {
@@ -154,6 +167,9 @@ pub struct StarttlsChecker {
     network: LocalNetwork,
     /// Whether each address's chain is kept for a DANE check.
     keep_chains: bool,
+    /// Recent checks, shared by the domains naming the same host (`None`
+    /// when `settings.share_checks_for` is zero).
+    shared: Option<Arc<SharedChecks>>,
 }
 
 impl StarttlsChecker {
@@ -172,6 +188,7 @@ impl StarttlsChecker {
             dns,
             verifier,
             provider,
+            shared: shared_checks(&settings),
             settings,
             permits,
             network,
@@ -184,7 +201,42 @@ impl StarttlsChecker {
     pub fn keeping_chains(&self) -> StarttlsChecker {
         StarttlsChecker {
             keep_chains: true,
+            shared: shared_checks(&self.settings),
             ..self.clone()
+        }
+    }
+
+    /// [`StarttlsChecker::check`], timed, or the recent check of the same
+    /// host made for another domain within `smtp.share_checks_for`, with
+    /// the time that check took ([`super::shared_checks`]). A wait for
+    /// another probe's running check is bounded by `limit` (and a moment
+    /// more, so that a check of the caller's own that runs to `limit`
+    /// reports the stage it was cut off at).
+    pub async fn check_shared(
+        &self,
+        host: &str,
+        limit: Duration,
+    ) -> (StarttlsCheck, Duration, Source) {
+        let own = || async {
+            let start = std::time::Instant::now();
+            let check = self.check(host, limit).await;
+            (check, start.elapsed())
+        };
+        let Some(shared) = &self.shared else {
+            let (check, took) = own().await;
+            return (check, took, Source::Checked);
+        };
+        let wait = limit + SHARED_WAIT_GRACE;
+        match tokio::time::timeout(wait, shared.get_or_check(host, own)).await {
+            Ok(found) => found,
+            Err(_) => (
+                StarttlsCheck::failed(
+                    host,
+                    StarttlsError::Timeout("waiting for the host's shared check"),
+                ),
+                limit,
+                Source::Shared,
+            ),
         }
     }
 

@@ -55,12 +55,13 @@ impl ResolvesServerCert for OneCert {
 /// length 2, fatal (2), handshake_failure (40).
 const HANDSHAKE_FAILURE_ALERT: [u8; 7] = [21, 3, 3, 0, 2, 2, 40];
 
-/// Serves one fake MX host.
+/// Serves one fake MX host, counting its connections in `sessions`.
 pub async fn serve_smtp(
     listener: TcpListener,
     host: String,
     behavior: SmtpBehavior,
     ca: Arc<TestCa>,
+    sessions: Arc<std::sync::atomic::AtomicUsize>,
 ) {
     let acceptor = match behavior {
         SmtpBehavior::Tls(kind) => Some(tls_acceptor(Arc::new(OneCert(
@@ -72,6 +73,7 @@ pub async fn serve_smtp(
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        sessions.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let acceptor = acceptor.clone();
         let host = host.clone();
         tokio::spawn(async move {

@@ -204,7 +204,10 @@ impl WorldSpec {
         let ca = Arc::new(TestCa::new());
         let mut records = self.records.clone();
         let mut tasks = Vec::new();
-        let smtp_port = self.start_smtp_hosts(&ca, &mut records, &mut tasks).await;
+        let smtp_sessions = SmtpSessions::default();
+        let smtp_port = self
+            .start_smtp_hosts(&ca, &mut records, &mut tasks, &smtp_sessions)
+            .await;
         for (index, host) in self.unreachable.iter().enumerate() {
             let ip = Ipv4Addr::new(127, 0, 2, index as u8 + 1);
             records.push(Record::from_rdata(name(host), 60, RData::A(ip.into())));
@@ -247,6 +250,7 @@ impl WorldSpec {
             dns_addr,
             https_addr,
             smtp_port,
+            smtp_sessions,
             ca_file,
             ca,
             hosts,
@@ -301,6 +305,7 @@ impl WorldSpec {
         ca: &Arc<TestCa>,
         records: &mut Vec<Record>,
         tasks: &mut Vec<JoinHandle<()>>,
+        sessions: &SmtpSessions,
     ) -> u16 {
         let mut serve: Vec<(IpAddr, &str, SmtpBehavior)> = Vec::new();
         for (index, (host, behavior)) in self.smtp.iter().enumerate() {
@@ -353,11 +358,13 @@ impl WorldSpec {
                 }
             }
             for (listener, host, behavior) in listeners {
+                let count = sessions.of(&host);
                 tasks.push(tokio::spawn(serve_smtp(
                     listener,
                     host,
                     behavior,
                     ca.clone(),
+                    count,
                 )));
             }
             return port;
@@ -404,6 +411,25 @@ pub struct ConfigOverrides {
     pub extra: &'static str,
 }
 
+/// The connections each fake MX host accepted, over all its addresses.
+#[derive(Debug, Clone, Default)]
+pub struct SmtpSessions(
+    Arc<std::sync::Mutex<HashMap<String, Arc<std::sync::atomic::AtomicUsize>>>>,
+);
+
+impl SmtpSessions {
+    /// The counter of `host`'s connections.
+    fn of(&self, host: &str) -> Arc<std::sync::atomic::AtomicUsize> {
+        let mut hosts = self.0.lock().expect("SMTP session counters");
+        hosts.entry(host.to_string()).or_default().clone()
+    }
+
+    /// How many connections `host` has accepted.
+    pub fn count(&self, host: &str) -> usize {
+        self.of(host).load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// A running fake world.
 pub struct World {
     /// DNS server (UDP and TCP on the same port).
@@ -412,6 +438,8 @@ pub struct World {
     pub https_addr: SocketAddr,
     /// The port every fake MX host listens on (on its own address).
     pub smtp_port: u16,
+    /// The connections each fake MX host accepted.
+    pub smtp_sessions: SmtpSessions,
     /// The test CA's PEM file.
     pub ca_file: tempfile::NamedTempFile,
     /// The test CA.
