@@ -494,3 +494,59 @@ async fn without_sharing_each_domain_checks_its_mx_host_itself() {
     assert!(reports.iter().all(|r| r.success));
     assert_eq!(world.smtp_sessions.count("mx.shared.test"), 3);
 }
+
+#[tokio::test]
+async fn a_probe_with_little_time_left_does_not_cut_the_shared_check_short_for_others() {
+    let mx = "mx.shared.test";
+    let mut spec = WorldSpec::new();
+    for domain in ["hurried.test", "patient.test"] {
+        spec.txt(&format!("_mta-sts.{domain}"), "v=STSv1; id=1")
+            .a(&format!("mta-sts.{domain}"))
+            .policy_host(
+                &format!("mta-sts.{domain}"),
+                PolicyHost::ok(&policy_text("enforce", &[mx], 1_209_600)),
+            )
+            .mx(domain, 10, mx);
+    }
+    // Stalls after STARTTLS until the exporter's smtp.timeout (2s here).
+    spec.smtp_host(mx, SmtpBehavior::StallAfterStarttls);
+    let world = spec.start().await;
+    let smtp = "smtp:\n  helo_name: probe.test\n  timeout: 5s\n";
+    let yaml = world.config_yaml(&["{name: hurried.test, timeout: 1s}", "patient.test"]);
+    assert!(yaml.contains(smtp));
+    let yaml = yaml.replace(
+        smtp,
+        "smtp:\n  helo_name: probe.test\n  timeout: 2s\n  share_checks_for: 30s\n",
+    );
+    let config = Config::parse(&yaml).unwrap();
+    let prober = Prober::new(&config).unwrap();
+    let (hurried, patient) = tokio::join!(
+        prober.probe(&config.domains[0]),
+        prober.probe(&config.domains[1])
+    );
+    let detail = |report: &ProbeReport| {
+        let failure = report
+            .failures
+            .iter()
+            .find(|f| f.phase == Phase::Starttls)
+            .unwrap_or_else(|| panic!("{}: {:#?}", report.domain, report.failures));
+        assert_eq!(failure.reason.as_str(), "timeout");
+        failure.detail.clone()
+    };
+    // The hurried probe gave up waiting; the check itself ran to
+    // smtp.timeout and is what the other domain got.
+    assert!(detail(&hurried).contains("waiting for the host's shared check"));
+    let patient_detail = detail(&patient);
+    assert!(
+        !patient_detail.contains("waiting"),
+        "the shared check was cut short: {patient_detail}"
+    );
+    // It ran to smtp.timeout (2s), not to the hurried probe's 1s.
+    let took = patient
+        .phases
+        .iter()
+        .find(|t| t.phase == Phase::Starttls)
+        .map(|t| t.duration_seconds);
+    assert!(took.is_some_and(|s| s >= 1.9), "{took:?}");
+    assert_eq!(world.smtp_sessions.count(mx), 1);
+}

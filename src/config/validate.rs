@@ -284,17 +284,19 @@ fn bound_dnssec_cache_ttl(config: &mut Config, explicit: bool, issues: &mut Issu
     }
 }
 
-/// `smtp.share_checks_for` below the shortest probe interval, so every
-/// domain's next probe sees a check made after its last one.
+/// `smtp.share_checks_for` below half the shortest probe interval: the
+/// scheduler may probe a domain again after half its interval (the
+/// jitter of its second round), and that probe must see a check made
+/// after its last one.
 fn bound_shared_checks(config: &Config, issues: &mut Issues) {
     let shared = config.smtp.share_checks_for;
-    let shortest = shortest_interval(config);
-    if !shared.is_zero() && shared >= shortest {
+    let half = shortest_interval(config) / 2;
+    if !shared.is_zero() && shared >= half {
         issues.add(
             "smtp.share_checks_for",
             format!(
-                "must be below the shortest probe interval ({}s): a domain's next probe would be given the check its last one saw",
-                shortest.as_secs()
+                "must be below half the shortest probe interval ({}s): a domain's next probe could be given the check its last one saw",
+                half.as_secs_f64()
             ),
         );
     }
@@ -485,13 +487,16 @@ mod tests {
         assert_eq!(c.smtp.share_checks_for, Duration::ZERO);
         let c = Config::parse("smtp:\n  share_checks_for: 45s\ndomains: [a.example]\n").unwrap();
         assert_eq!(c.smtp.share_checks_for, Duration::from_secs(45));
+        assert!(
+            Config::parse("interval: 90s\nsmtp:\n  share_checks_for: 45s\ndomains: [a]\n").is_err()
+        );
         let issues = Config::parse(
             "smtp:\n  share_checks_for: 45s\ndomains:\n  - a.example\n  - name: b.example\n    interval: 30s\n",
         )
         .unwrap_err();
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].field, "smtp.share_checks_for");
-        assert!(issues[0].problem.contains("(30s)"), "{}", issues[0].problem);
+        assert!(issues[0].problem.contains("(15s)"), "{}", issues[0].problem);
         assert_eq!(issues[0].position.map(|p| p.line), Some(2));
     }
 

@@ -5,43 +5,61 @@
 //! it is delivering for, so one check answers for all of them for a while
 //! instead of one connection per domain and round.
 //!
-//! The first probe to need a host starts its check; probes that need the
-//! same host meanwhile wait for that check instead of starting their own,
-//! and later ones are given its result until `share_for` has passed since
-//! it started. A probe that is cut off while checking leaves the check to
-//! the next probe waiting for it. At most [`MAX_SHARED_HOSTS`] hosts are
-//! kept; past that, a host's check is not shared.
+//! The first probe to need a host starts its check in a task of its own,
+//! bounded by `smtp.timeout` and not by that probe's deadline, so a probe
+//! with little time left (a short per-domain `timeout`, a `/probe` with a
+//! short scrape timeout) cannot cut the check short for everyone. Probes
+//! that need the same host meanwhile wait for that check instead of
+//! starting their own, each for as long as its own deadline allows, and
+//! later ones are given its result until `share_for` has passed since it
+//! started. At most [`MAX_SHARED_HOSTS`] hosts are kept; past that, a
+//! host's check is not shared.
 
-use super::outcome::StarttlsCheck;
+use super::outcome::{StarttlsCheck, StarttlsError};
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
-use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-/// Most MX hosts whose checks are kept at once (a few hundred bytes to a
-/// few kilobytes each, with the certificate's description).
+/// Most MX hosts whose checks are kept at once. An entry is the host's
+/// check: a few hundred bytes to a few kilobytes with the certificate's
+/// description, more for the DANE checker's, which keeps each address's
+/// certificate chain as presented (each bounded by rustls's limit on a
+/// handshake message).
 pub const MAX_SHARED_HOSTS: usize = 4096;
 
-/// One host's check: when it started, and its result once there is one.
+/// A host's check as every probe needing it awaits it: the check made in
+/// a task, and how long it took.
+pub type SharedCheck = Shared<BoxFuture<'static, (StarttlsCheck, Duration)>>;
+
+/// One host's check and when it started.
 struct Entry {
     started: Instant,
-    check: OnceCell<(StarttlsCheck, Duration)>,
+    check: SharedCheck,
+}
+
+/// The kept checks, and when the oldest of them expires (a full table is
+/// swept no sooner).
+struct Table {
+    entries: HashMap<String, Entry>,
+    sweep_after: Instant,
 }
 
 /// The shared checks of one checker.
 pub struct SharedChecks {
     share_for: Duration,
-    entries: Mutex<HashMap<String, Arc<Entry>>>,
+    table: Mutex<Table>,
 }
 
-/// Whether a check was made for the caller or given from another's.
+/// Whether a probe started the check it was given or joined another's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    /// The caller's own check (also when sharing is off or full).
+    /// The check was started for this probe (also when sharing is off or
+    /// the table is full).
     Checked,
-    /// A check started by another probe within `share_for`.
+    /// A check started for another probe within `share_for`.
     Shared,
 }
 
@@ -50,72 +68,72 @@ impl SharedChecks {
     pub fn new(share_for: Duration) -> SharedChecks {
         SharedChecks {
             share_for,
-            entries: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table {
+                entries: HashMap::new(),
+                sweep_after: Instant::now(),
+            }),
         }
     }
 
-    /// The check of `host` (compared without case and trailing dot):
-    /// a running or recent one, else the one `check` makes now. The check
-    /// comes with how long it took, not how long the caller waited; its
-    /// `host` is the caller's spelling.
-    pub async fn get_or_check<F, Fut>(
-        &self,
-        host: &str,
-        check: F,
-    ) -> (StarttlsCheck, Duration, Source)
+    /// The check of `host` (compared without case and trailing dot): a
+    /// running or recent one, else the one `start` makes now, spawned on
+    /// the runtime so that it runs to its own end whoever awaits it.
+    /// `None` when the table is full of current checks: the caller checks
+    /// the host itself.
+    pub fn get_or_start<F, Fut>(&self, host: &str, start: F) -> Option<(SharedCheck, Source)>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = (StarttlsCheck, Duration)>,
+        Fut: Future<Output = (StarttlsCheck, Duration)> + Send + 'static,
     {
-        let Some(entry) = self.entry(host) else {
-            let (check, took) = check().await;
-            return (check, took, Source::Checked);
-        };
-        let mut own = false;
-        let (shared, took) = entry
-            .check
-            .get_or_init(|| {
-                own = true;
-                check()
-            })
-            .await
-            .clone();
-        let source = if own { Source::Checked } else { Source::Shared };
-        let mut shared = shared;
-        shared.host = host.to_string();
-        (shared, took, source)
-    }
-
-    /// The entry for `host`: the current one, or a new one in place of an
-    /// expired one; `None` when the table is full of current entries.
-    fn entry(&self, host: &str) -> Option<Arc<Entry>> {
         let key = host.trim_end_matches('.').to_ascii_lowercase();
         let now = Instant::now();
-        let current = |entry: &Entry| now.duration_since(entry.started) < self.share_for;
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(entry) = entries.get(&key) {
-            if current(entry) {
-                return Some(entry.clone());
+        let share_for = self.share_for;
+        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = table.entries.get(&key) {
+            if now.duration_since(entry.started) < share_for {
+                return Some((entry.check.clone(), Source::Shared));
             }
         }
-        if entries.len() >= MAX_SHARED_HOSTS && !entries.contains_key(&key) {
-            entries.retain(|_, entry| current(entry));
-            if entries.len() >= MAX_SHARED_HOSTS {
+        if table.entries.len() >= MAX_SHARED_HOSTS && !table.entries.contains_key(&key) {
+            if now < table.sweep_after {
+                return None;
+            }
+            table
+                .entries
+                .retain(|_, entry| now.duration_since(entry.started) < share_for);
+            let oldest = table.entries.values().map(|entry| entry.started).min();
+            table.sweep_after = oldest.map_or(now, |started| started + share_for);
+            if table.entries.len() >= MAX_SHARED_HOSTS {
                 return None;
             }
         }
-        let entry = Arc::new(Entry {
-            started: now,
-            check: OnceCell::new(),
-        });
-        entries.insert(key, entry.clone());
-        Some(entry)
+        let task = tokio::spawn(start());
+        let failed_host = key.clone();
+        let check = async move {
+            task.await.unwrap_or_else(|_| {
+                // Only a runtime shutting down (or a bug) ends the task
+                // without its result.
+                let error = StarttlsError::Timeout("the shared check was stopped");
+                (StarttlsCheck::failed(&failed_host, error), Duration::ZERO)
+            })
+        }
+        .boxed()
+        .shared();
+        table.entries.insert(
+            key,
+            Entry {
+                started: now,
+                check: check.clone(),
+            },
+        );
+        Some((check, Source::Checked))
     }
 
     /// How many hosts' checks are kept (current or expired, until replaced
     /// or swept when the table fills).
     pub fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+        let table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        table.entries.len()
     }
 
     /// Whether no check is kept.
@@ -127,108 +145,99 @@ impl SharedChecks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::outcome::StarttlsError;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
-    fn failed(host: &str) -> StarttlsCheck {
-        StarttlsCheck::failed(host, StarttlsError::NoAddress)
-    }
-
-    async fn counted(
+    /// Starts (or joins) the check of `host`, one that takes `delay`,
+    /// counting the checks made in `made`; `None` when not shared.
+    fn start(
         shared: &SharedChecks,
         host: &str,
-        made: &AtomicUsize,
+        made: &Arc<AtomicUsize>,
         delay: Duration,
-    ) -> (StarttlsCheck, Duration, Source) {
-        shared
-            .get_or_check(host, || async {
-                made.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(delay).await;
-                (failed(host), Duration::from_millis(40))
-            })
-            .await
+    ) -> Option<(SharedCheck, Source)> {
+        let made = made.clone();
+        let name = host.to_string();
+        shared.get_or_start(host, move || async move {
+            made.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(delay).await;
+            let check = StarttlsCheck::failed(&name, StarttlsError::NoAddress);
+            (check, Duration::from_millis(40))
+        })
+    }
+
+    /// [`start`], awaited.
+    async fn checked(shared: &SharedChecks, host: &str, made: &Arc<AtomicUsize>) -> Source {
+        let (check, source) = start(shared, host, made, Duration::ZERO).expect("shared");
+        check.await;
+        source
     }
 
     #[tokio::test(start_paused = true)]
-    async fn probes_at_once_wait_for_one_check_and_get_its_time_and_their_spelling() {
+    async fn probes_at_once_wait_for_one_check_and_get_its_time() {
         let shared = SharedChecks::new(Duration::from_secs(60));
-        let made = AtomicUsize::new(0);
+        let made = Arc::new(AtomicUsize::new(0));
         let delay = Duration::from_millis(40);
-        let (a, b, c) = tokio::join!(
-            counted(&shared, "mx.example", &made, delay),
-            counted(&shared, "MX.Example.", &made, delay),
-            counted(&shared, "mx.example", &made, delay),
-        );
+        let (a, a_source) = start(&shared, "mx.example", &made, delay).unwrap();
+        let (b, b_source) = start(&shared, "MX.Example.", &made, delay).unwrap();
+        assert_eq!((a_source, b_source), (Source::Checked, Source::Shared));
+        let (a, b) = tokio::join!(a, b);
         assert_eq!(made.load(Ordering::SeqCst), 1);
-        assert_eq!(a.2, Source::Checked);
-        assert_eq!((b.2, c.2), (Source::Shared, Source::Shared));
-        assert_eq!(b.0.host, "MX.Example.");
-        assert_eq!(b.1, Duration::from_millis(40));
+        assert_eq!(a.1, Duration::from_millis(40));
+        assert_eq!(b.0.host, "mx.example");
         assert_eq!(shared.len(), 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_check_is_shared_until_share_for_has_passed_since_it_started() {
         let shared = SharedChecks::new(Duration::from_secs(60));
-        let made = AtomicUsize::new(0);
-        counted(&shared, "mx.example", &made, Duration::ZERO).await;
+        let made = Arc::new(AtomicUsize::new(0));
+        assert_eq!(checked(&shared, "mx.example", &made).await, Source::Checked);
         tokio::time::advance(Duration::from_secs(59)).await;
-        assert_eq!(
-            counted(&shared, "mx.example", &made, Duration::ZERO)
-                .await
-                .2,
-            Source::Shared
-        );
+        assert_eq!(checked(&shared, "mx.example", &made).await, Source::Shared);
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert_eq!(
-            counted(&shared, "mx.example", &made, Duration::ZERO)
-                .await
-                .2,
-            Source::Checked
-        );
+        assert_eq!(checked(&shared, "mx.example", &made).await, Source::Checked);
         assert_eq!(made.load(Ordering::SeqCst), 2);
-        counted(&shared, "other.example", &made, Duration::ZERO).await;
+        checked(&shared, "other.example", &made).await;
         assert_eq!(made.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_check_cut_off_is_made_by_the_next_probe_waiting() {
+    async fn a_probe_that_gives_up_waiting_leaves_the_check_running_for_the_others() {
         let shared = SharedChecks::new(Duration::from_secs(60));
-        let made = AtomicUsize::new(0);
-        let slow = counted(&shared, "mx.example", &made, Duration::from_secs(10));
-        assert!(tokio::time::timeout(Duration::from_secs(1), slow)
+        let made = Arc::new(AtomicUsize::new(0));
+        let (first, _) = start(&shared, "mx.example", &made, Duration::from_secs(10)).unwrap();
+        assert!(tokio::time::timeout(Duration::from_millis(100), first)
             .await
             .is_err());
-        let (_, _, source) = counted(&shared, "mx.example", &made, Duration::ZERO).await;
-        assert_eq!(source, Source::Checked);
-        assert_eq!(made.load(Ordering::SeqCst), 2);
+        let (second, source) =
+            start(&shared, "mx.example", &made, Duration::from_secs(10)).unwrap();
+        assert_eq!(source, Source::Shared);
+        let (check, took) = second.await;
+        assert_eq!(check.result.unwrap_err(), StarttlsError::NoAddress);
+        assert_eq!(took, Duration::from_millis(40));
+        assert_eq!(
+            made.load(Ordering::SeqCst),
+            1,
+            "the check ran once, to its end"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_full_table_sweeps_expired_checks_and_else_checks_unshared() {
         let shared = SharedChecks::new(Duration::from_secs(60));
-        let made = AtomicUsize::new(0);
+        let made = Arc::new(AtomicUsize::new(0));
         for i in 0..MAX_SHARED_HOSTS {
-            counted(&shared, &format!("mx{i}.example"), &made, Duration::ZERO).await;
+            checked(&shared, &format!("mx{i}.example"), &made).await;
         }
-        let (_, _, source) = counted(&shared, "new.example", &made, Duration::ZERO).await;
-        assert_eq!(source, Source::Checked);
+        assert!(start(&shared, "new.example", &made, Duration::ZERO).is_none());
         assert_eq!(shared.len(), MAX_SHARED_HOSTS);
-        assert_eq!(
-            counted(&shared, "new.example", &made, Duration::ZERO)
-                .await
-                .2,
-            Source::Checked,
-            "not kept while the table is full of current checks"
-        );
         tokio::time::advance(Duration::from_secs(60)).await;
-        counted(&shared, "new.example", &made, Duration::ZERO).await;
-        assert_eq!(shared.len(), 1, "the expired checks are swept");
         assert_eq!(
-            counted(&shared, "new.example", &made, Duration::ZERO)
-                .await
-                .2,
-            Source::Shared
+            checked(&shared, "new.example", &made).await,
+            Source::Checked
         );
+        assert_eq!(shared.len(), 1, "the expired checks are swept");
+        assert_eq!(checked(&shared, "new.example", &made).await, Source::Shared);
     }
 }

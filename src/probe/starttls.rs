@@ -29,9 +29,6 @@ use tokio::sync::Semaphore;
 const MAX_LINE: usize = 2048;
 /// Most lines in one multi-line reply.
 const MAX_REPLY_LINES: usize = 100;
-/// How much longer than its own limit a probe waits for another's check
-/// of the same host ([`StarttlsChecker::check_shared`]).
-const SHARED_WAIT_GRACE: Duration = Duration::from_millis(100);
 /// How long QUIT may take after a successful check.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -206,37 +203,39 @@ impl StarttlsChecker {
         }
     }
 
-    /// [`StarttlsChecker::check`], timed, or the recent check of the same
-    /// host made for another domain within `smtp.share_checks_for`, with
-    /// the time that check took ([`super::shared_checks`]). A wait for
-    /// another probe's running check is bounded by `limit` (and a moment
-    /// more, so that a check of the caller's own that runs to `limit`
-    /// reports the stage it was cut off at).
+    /// [`StarttlsChecker::check`], timed; or, with `smtp.share_checks_for`,
+    /// the host's shared check ([`super::shared_checks`]): the recent or
+    /// running one, else one started now and bounded by `smtp.timeout`, not
+    /// by `limit`; the caller waits for it at most `limit`. The time is the
+    /// check's own, not the wait.
     pub async fn check_shared(
         &self,
         host: &str,
         limit: Duration,
     ) -> (StarttlsCheck, Duration, Source) {
-        let own = || async {
+        let timed = |checker: StarttlsChecker, host: String, limit: Duration| async move {
             let start = std::time::Instant::now();
-            let check = self.check(host, limit).await;
+            let check = checker.check(&host, limit).await;
             (check, start.elapsed())
         };
-        let Some(shared) = &self.shared else {
-            let (check, took) = own().await;
+        let started = self.shared.as_ref().and_then(|shared| {
+            shared.get_or_start(host, || {
+                timed(self.clone(), host.to_string(), self.settings.timeout)
+            })
+        });
+        let Some((check, source)) = started else {
+            let (check, took) = timed(self.clone(), host.to_string(), limit).await;
             return (check, took, Source::Checked);
         };
-        let wait = limit + SHARED_WAIT_GRACE;
-        match tokio::time::timeout(wait, shared.get_or_check(host, own)).await {
-            Ok(found) => found,
-            Err(_) => (
-                StarttlsCheck::failed(
-                    host,
-                    StarttlsError::Timeout("waiting for the host's shared check"),
-                ),
-                limit,
-                Source::Shared,
-            ),
+        match tokio::time::timeout(limit, check).await {
+            Ok((mut check, took)) => {
+                check.host = host.to_string();
+                (check, took, source)
+            }
+            Err(_) => {
+                let error = StarttlsError::Timeout("waiting for the host's shared check");
+                (StarttlsCheck::failed(host, error), limit, source)
+            }
         }
     }
 
