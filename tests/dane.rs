@@ -18,7 +18,7 @@ use support::ca::CertKind;
 use support::https::PolicyHost;
 use support::signed_dns::{DnssecSpec, Signing};
 use support::smtp::SmtpBehavior;
-use support::world::{TlsaData, World, WorldSpec};
+use support::world::{ConfigOverrides, TlsaData, World, WorldSpec};
 
 const POLICY: &str = "version: STSv1\nmode: enforce\nmax_age: 1209600\nmx: *.{d}\n";
 
@@ -836,10 +836,14 @@ async fn with_trust_ad_bit_a_denial_with_ad_set_is_a_secure_denial() {
 #[tokio::test]
 async fn a_shared_starttls_check_keeps_the_chain_each_domains_dane_check_needs() {
     let world = shared_mx_world().start().await;
-    let smtp = "smtp:\n  helo_name: probe.test\n";
-    let yaml = world.config_yaml(&["{name: a.test, dane: on}", "{name: b.test, dane: on}"]);
-    assert!(yaml.contains(smtp));
-    let yaml = yaml.replace(smtp, &format!("{smtp}  share_checks_for: 30s\n"));
+    let overrides = ConfigOverrides {
+        share_checks_for: Some("30s"),
+        ..ConfigOverrides::default()
+    };
+    let yaml = world.config_yaml_with(
+        &["{name: a.test, dane: on}", "{name: b.test, dane: on}"],
+        &overrides,
+    );
     let config = Config::parse(&yaml).expect("config");
     let prober = Prober::new(&config).expect("prober");
     for index in 0..2 {

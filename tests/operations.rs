@@ -61,6 +61,7 @@ async fn probe_endpoint() {
             timeout: Some("30s"),
             resolver_timeout: Some("30s"),
             extra: "probe:\n  max_concurrent: 1\nmodules:\n  quick:\n    timeout: 10s\n    check_starttls: false\n",
+            ..ConfigOverrides::default()
         },
     )
     .await;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use support::ca::CertKind;
 use support::https::{policy_text, PolicyHost};
 use support::smtp::SmtpBehavior;
-use support::world::WorldSpec;
+use support::world::{ConfigOverrides, WorldSpec};
 
 /// One domain whose single MX host `mx.<domain>` behaves as told.
 fn scenario(spec: &mut WorldSpec, domain: &str, mode: &str, behavior: Option<SmtpBehavior>) {
@@ -416,15 +416,10 @@ async fn policy_host_certificate_is_described_when_invalid() {
     assert_eq!(report.failures[0].result_type, ResultType::StsWebpkiInvalid);
 }
 
-/// Domains `a|b|c.shared.test`, each with the one MX host
-/// `mx.shared.test`, which behaves as told; the probes of them run at once
-/// with `smtp.share_checks_for` set to `share` (`None`: not set).
-async fn probe_shared(
-    behavior: SmtpBehavior,
-    share: Option<&str>,
-) -> (Vec<ProbeReport>, support::world::World, Prober, Config) {
+/// `domains`, each with the one MX host `mx.shared.test`, which behaves
+/// as told.
+fn shared_mx_world(domains: &[&str], behavior: SmtpBehavior) -> WorldSpec {
     let mx = "mx.shared.test";
-    let domains = ["a.shared.test", "b.shared.test", "c.shared.test"];
     let mut spec = WorldSpec::new();
     for domain in domains {
         spec.txt(&format!("_mta-sts.{domain}"), "v=STSv1; id=1")
@@ -436,14 +431,22 @@ async fn probe_shared(
             .mx(domain, 10, mx);
     }
     spec.smtp_host(mx, behavior);
-    let world = spec.start().await;
-    let mut yaml = world.config_yaml(&domains);
-    if let Some(share) = share {
-        let smtp = "smtp:\n  helo_name: probe.test\n";
-        assert!(yaml.contains(smtp));
-        yaml = yaml.replace(smtp, &format!("{smtp}  share_checks_for: {share}\n"));
-    }
-    let config = Config::parse(&yaml).unwrap();
+    spec
+}
+
+/// Domains `a|b|c.shared.test` of [`shared_mx_world`], probed at once
+/// with `smtp.share_checks_for` set to `share` (`None`: not set).
+async fn probe_shared(
+    behavior: SmtpBehavior,
+    share: Option<&'static str>,
+) -> (Vec<ProbeReport>, support::world::World, Prober, Config) {
+    let domains = ["a.shared.test", "b.shared.test", "c.shared.test"];
+    let world = shared_mx_world(&domains, behavior).start().await;
+    let overrides = ConfigOverrides {
+        share_checks_for: share,
+        ..ConfigOverrides::default()
+    };
+    let config = Config::parse(&world.config_yaml_with(&domains, &overrides)).unwrap();
     let prober = Prober::new(&config).unwrap();
     let reports = check::run_checks(&prober, &config.domains, 8).await;
     (reports, world, prober, config)
@@ -498,25 +501,20 @@ async fn without_sharing_each_domain_checks_its_mx_host_itself() {
 #[tokio::test]
 async fn a_probe_with_little_time_left_does_not_cut_the_shared_check_short_for_others() {
     let mx = "mx.shared.test";
-    let mut spec = WorldSpec::new();
-    for domain in ["hurried.test", "patient.test"] {
-        spec.txt(&format!("_mta-sts.{domain}"), "v=STSv1; id=1")
-            .a(&format!("mta-sts.{domain}"))
-            .policy_host(
-                &format!("mta-sts.{domain}"),
-                PolicyHost::ok(&policy_text("enforce", &[mx], 1_209_600)),
-            )
-            .mx(domain, 10, mx);
-    }
     // Stalls after STARTTLS until the exporter's smtp.timeout (2s here).
-    spec.smtp_host(mx, SmtpBehavior::StallAfterStarttls);
+    let spec = shared_mx_world(
+        &["hurried.test", "patient.test"],
+        SmtpBehavior::StallAfterStarttls,
+    );
     let world = spec.start().await;
-    let smtp = "smtp:\n  helo_name: probe.test\n  timeout: 5s\n";
-    let yaml = world.config_yaml(&["{name: hurried.test, timeout: 1s}", "patient.test"]);
-    assert!(yaml.contains(smtp));
-    let yaml = yaml.replace(
-        smtp,
-        "smtp:\n  helo_name: probe.test\n  timeout: 2s\n  share_checks_for: 30s\n",
+    let overrides = ConfigOverrides {
+        smtp_timeout: Some("2s"),
+        share_checks_for: Some("30s"),
+        ..ConfigOverrides::default()
+    };
+    let yaml = world.config_yaml_with(
+        &["{name: hurried.test, timeout: 1s}", "patient.test"],
+        &overrides,
     );
     let config = Config::parse(&yaml).unwrap();
     let prober = Prober::new(&config).unwrap();

@@ -298,8 +298,7 @@ impl Prober {
             .take(self.max_mx_hosts)
             .map(|record| async move {
                 let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-                let (check, took, _) = checker.check_shared(&record.host, remaining).await;
-                (check, took)
+                checker.check_shared(&record.host, remaining).await
             });
         futures_util::future::join_all(checks).await
     }

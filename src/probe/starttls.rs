@@ -11,7 +11,7 @@ use super::classify::local_error;
 use super::dns::{Dns, DnsAnswer};
 use super::local_net::LocalNetwork;
 use super::outcome::{AddressStarttls, StarttlsCheck, StarttlsError, StarttlsSuccess};
-use super::shared_checks::{SharedChecks, Source};
+use super::shared_checks::SharedChecks;
 use crate::config::AddressesConfig;
 use crate::report::AddressFamily;
 use crate::taxonomy::{LocalError, LocalErrorKind};
@@ -208,35 +208,35 @@ impl StarttlsChecker {
     /// running one, else one started now and bounded by `smtp.timeout`, not
     /// by `limit`; the caller waits for it at most `limit`. The time is the
     /// check's own, not the wait.
-    pub async fn check_shared(
-        &self,
-        host: &str,
-        limit: Duration,
-    ) -> (StarttlsCheck, Duration, Source) {
-        let timed = |checker: StarttlsChecker, host: String, limit: Duration| async move {
-            let start = std::time::Instant::now();
-            let check = checker.check(&host, limit).await;
-            (check, start.elapsed())
-        };
+    pub async fn check_shared(&self, host: &str, limit: Duration) -> (StarttlsCheck, Duration) {
         let started = self.shared.as_ref().and_then(|shared| {
-            shared.get_or_start(host, || {
-                timed(self.clone(), host.to_string(), self.settings.timeout)
+            let (checker, owned_host) = (self.clone(), host.to_string());
+            shared.get_or_start(host, move || async move {
+                checker
+                    .check_timed(&owned_host, checker.settings.timeout)
+                    .await
             })
         });
-        let Some((check, source)) = started else {
-            let (check, took) = timed(self.clone(), host.to_string(), limit).await;
-            return (check, took, Source::Checked);
+        let Some((check, _)) = started else {
+            return self.check_timed(host, limit).await;
         };
         match tokio::time::timeout(limit, check).await {
             Ok((mut check, took)) => {
                 check.host = host.to_string();
-                (check, took, source)
+                (check, took)
             }
             Err(_) => {
                 let error = StarttlsError::Timeout("waiting for the host's shared check");
-                (StarttlsCheck::failed(host, error), limit, source)
+                (StarttlsCheck::failed(host, error), limit)
             }
         }
+    }
+
+    /// [`StarttlsChecker::check`], with how long it took.
+    async fn check_timed(&self, host: &str, limit: Duration) -> (StarttlsCheck, Duration) {
+        let start = std::time::Instant::now();
+        let check = self.check(host, limit).await;
+        (check, start.elapsed())
     }
 
     /// Checks `host` over each of its addresses (`settings.addresses`),

@@ -407,6 +407,10 @@ pub struct ConfigOverrides {
     pub timeout: Option<&'static str>,
     /// `resolver.timeout` (2s when `None`).
     pub resolver_timeout: Option<&'static str>,
+    /// `smtp.timeout` (5s when `None`).
+    pub smtp_timeout: Option<&'static str>,
+    /// `smtp.share_checks_for` (not written when `None`).
+    pub share_checks_for: Option<&'static str>,
     /// More top-level YAML, written as is (`probe:`, `modules:`, ...).
     pub extra: &'static str,
 }
@@ -478,7 +482,7 @@ impl World {
     /// mapping with overrides: `{name: slow.test, timeout: 30s}`.
     pub fn config_yaml_with(&self, domains: &[&str], overrides: &ConfigOverrides) -> String {
         let mut yaml = format!(
-            "timeout: {}\nresolver:\n  nameservers: [\"{}\"]\n  timeout: {}\n{}{}tls:\n  ca_file: {}\nports:\n  https: {}\n  smtp: {}\nsmtp:\n  helo_name: probe.test\n  timeout: 5s\n{}domains:\n",
+            "timeout: {}\nresolver:\n  nameservers: [\"{}\"]\n  timeout: {}\n{}{}tls:\n  ca_file: {}\nports:\n  https: {}\n  smtp: {}\nsmtp:\n  helo_name: probe.test\n  timeout: {}\n{}{}domains:\n",
             overrides.timeout.unwrap_or("10s"),
             self.dns_addr,
             overrides.resolver_timeout.unwrap_or("2s"),
@@ -490,6 +494,11 @@ impl World {
             self.ca_file.path().display(),
             self.https_addr.port(),
             self.smtp_port,
+            overrides.smtp_timeout.unwrap_or("5s"),
+            overrides
+                .share_checks_for
+                .map(|d| format!("  share_checks_for: {d}\n"))
+                .unwrap_or_default(),
             overrides.extra,
         );
         for d in domains {
