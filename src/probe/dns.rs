@@ -3,16 +3,16 @@
 //! DNS failure).
 
 use super::classify::local_error;
+use super::name_servers::NameServers;
 use super::outcome::DnsFailure;
 use crate::config::{AddressesConfig, ResolverConfig};
 use crate::rfc::rfc5321::MxRecord;
 use crate::taxonomy::LocalError;
-use hickory_resolver::config::{NameServerConfig, ResolverConfig as HickoryConfig, ResolverOpts};
+use hickory_resolver::config::{NameServerConfig, ProtocolConfig, ResolverConfig as HickoryConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::NetError;
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{RData, RecordType};
-use hickory_resolver::TokioResolver;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 
 /// The answer to one query.
@@ -36,13 +36,12 @@ impl<T> DnsAnswer<T> {
 
 /// A DNS client for probes: the configured name servers (or the system's),
 /// no cache (a monitor must see a change as soon as the authoritative
-/// servers do), and fully qualified queries (no search list).
+/// servers do), and fully qualified queries (no search list). Questions go
+/// through [`NameServers`]: hickory's transport and answer classification
+/// without the resolver's layers.
 #[derive(Clone)]
 pub struct Dns {
-    resolver: TokioResolver,
-    /// The configured name servers (empty: the system's), to tell a query
-    /// the exporter could not send from one that failed.
-    nameservers: Vec<SocketAddr>,
+    servers: NameServers,
 }
 
 /// Why the resolver could not be built.
@@ -90,20 +89,41 @@ pub fn resolver_builder_with<P: hickory_resolver::ConnectionProvider>(
     Ok(builder.with_tls_config(crate::tls::resolver_tls_config()?))
 }
 
+/// The system's name servers over UDP (`/etc/resolv.conf`), as hickory's
+/// resolver reads them.
+fn system_name_servers() -> Result<Vec<SocketAddr>, DnsSetupError> {
+    let (config, _) = hickory_resolver::system_conf::read_system_conf()
+        .map_err(|e| DnsSetupError(format!("cannot read the system's name servers: {e}")))?;
+    let servers: Vec<SocketAddr> = config
+        .name_servers()
+        .iter()
+        .flat_map(|server| {
+            server
+                .connections
+                .iter()
+                .filter(|c| matches!(c.protocol, ProtocolConfig::Udp))
+                .map(|c| SocketAddr::new(server.ip, c.port))
+        })
+        .collect();
+    if servers.is_empty() {
+        return Err(DnsSetupError(
+            "the system names no name server (/etc/resolv.conf)".into(),
+        ));
+    }
+    Ok(servers)
+}
+
 impl Dns {
-    /// Builds the resolver from the config.
+    /// Builds the client from the config: the configured name servers, or
+    /// the system's (`/etc/resolv.conf`, read now) when none is configured.
     pub fn new(config: &ResolverConfig) -> Result<Dns, DnsSetupError> {
-        let mut builder = resolver_builder(config).map_err(DnsSetupError)?;
-        let options: &mut ResolverOpts = builder.options_mut();
-        options.cache_size = 0;
-        options.timeout = config.timeout;
-        options.attempts = 1;
-        options.ndots = 0;
-        options.preserve_intermediates = false;
-        let resolver = builder.build().map_err(|e| DnsSetupError(e.to_string()))?;
+        let servers = if config.nameservers.is_empty() {
+            system_name_servers()?
+        } else {
+            config.nameservers.clone()
+        };
         Ok(Dns {
-            resolver,
-            nameservers: config.nameservers.clone(),
+            servers: NameServers::new(servers, config.timeout),
         })
     }
 
@@ -169,11 +189,12 @@ impl Dns {
 
     /// IPv4 and IPv6 addresses of `name`.
     pub async fn addresses(&self, name: &str) -> Result<DnsAnswer<IpAddr>, DnsFailure> {
-        let fqdn = fully_qualified(name);
-        match self.resolver.lookup_ip(fqdn.as_str()).await {
-            Ok(lookup) => Ok(DnsAnswer::Records(lookup.iter().collect())),
-            Err(error) => self.answer_from_error(error, name, "A/AAAA"),
-        }
+        let every_address = AddressesConfig {
+            per_family: usize::MAX,
+            ipv4: true,
+            ipv6: true,
+        };
+        self.addresses_by_family(name, &every_address).await
     }
 
     /// The addresses of `name` a sender may connect to (RFC 5321 §5.1): the
@@ -234,15 +255,8 @@ impl Dns {
         record_type: RecordType,
     ) -> Result<DnsAnswer<RData>, DnsFailure> {
         let fqdn = fully_qualified(name);
-        match self.resolver.lookup(fqdn.as_str(), record_type).await {
-            Ok(lookup) => Ok(DnsAnswer::Records(
-                lookup
-                    .answers()
-                    .iter()
-                    .filter(|r| r.record_type() == record_type)
-                    .map(|r| r.data.clone())
-                    .collect(),
-            )),
+        match self.servers.lookup(&fqdn, record_type).await {
+            Ok(records) => Ok(DnsAnswer::Records(records)),
             Err(error) => self.answer_from_error(error, name, type_name(record_type)),
         }
     }
@@ -255,7 +269,7 @@ impl Dns {
         name: &str,
         record_type: &'static str,
     ) -> Result<DnsAnswer<T>, DnsFailure> {
-        match local_cause(&error, &self.nameservers) {
+        match local_cause(&error, self.servers.servers()) {
             Some(local) => Err(DnsFailure::Local {
                 name: name.to_string(),
                 record_type,
@@ -268,13 +282,13 @@ impl Dns {
 
 /// Whether `error` is the exporter's own problem: an `io::Error` of a
 /// local kind, or a failure without an answer while no socket to a name
-/// server can be opened. The second check is needed because hickory does
-/// not pass the `io::Error` of a socket it could not open on: its name
-/// server pool prefers any other error to `NetError::Io`
-/// (`name_server_pool.rs`, `most_specific`), so an `EMFILE` reaches us as
-/// `NoConnections`. The check opens, connects (which sends nothing) and
-/// closes one UDP socket per configured name server, and only after such a
-/// failure.
+/// server can be opened. The second check is needed because a failure to
+/// open a socket can reach us as another error: the name servers are asked
+/// in turn and a timeout of one says more than a connection failure of
+/// another ([`super::name_servers`]), and hickory's resolver (DANE, DKIM)
+/// prefers any other error to `NetError::Io`. The check opens, connects
+/// (which sends nothing) and closes one UDP socket per name server, and only
+/// after such a failure.
 fn local_cause(error: &NetError, nameservers: &[SocketAddr]) -> Option<LocalError> {
     match error {
         NetError::Io(io) => local_error(io).or_else(|| socket_shortage(nameservers)),

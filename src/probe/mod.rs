@@ -14,6 +14,7 @@ pub mod judge;
 pub mod local_log;
 pub mod local_net;
 pub mod mx_lookup;
+pub mod name_servers;
 pub mod outcome;
 pub mod policy_fetch;
 pub mod record_lookup;
