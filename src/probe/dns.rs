@@ -90,9 +90,9 @@ pub fn resolver_builder_with<P: hickory_resolver::ConnectionProvider>(
 }
 
 /// The system's name servers over UDP (`/etc/resolv.conf`), as hickory's
-/// resolver reads them.
-fn system_name_servers() -> Result<Vec<SocketAddr>, DnsSetupError> {
-    let (config, _) = hickory_resolver::system_conf::read_system_conf()
+/// resolver reads them, and whether EDNS is on (`options edns0`).
+fn system_name_servers() -> Result<(Vec<SocketAddr>, bool), DnsSetupError> {
+    let (config, options) = hickory_resolver::system_conf::read_system_conf()
         .map_err(|e| DnsSetupError(format!("cannot read the system's name servers: {e}")))?;
     let servers: Vec<SocketAddr> = config
         .name_servers()
@@ -110,20 +110,20 @@ fn system_name_servers() -> Result<Vec<SocketAddr>, DnsSetupError> {
             "the system names no name server (/etc/resolv.conf)".into(),
         ));
     }
-    Ok(servers)
+    Ok((servers, options.edns0))
 }
 
 impl Dns {
     /// Builds the client from the config: the configured name servers, or
     /// the system's (`/etc/resolv.conf`, read now) when none is configured.
     pub fn new(config: &ResolverConfig) -> Result<Dns, DnsSetupError> {
-        let servers = if config.nameservers.is_empty() {
+        let (servers, edns) = if config.nameservers.is_empty() {
             system_name_servers()?
         } else {
-            config.nameservers.clone()
+            (config.nameservers.clone(), true)
         };
         Ok(Dns {
-            servers: NameServers::new(servers, config.timeout),
+            servers: NameServers::new(servers, config.timeout, edns),
         })
     }
 
@@ -187,14 +187,35 @@ impl Dns {
         }))
     }
 
-    /// IPv4 and IPv6 addresses of `name`.
+    /// IPv6 and IPv4 addresses of `name`, as hickory's `lookup_ip` gives
+    /// them: an answer when either family has addresses; otherwise the
+    /// failure of either, or NXDOMAIN when both say so.
     pub async fn addresses(&self, name: &str) -> Result<DnsAnswer<IpAddr>, DnsFailure> {
-        let every_address = AddressesConfig {
-            per_family: usize::MAX,
-            ipv4: true,
-            ipv6: true,
-        };
-        self.addresses_by_family(name, &every_address).await
+        let (v6, v4) = tokio::join!(
+            self.query(name, RecordType::AAAA),
+            self.query(name, RecordType::A)
+        );
+        let addresses: Vec<IpAddr> = [&v6, &v4]
+            .into_iter()
+            .flatten()
+            .flat_map(|answer| match answer {
+                DnsAnswer::Records(records) => records.as_slice(),
+                DnsAnswer::NxDomain => &[],
+            })
+            .filter_map(|r| match r {
+                RData::A(a) => Some(IpAddr::V4(a.0)),
+                RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
+                _ => None,
+            })
+            .collect();
+        if !addresses.is_empty() {
+            return Ok(DnsAnswer::Records(addresses));
+        }
+        match (v6, v4) {
+            (Err(failure), _) | (_, Err(failure)) => Err(failure),
+            (Ok(DnsAnswer::NxDomain), Ok(DnsAnswer::NxDomain)) => Ok(DnsAnswer::NxDomain),
+            _ => Ok(DnsAnswer::Records(Vec::new())),
+        }
     }
 
     /// The addresses of `name` a sender may connect to (RFC 5321 §5.1): the
@@ -408,6 +429,47 @@ mod tests {
 
     fn io(code: i32) -> NetError {
         NetError::Io(Arc::new(std::io::Error::from_raw_os_error(code)))
+    }
+
+    #[tokio::test]
+    async fn addresses_are_an_answer_when_either_family_has_some() {
+        use crate::probe::name_servers::tests::ScriptedServer;
+        use hickory_resolver::proto::rr::Record;
+        let server = ScriptedServer::start(|q| {
+            let asked = q.name().to_ascii();
+            Some(match (asked.as_str(), q.query_type()) {
+                ("v4.test.", RecordType::A) => (
+                    ResponseCode::NoError,
+                    vec![Record::from_rdata(
+                        q.name().clone(),
+                        300,
+                        RData::A(Ipv4Addr::new(127, 0, 0, 2).into()),
+                    )],
+                    false,
+                ),
+                ("v4.test.", _) => (ResponseCode::ServFail, vec![], false),
+                ("broken.test.", RecordType::A) => (ResponseCode::ServFail, vec![], false),
+                _ => (ResponseCode::NXDomain, vec![], false),
+            })
+        });
+        let dns = Dns {
+            servers: NameServers::new(
+                vec![server.address],
+                std::time::Duration::from_secs(2),
+                true,
+            ),
+        };
+        assert_eq!(
+            dns.addresses("v4.test").await,
+            Ok(DnsAnswer::Records(vec![IpAddr::V4(Ipv4Addr::new(
+                127, 0, 0, 2
+            ))]))
+        );
+        assert_eq!(dns.addresses("gone.test").await, Ok(DnsAnswer::NxDomain));
+        assert!(matches!(
+            dns.addresses("broken.test").await,
+            Err(DnsFailure::ResponseCode { .. })
+        ));
     }
 
     #[test]

@@ -8,18 +8,31 @@
 //!   source port and ID for each query, the answer checked against the
 //!   question, EDNS, the resolver's retransmissions; over TCP when the
 //!   answer is truncated (RFC 7766 §5);
-//! - the name servers are asked in the configured order, two at a time;
-//!   the next ones only after a timeout or a connection failure (an
-//!   answer, even SERVFAIL, ends the question), all within the resolver
-//!   timeout;
+//! - the name servers are asked two at a time, those that failed least
+//!   recently first (the resolver sorts them by its query statistics): the
+//!   next ones only after a timeout or a connection failure (an answer,
+//!   even SERVFAIL, ends the question), and no new ones once the resolver
+//!   timeout has passed;
 //! - a failed question is asked once more (the resolver's `attempts: 1`),
-//!   unless the failure was an answer (no such name, no records);
+//!   unless the failure was an answer (no such name, no records); by then
+//!   the servers that did not answer have moved to the back;
+//! - names of special use are answered without a query (RFC 6761 §6.3,
+//!   §6.4: `localhost.` is the loopback address, `invalid.` and `onion.`
+//!   do not exist), from hickory's table;
 //! - answer codes are classified by hickory's own
 //!   [`DnsError::from_response`], so the errors are the resolver's and
 //!   [`super::dns`] tells them apart as before;
 //! - CNAMEs (RFC 1034 §3.6.2): the records of the asked type at the name or
 //!   at the end of the answer's CNAME chain; when the chain ends without
 //!   them, the chain's target is asked next, at most eight names deep.
+//!
+//! Where it differs on purpose: records of other names than the question
+//! and its chain, or of another class than IN, are not answers (the
+//! resolver returned every answer record of the type when no CNAME was
+//! involved, and failed the question on a foreign class); `/etc/hosts` is
+//! not read (the resolver read it only for the address lookup the probe's
+//! HTTPS client would fall back to, which never happens: the policy host's
+//! addresses are looked up here and given to the client).
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use hickory_resolver::config::ResolverOpts;
@@ -31,8 +44,10 @@ use hickory_resolver::net::{DnsError, DnsHandle, NetError, NoRecords};
 use hickory_resolver::proto::op::{
     DnsRequest, DnsRequestOptions, DnsResponse, Query, ResponseCode,
 };
+use hickory_resolver::proto::rr::domain::usage::{self, ResolverUsage};
 use hickory_resolver::proto::rr::{DNSClass, Name, RData, RecordType};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,26 +63,35 @@ const SERVERS_AT_ONCE: usize = 2;
 /// answered): the resolver's `attempts: 1` retry.
 const ATTEMPTS: usize = 2;
 
+/// A server's failures in a row counted at most (its place in the order
+/// only needs "more than the others").
+const MAX_FAILURES_COUNTED: u32 = 1_000;
+
 /// Puts questions to a list of name servers.
 #[derive(Clone)]
 pub struct NameServers {
     servers: Arc<[SocketAddr]>,
+    /// Each server's timeouts and connection failures since it last
+    /// answered: the order servers are asked in.
+    failures: Arc<[AtomicU32]>,
     timeout: Duration,
     options: DnsRequestOptions,
 }
 
 impl NameServers {
-    /// Asks `servers`, in order, each question bounded by `timeout` (all
-    /// servers and the TCP retry included), with the request options of
-    /// hickory's resolver defaults (recursion desired, EDNS).
-    pub fn new(servers: Vec<SocketAddr>, timeout: Duration) -> NameServers {
+    /// Asks `servers`, each exchange bounded by `timeout`, with the request
+    /// options of hickory's resolver defaults (recursion desired) and EDNS
+    /// (RFC 6891) as `edns` says: on for configured name servers, as
+    /// `/etc/resolv.conf` says (`options edns0`) for the system's.
+    pub fn new(servers: Vec<SocketAddr>, timeout: Duration, edns: bool) -> NameServers {
         let defaults = ResolverOpts::default();
         let mut options = DnsRequestOptions::default();
         options.recursion_desired = defaults.recursion_desired;
-        options.use_edns = defaults.edns0;
+        options.use_edns = edns;
         options.edns_payload_len = defaults.edns_payload_len;
         options.case_randomization = defaults.case_randomization;
         NameServers {
+            failures: servers.iter().map(|_| AtomicU32::new(0)).collect(),
             servers: servers.into(),
             timeout,
             options,
@@ -90,6 +114,9 @@ impl NameServers {
         let mut asked = Name::from_utf8(name)?;
         for depth in 1..=MAX_NAMES_ASKED {
             let query = Query::query(asked.clone(), record_type);
+            if let Some(answer) = special_use_answer(&query) {
+                return answer;
+            }
             let response = self.ask(&query).await?;
             let code = response.response_code;
             let target = chain_end(&response, &asked);
@@ -122,8 +149,7 @@ impl NameServers {
     async fn ask(&self, query: &Query) -> Result<DnsResponse, NetError> {
         let mut last = NetError::NoConnections;
         for _ in 0..ATTEMPTS {
-            let asked = tokio::time::timeout(self.timeout, self.ask_servers(query)).await;
-            match asked.unwrap_or(Err(NetError::Timeout)) {
+            match self.ask_servers(query).await {
                 Ok(response) => return Ok(response),
                 Err(error) if is_final(&error) => return Err(error),
                 Err(error) => last = error,
@@ -132,27 +158,61 @@ impl NameServers {
         Err(last)
     }
 
-    /// The servers, two at a time, until one answers.
+    /// The servers, two at a time, until one answers; no new ones once
+    /// `timeout` has passed.
     async fn ask_servers(&self, query: &Query) -> Result<DnsResponse, NetError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let by_failures;
+        let order: &[usize] = if self.servers.len() <= SERVERS_AT_ONCE {
+            &[0, 1][..self.servers.len()]
+        } else {
+            by_failures = self.by_failures();
+            &by_failures
+        };
         let mut failure = NetError::NoConnections;
-        for batch in self.servers.chunks(SERVERS_AT_ONCE) {
+        for batch in order.chunks(SERVERS_AT_ONCE) {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(NetError::Timeout);
+            }
             let mut asks: FuturesUnordered<_> = batch
                 .iter()
-                .map(|server| self.ask_server(*server, query))
+                .map(|&index| async move {
+                    let server = self.servers[index];
+                    let asked = tokio::time::timeout(self.timeout, self.ask_server(server, query));
+                    (index, asked.await.unwrap_or(Err(NetError::Timeout)))
+                })
                 .collect();
-            while let Some(asked) = asks.next().await {
+            while let Some((index, asked)) = asks.next().await {
                 match asked {
-                    Ok(response) => return Ok(response),
+                    Ok(response) => {
+                        self.failures[index].store(0, Ordering::Relaxed);
+                        return Ok(response);
+                    }
                     Err(
                         error @ (NetError::Io(_) | NetError::NoConnections | NetError::Timeout),
                     ) => {
+                        let count = &self.failures[index];
+                        if count.load(Ordering::Relaxed) < MAX_FAILURES_COUNTED {
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
                         failure = most_specific(failure, error);
                     }
-                    Err(error) => return Err(error),
+                    Err(error) => {
+                        self.failures[index].store(0, Ordering::Relaxed);
+                        return Err(error);
+                    }
                 }
             }
         }
         Err(failure)
+    }
+
+    /// The servers' indices, fewest failures first, in the configured order
+    /// among equals.
+    fn by_failures(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.servers.len()).collect();
+        order.sort_by_key(|&index| self.failures[index].load(Ordering::Relaxed));
+        order
     }
 
     /// One server: over UDP, then TCP when the answer does not fit (or
@@ -210,6 +270,32 @@ fn chain_end(response: &DnsResponse, name: &Name) -> Option<Name> {
     end
 }
 
+/// The answer hickory's resolver gives without a query for a name of
+/// special use (RFC 6761 §6.3: loopback addresses for `localhost.` and
+/// names under it, no records of other types; §6.4, RFC 7686 §2:
+/// `invalid.` and `onion.` do not exist); `None` for other names.
+fn special_use_answer(query: &Query) -> Option<Result<Vec<RData>, NetError>> {
+    let name = query.name();
+    let usage = [
+        &*usage::LOCALHOST,
+        &*usage::IN_ADDR_ARPA_127,
+        &*usage::IP6_ARPA_1,
+        &*usage::INVALID,
+        &*usage::ONION,
+    ]
+    .into_iter()
+    .find(|usage| usage.zone_of(name))?;
+    match usage.resolver() {
+        ResolverUsage::Loopback => Some(match query.query_type() {
+            RecordType::A => Ok(vec![RData::A(Ipv4Addr::LOCALHOST.into())]),
+            RecordType::AAAA => Ok(vec![RData::AAAA(Ipv6Addr::LOCALHOST.into())]),
+            _ => Err(no_records(query.clone(), ResponseCode::NoError)),
+        }),
+        ResolverUsage::NxDomain => Some(Err(no_records(query.clone(), ResponseCode::NXDomain))),
+        _ => None,
+    }
+}
+
 /// The resolver's "no records" error for `query`.
 fn no_records(query: Query, code: ResponseCode) -> NetError {
     NetError::Dns(DnsError::NoRecordsFound(NoRecords::new(query, code)))
@@ -241,7 +327,7 @@ fn most_specific(previous: NetError, current: NetError) -> NetError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use hickory_resolver::proto::op::{Message, MessageType};
     use hickory_resolver::proto::rr::rdata::{CNAME, TXT};
@@ -252,12 +338,12 @@ mod tests {
 
     /// What a scripted name server answers to a question: `None` is
     /// silence.
-    type Script = fn(&Query) -> Option<(ResponseCode, Vec<Record>, bool)>;
+    pub(crate) type Script = fn(&Query) -> Option<(ResponseCode, Vec<Record>, bool)>;
 
     /// A name server on loopback (UDP and TCP on one port) answering as
     /// `script` says, with the questions it was asked, in order.
-    struct ScriptedServer {
-        address: SocketAddr,
+    pub(crate) struct ScriptedServer {
+        pub(crate) address: SocketAddr,
         asked: Arc<Mutex<Vec<String>>>,
     }
 
@@ -279,7 +365,7 @@ mod tests {
     }
 
     impl ScriptedServer {
-        fn start(script: Script) -> ScriptedServer {
+        pub(crate) fn start(script: Script) -> ScriptedServer {
             let udp = UdpSocket::bind("127.0.0.1:0").expect("bind UDP");
             let address = udp.local_addr().expect("address");
             let tcp = TcpListener::bind(address).expect("bind TCP on the same port");
@@ -355,7 +441,7 @@ mod tests {
     }
 
     fn servers(addresses: &[SocketAddr], timeout_ms: u64) -> NameServers {
-        NameServers::new(addresses.to_vec(), Duration::from_millis(timeout_ms))
+        NameServers::new(addresses.to_vec(), Duration::from_millis(timeout_ms), true)
     }
 
     #[tokio::test]
@@ -485,8 +571,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_silent_server_gives_way_to_the_next() {
-        let silent = ScriptedServer::start(|_| None);
+    async fn servers_that_do_not_answer_give_way_to_the_next() {
+        let silent = [
+            ScriptedServer::start(|_| None),
+            ScriptedServer::start(|_| None),
+        ];
         let healthy = ScriptedServer::start(|q| {
             Some((
                 ResponseCode::NoError,
@@ -494,13 +583,64 @@ mod tests {
                 false,
             ))
         });
-        let records = servers(&[silent.address, healthy.address], 3000)
-            .lookup("a.test.", RecordType::TXT)
+        let servers = servers(
+            &[silent[0].address, silent[1].address, healthy.address],
+            300,
+        );
+        // The first two are asked first, time out, and move to the back:
+        // the question's second attempt reaches the third.
+        let records = servers.lookup("a.test.", RecordType::TXT).await.unwrap();
+        assert_eq!(texts(&records), ["v=STSv1; id=5;"]);
+        assert_eq!(healthy.asked(), ["udp a.test. TXT"]);
+        // The next question goes to the one that answered first.
+        let records = servers.lookup("b.test.", RecordType::TXT).await.unwrap();
+        assert_eq!(texts(&records), ["v=STSv1; id=5;"]);
+        assert_eq!(healthy.asked(), ["udp a.test. TXT", "udp b.test. TXT"]);
+        assert_eq!(servers.by_failures()[0], 2);
+    }
+
+    #[tokio::test]
+    async fn names_of_special_use_are_answered_without_a_query() {
+        let server = ScriptedServer::start(|_| Some((ResponseCode::NoError, vec![], false)));
+        let servers = servers(&[server.address], 2000);
+        let a = servers
+            .lookup("mx.localhost.", RecordType::A)
             .await
             .unwrap();
-        assert_eq!(texts(&records), ["v=STSv1; id=5;"]);
-        assert!(!silent.asked().is_empty());
-        assert_eq!(healthy.asked(), ["udp a.test. TXT"]);
+        assert_eq!(a, [RData::A(Ipv4Addr::LOCALHOST.into())]);
+        let aaaa = servers
+            .lookup("localhost.", RecordType::AAAA)
+            .await
+            .unwrap();
+        assert_eq!(aaaa, [RData::AAAA(Ipv6Addr::LOCALHOST.into())]);
+        let txt = servers
+            .lookup("localhost.", RecordType::TXT)
+            .await
+            .unwrap_err();
+        assert!(txt.is_no_records_found() && !txt.is_nx_domain(), "{txt:?}");
+        let invalid = servers
+            .lookup("mx.invalid.", RecordType::A)
+            .await
+            .unwrap_err();
+        assert!(invalid.is_nx_domain(), "{invalid:?}");
+        assert!(server.asked().is_empty(), "{:?}", server.asked());
+    }
+
+    #[tokio::test]
+    async fn a_cname_to_a_name_of_special_use_ends_there() {
+        let server = ScriptedServer::start(|_| {
+            Some((
+                ResponseCode::NoError,
+                vec![cname("mx.a.test.", "gone.invalid.")],
+                false,
+            ))
+        });
+        let error = servers(&[server.address], 2000)
+            .lookup("mx.a.test.", RecordType::A)
+            .await
+            .unwrap_err();
+        assert!(error.is_nx_domain(), "{error:?}");
+        assert_eq!(server.asked(), ["udp mx.a.test. A"]);
     }
 
     #[tokio::test]
