@@ -229,6 +229,7 @@ fn synthetic_report(domain: &str) -> ProbeReport {
             reason: None,
             addresses: Vec::new(),
             dane: None,
+            starttls_check: None,
         }]),
         unused_patterns: Vec::new(),
         tlsrpt: Some(TlsRptStatus {

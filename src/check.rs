@@ -846,6 +846,7 @@ mod tests {
             cert: None,
             addresses: Vec::new(),
             dane: None,
+            starttls_check: None,
             result_type: None,
             reason: None,
         };

@@ -323,6 +323,36 @@ pub struct MxHostReport {
     pub addresses: Vec<AddressReport>,
     /// Its DANE check (RFC 7672); `null` when DANE is not checked.
     pub dane: Option<DaneHostReport>,
+    /// Whose STARTTLS check the columns above come from: this probe's own,
+    /// or another probe's recent check of the host shared with it
+    /// (`smtp.share_checks_for`); `null` when not checked.
+    pub starttls_check: Option<StarttlsCheckSource>,
+}
+
+/// Whose STARTTLS check of an MX host a probe reports, as exported in the
+/// `source` label of `mtasts_starttls_host_checks_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StarttlsCheckSource {
+    /// The probe checked the host itself.
+    Own,
+    /// Another probe's check of the host, made within
+    /// `smtp.share_checks_for` before (the host is named by both domains).
+    Shared,
+}
+
+impl StarttlsCheckSource {
+    /// Every value, in label order.
+    pub const ALL: [StarttlsCheckSource; 2] =
+        [StarttlsCheckSource::Own, StarttlsCheckSource::Shared];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StarttlsCheckSource::Own => "own",
+            StarttlsCheckSource::Shared => "shared",
+        }
+    }
 }
 
 impl MxHostReport {

@@ -465,10 +465,46 @@ async fn a_shared_mx_host_is_checked_once_for_every_domain_naming_it() {
         assert_eq!(host.tls_version.as_deref(), Some("TLSv1.3"));
         assert!(host.cert.as_ref().unwrap().valid);
     }
+    // One probe made the check, the two others were given it.
+    let sources = |reports: &[&ProbeReport]| -> Vec<String> {
+        let mut sources: Vec<String> = reports
+            .iter()
+            .map(|r| {
+                let source = r.mx_hosts.as_ref().unwrap()[0].starttls_check.unwrap();
+                source.as_str().to_string()
+            })
+            .collect();
+        sources.sort();
+        sources
+    };
+    assert_eq!(
+        sources(&reports.iter().collect::<Vec<_>>()),
+        ["own", "shared", "shared"]
+    );
     // Within share_checks_for, a later probe is given the same check.
     let again = prober.probe(&config.domains[1]).await;
     assert!(again.success);
     assert_eq!(world.smtp_sessions.count("mx.shared.test"), 1);
+    assert_eq!(sources(&[&again]), ["shared"]);
+    // Counted by source, in `check`'s JSON and in the exporter's metrics.
+    let json: serde_json::Value =
+        serde_json::from_str(&check::render_json(std::slice::from_ref(&again))).unwrap();
+    assert_eq!(json[0]["mx_hosts"][0]["starttls_check"], "shared");
+    let metrics = Metrics::new(
+        config.max_mx_hosts,
+        false,
+        mtasts_exporter::metrics::RegistryKind::Exporter,
+    )
+    .unwrap();
+    for report in reports.iter().chain([&again]) {
+        metrics.observe(report, &PolicyHistory::of_one(report));
+    }
+    let m = exposition(&metrics);
+    assert_eq!(m[r#"mtasts_starttls_host_checks_total{source="own"}"#], 1.0);
+    assert_eq!(
+        m[r#"mtasts_starttls_host_checks_total{source="shared"}"#],
+        3.0
+    );
 }
 
 #[tokio::test]
@@ -496,6 +532,10 @@ async fn without_sharing_each_domain_checks_its_mx_host_itself() {
     let (reports, world, _, _) = probe_shared(SmtpBehavior::Tls(CertKind::Valid), None).await;
     assert!(reports.iter().all(|r| r.success));
     assert_eq!(world.smtp_sessions.count("mx.shared.test"), 3);
+    for report in &reports {
+        let source = report.mx_hosts.as_ref().unwrap()[0].starttls_check;
+        assert_eq!(source.map(|s| s.as_str()), Some("own"), "{}", report.domain);
+    }
 }
 
 #[tokio::test]

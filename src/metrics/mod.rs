@@ -17,7 +17,7 @@ pub mod recent;
 pub mod tlsrpt;
 
 use crate::history::PolicyHistory;
-use crate::report::ProbeReport;
+use crate::report::{ProbeReport, StarttlsCheckSource};
 use crate::taxonomy::{LocalErrorKind, Phase};
 use exposition::{Exposition, Format};
 use probe::DomainSeries;
@@ -64,6 +64,8 @@ pub struct Metrics {
     pub config_reload_timestamp: Gauge,
     /// Probes a local error cut short, by [`LocalErrorKind`].
     local_errors: IntCounterVec,
+    /// MX hosts' STARTTLS checks in probes, by [`StarttlsCheckSource`].
+    starttls_host_checks: IntCounterVec,
     recent_local_errors: Mutex<RecentLocalErrors>,
     domains: Mutex<BTreeMap<String, DomainSeries>>,
     /// The received TLSRPT reports, when report ingestion runs.
@@ -141,7 +143,18 @@ impl Metrics {
         }
         // Also in a /probe answer: it says why the probe's series are missing.
         registry.register(Box::new(local_errors.clone()))?;
+        let starttls_host_checks = IntCounterVec::new(
+            Opts::new(
+                "mtasts_starttls_host_checks_total",
+                "MX hosts' STARTTLS checks in finished probes, by source: own (the probe checked the host) or shared (another probe's check of the host within smtp.share_checks_for).",
+            ),
+            &["source"],
+        )?;
+        for source in StarttlsCheckSource::ALL {
+            starttls_host_checks.with_label_values(&[source.as_str()]);
+        }
         if kind == RegistryKind::Exporter {
+            registry.register(Box::new(starttls_host_checks.clone()))?;
             registry.register(Box::new(build_info))?;
             registry.register(Box::new(domains_configured.clone()))?;
             registry.register(Box::new(probes_in_flight.clone()))?;
@@ -164,6 +177,7 @@ impl Metrics {
             config_reload_successful,
             config_reload_timestamp,
             local_errors,
+            starttls_host_checks,
             recent_local_errors: Mutex::new(RecentLocalErrors::new(Instant::now())),
             domains: Mutex::new(BTreeMap::new()),
             tlsrpt: std::sync::RwLock::new(None),
@@ -273,6 +287,13 @@ impl Metrics {
                 self.phase_duration.with_label_values(&[phase, result])
             };
             histogram.observe(timing.duration_seconds);
+        }
+        for host in report.mx_hosts.iter().flatten() {
+            if let Some(source) = host.starttls_check {
+                self.starttls_host_checks
+                    .with_label_values(&[source.as_str()])
+                    .inc();
+            }
         }
         let max_mx_hosts = self.max_mx_hosts();
         let mut domains = self.domains.lock().unwrap_or_else(|p| p.into_inner());
@@ -400,6 +421,7 @@ mod tests {
                         reason: None,
                         addresses: Vec::new(),
                         dane: None,
+                        starttls_check: None,
                     })
                     .collect(),
             ),

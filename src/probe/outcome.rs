@@ -356,6 +356,9 @@ pub struct StarttlsCheck {
     /// empty when none was looked up (no address, not a host name, the
     /// lookup failed).
     pub addresses: Vec<AddressStarttls>,
+    /// Whether this is another probe's recent check of the host, shared
+    /// with this one (`smtp.share_checks_for`), rather than its own.
+    pub shared: bool,
 }
 
 /// What the STARTTLS check over one address of an MX host found.
@@ -399,6 +402,7 @@ impl StarttlsCheck {
             offered: None,
             cert: None,
             addresses: Vec::new(),
+            shared: false,
         }
     }
 
@@ -454,6 +458,7 @@ impl StarttlsCheck {
             offered,
             cert,
             addresses,
+            shared: false,
         }
     }
 }

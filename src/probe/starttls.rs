@@ -11,7 +11,7 @@ use super::classify::local_error;
 use super::dns::{Dns, DnsAnswer};
 use super::local_net::LocalNetwork;
 use super::outcome::{AddressStarttls, StarttlsCheck, StarttlsError, StarttlsSuccess};
-use super::shared_checks::SharedChecks;
+use super::shared_checks::{SharedChecks, Source};
 use crate::config::AddressesConfig;
 use crate::report::AddressFamily;
 use crate::taxonomy::{LocalError, LocalErrorKind};
@@ -217,12 +217,13 @@ impl StarttlsChecker {
                     .await
             })
         });
-        let Some((check, _)) = started else {
+        let Some((check, source)) = started else {
             return self.check_timed(host, limit).await;
         };
         match tokio::time::timeout(limit, check).await {
             Ok((mut check, took)) => {
                 check.host = host.to_string();
+                check.shared = source == Source::Shared;
                 (check, took)
             }
             Err(_) => {

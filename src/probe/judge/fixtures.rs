@@ -133,6 +133,7 @@ pub fn mx_host(host: &str) -> MxHostReport {
         reason: None,
         addresses: Vec::new(),
         dane: None,
+        starttls_check: None,
     }
 }
 
@@ -146,6 +147,7 @@ pub fn starttls_ok(host: &str) -> (StarttlsCheck, Duration) {
         offered: Some(true),
         cert: Some(cert(true)),
         addresses: Vec::new(),
+        shared: false,
     };
     (check, ms(20))
 }
@@ -158,6 +160,7 @@ pub fn starttls_not_offered(host: &str) -> (StarttlsCheck, Duration) {
         offered: Some(false),
         cert: None,
         addresses: Vec::new(),
+        shared: false,
     };
     (check, ms(20))
 }

@@ -62,6 +62,7 @@ pub(super) fn judge(
             reason: None,
             addresses: Vec::new(),
             dane: None,
+            starttls_check: None,
         })
         .collect();
     let mut judgement = MxJudgement {

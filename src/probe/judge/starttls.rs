@@ -6,7 +6,7 @@
 
 use super::Findings;
 use crate::probe::outcome::{AddressStarttls, StarttlsCheck};
-use crate::report::{AddressFamily, AddressReport, MxHostReport};
+use crate::report::{AddressFamily, AddressReport, MxHostReport, StarttlsCheckSource};
 use crate::rfc::rfc8461::mode::failures_apply;
 use crate::rfc::rfc8461::policy::Mode;
 use crate::taxonomy::{Classification, Classified, Phase, Reason, ResultType};
@@ -47,6 +47,11 @@ pub(super) fn judge(
             host.reason = failure.map(|(_, reason)| reason).or(unrouted);
             host.addresses = check.addresses.iter().map(address_report).collect();
             host.cert = check.cert;
+            host.starttls_check = Some(if check.shared {
+                StarttlsCheckSource::Shared
+            } else {
+                StarttlsCheckSource::Own
+            });
         }
         if failure.is_some() {
             pass &= !applies;
@@ -177,6 +182,7 @@ mod tests {
             offered: Some(true),
             cert: Some(cert(false)),
             addresses: Vec::new(),
+            shared: false,
         };
         let pass = judge(
             vec![(check, ms(5))],
@@ -203,6 +209,7 @@ mod tests {
             offered: None,
             cert: None,
             addresses: Vec::new(),
+            shared: false,
         };
         let pass = judge(
             vec![(check, ms(1))],
