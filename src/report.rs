@@ -325,7 +325,8 @@ pub struct MxHostReport {
     pub dane: Option<DaneHostReport>,
     /// Whose STARTTLS check the columns above come from: this probe's own,
     /// or another probe's recent check of the host shared with it
-    /// (`smtp.share_checks_for`); `null` when not checked.
+    /// (`smtp.share_checks_for`; also a timeout waiting for that check);
+    /// `null` when not checked.
     pub starttls_check: Option<StarttlsCheckSource>,
 }
 

@@ -587,4 +587,17 @@ async fn a_probe_with_little_time_left_does_not_cut_the_shared_check_short_for_o
         .map(|t| t.duration_seconds);
     assert!(took.is_some_and(|s| s >= 1.9), "{took:?}");
     assert_eq!(world.smtp_sessions.count(mx), 1);
+    // One of the two started the check, the other was given it, whichever
+    // gave up waiting.
+    let mut sources: Vec<&str> = [&hurried, &patient]
+        .iter()
+        .map(|r| {
+            r.mx_hosts.as_ref().unwrap()[0]
+                .starttls_check
+                .unwrap()
+                .as_str()
+        })
+        .collect();
+    sources.sort();
+    assert_eq!(sources, ["own", "shared"]);
 }

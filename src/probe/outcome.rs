@@ -357,7 +357,8 @@ pub struct StarttlsCheck {
     /// lookup failed).
     pub addresses: Vec<AddressStarttls>,
     /// Whether this is another probe's recent check of the host, shared
-    /// with this one (`smtp.share_checks_for`), rather than its own.
+    /// with this one (`smtp.share_checks_for`; also a timeout waiting for
+    /// it), rather than its own.
     pub shared: bool,
 }
 

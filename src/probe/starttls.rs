@@ -228,7 +228,9 @@ impl StarttlsChecker {
             }
             Err(_) => {
                 let error = StarttlsError::Timeout("waiting for the host's shared check");
-                (StarttlsCheck::failed(host, error), limit)
+                let mut check = StarttlsCheck::failed(host, error);
+                check.shared = source == Source::Shared;
+                (check, limit)
             }
         }
     }
