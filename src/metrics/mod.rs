@@ -146,7 +146,7 @@ impl Metrics {
         let starttls_host_checks = IntCounterVec::new(
             Opts::new(
                 "mtasts_starttls_host_checks_total",
-                "MX hosts' STARTTLS checks in finished probes, by source: own (the probe checked the host) or shared (another probe's check of the host within smtp.share_checks_for).",
+                "MX hosts' STARTTLS checks in scheduled probes not cut short by a local error, by source: own (the probe checked the host) or shared (another probe's check of the host within smtp.share_checks_for, or a timeout waiting for it).",
             ),
             &["source"],
         )?;
