@@ -95,22 +95,34 @@ mod tests {
             Duration::from_secs(60)
         );
         assert_eq!(config.resolver.dnssec_cache_size, 4096);
-        // The default is lowered to half the shortest interval.
+        // The default is lowered below half the shortest interval (the
+        // second round may come half an interval after the first).
         let config =
             Config::parse("domains:\n  - a.example\n  - {name: b.example, interval: 30s}\n")
                 .unwrap();
         assert_eq!(
             config.resolver.dnssec_cache_max_ttl,
-            Duration::from_secs(15)
+            Duration::from_millis(7_500)
         );
-        // A cap written in the file is refused at or above it.
-        let issues = Config::parse(
-            "interval: 2m\nresolver:\n  dnssec_cache_max_ttl: 2m\ndomains: [a.example]\n",
+        // A cap written in the file is refused at or above half of it,
+        // also between half and the whole interval.
+        for cap in ["2m", "90s", "1m"] {
+            let yaml = format!(
+                "interval: 2m\nresolver:\n  dnssec_cache_max_ttl: {cap}\ndomains: [a.example]\n"
+            );
+            let issues = Config::parse(&yaml).unwrap_err();
+            assert_eq!(issues[0].field, "resolver.dnssec_cache_max_ttl");
+            assert!(issues[0].problem.contains("(60s)"), "{}", issues[0].problem);
+            assert_eq!(issues[0].position.map(|p| p.line), Some(3));
+        }
+        let config = Config::parse(
+            "interval: 2m\nresolver:\n  dnssec_cache_max_ttl: 59s\ndomains: [a.example]\n",
         )
-        .unwrap_err();
-        assert_eq!(issues[0].field, "resolver.dnssec_cache_max_ttl");
-        assert!(issues[0].problem.contains("120s"), "{}", issues[0].problem);
-        assert_eq!(issues[0].position.map(|p| p.line), Some(3));
+        .unwrap();
+        assert_eq!(
+            config.resolver.dnssec_cache_max_ttl,
+            Duration::from_secs(59)
+        );
         let config = Config::parse(
             "resolver:\n  dnssec_cache_max_ttl: 0s\n  dnssec_cache_size: 10\ndomains: [a.example]\n",
         )

@@ -26,8 +26,8 @@ pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// a fifth of the default interval, so what changed is seen by the next
 /// probe, and long enough for the domains probed in the same minute to
 /// share the DNSKEY, DS and TLSA answers of their zones and MX hosts.
-/// When a probe interval is shorter than twice this, half the shortest
-/// interval is used instead.
+/// When it is not below half the shortest probe interval, a quarter of
+/// that interval is used instead.
 pub const DEFAULT_DNSSEC_CACHE_MAX_TTL: Duration = Duration::from_secs(60);
 /// Default bound on the answers of the DANE lookups kept (each at most
 /// [`crate::probe::dnssec_transport::MAX_CACHED_RESPONSE_BYTES`]: 16 MiB at

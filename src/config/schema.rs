@@ -64,8 +64,10 @@ pub struct ResolverConfig {
     pub trust_ad_bit: bool,
     /// The longest any answer of the DANE lookups (DNSKEY, DS, MX, address,
     /// TLSA records) is remembered, whatever its TTL (RFC 2181 §8, RFC 2308
-    /// §5); zero: nothing is kept. Below the shortest probe interval, so a
-    /// changed TLSA record or a key rollover is seen by the next probe.
+    /// §5); zero: nothing is kept. Below half the shortest probe interval
+    /// (a domain's second probe may come half an interval after its
+    /// first), so a changed TLSA record or a key rollover is seen by the
+    /// next probe.
     pub dnssec_cache_max_ttl: Duration,
     /// Answers of the DANE lookups kept at most (zero: none).
     pub dnssec_cache_size: usize,

@@ -260,27 +260,28 @@ fn validate_resolver(raw: RawResolver, resolver: &mut ResolverConfig, issues: &m
 /// Most answers of the DANE lookups kept (`resolver.dnssec_cache_size`).
 const MAX_DNSSEC_CACHE_SIZE: usize = 1_000_000;
 
-/// `resolver.dnssec_cache_max_ttl` below the shortest probe interval (the
-/// defaults' or a domain's), so the next probe sees what
-/// changed: a configured cap at or above it is refused; the default is
-/// lowered to half of it. (`/probe` modules probe once: their interval
-/// does not count.)
+/// `resolver.dnssec_cache_max_ttl` below half the shortest probe interval
+/// (the defaults' or a domain's): the scheduler may probe a domain again
+/// after half its interval (the jitter of its second round), and that
+/// probe must see what changed. A configured cap at or above it is
+/// refused; the default is lowered to half of it. (`/probe` modules probe
+/// once: their interval does not count.)
 fn bound_dnssec_cache_ttl(config: &mut Config, explicit: bool, issues: &mut Issues) {
-    let shortest = shortest_interval(config);
+    let half = shortest_interval(config) / 2;
     let cap = &mut config.resolver.dnssec_cache_max_ttl;
-    if *cap < shortest {
+    if *cap < half {
         return;
     }
     if explicit {
         issues.add(
             "resolver.dnssec_cache_max_ttl",
             format!(
-                "must be below the shortest probe interval ({}s): a changed TLSA record or DNSSEC key would be missed by the next probe",
-                shortest.as_secs()
+                "must be below half the shortest probe interval ({}s): a changed TLSA record or DNSSEC key could be missed by a domain's next probe",
+                half.as_secs_f64()
             ),
         );
     } else {
-        *cap = shortest / 2;
+        *cap = half / 2;
     }
 }
 
