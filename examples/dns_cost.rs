@@ -117,82 +117,73 @@ fn main() {
     };
 
     runtime.block_on(async {
-        use futures_util::stream::{self, StreamExt};
         for round in 0..2 {
-            let (cpu, wall) = (thread_cpu(), Instant::now());
-            let answered = stream::iter(0..queries)
-                .map(|i| {
-                    let dns = dns.clone();
-                    async move {
-                        let name = format!("_mta-sts.d{i}.test");
-                        dns.txt(&name)
-                            .await
-                            .map(|a| a.into_records().len())
-                            .unwrap_or(0)
+            let each = Each {
+                round,
+                queries,
+                concurrency,
+            };
+            each.measure("probe's Dns (NameServers)", |i| {
+                let dns = dns.clone();
+                async move {
+                    let name = format!("_mta-sts.d{i}.test");
+                    dns.txt(&name)
+                        .await
+                        .map(|a| a.into_records().len())
+                        .unwrap_or(0)
+                }
+            })
+            .await;
+            each.measure("minimal (socket per query)", |i| async move {
+                let name = Name::from_ascii(format!("_mta-sts.d{i}.test.")).expect("name");
+                minimal_query(server, &name, i as u16).await
+            })
+            .await;
+            each.measure("hickory resolver (before)", |i| {
+                let resolver = resolver.clone();
+                async move {
+                    let name = format!("_mta-sts.d{i}.test.");
+                    match resolver.lookup(name.as_str(), RecordType::TXT).await {
+                        Ok(lookup) => lookup.answers().len(),
+                        Err(_) => 0,
                     }
-                })
-                .buffer_unordered(concurrency)
-                .fold(0, |sum, n| async move { sum + n })
-                .await;
-            report(
-                "probe's Dns (NameServers)",
-                round,
-                queries,
-                answered,
-                cpu,
-                wall,
-            );
-
-            let (cpu, wall) = (thread_cpu(), Instant::now());
-            let answered = stream::iter(0..queries)
-                .map(|i| async move {
-                    let name = Name::from_ascii(format!("_mta-sts.d{i}.test.")).expect("name");
-                    minimal_query(server, &name, i as u16).await
-                })
-                .buffer_unordered(concurrency)
-                .fold(0, |sum, n| async move { sum + n })
-                .await;
-            report(
-                "minimal (socket per query)",
-                round,
-                queries,
-                answered,
-                cpu,
-                wall,
-            );
-
-            let (cpu, wall) = (thread_cpu(), Instant::now());
-            let answered = stream::iter(0..queries)
-                .map(|i| {
-                    let resolver = resolver.clone();
-                    async move {
-                        let name = format!("_mta-sts.d{i}.test.");
-                        match resolver.lookup(name.as_str(), RecordType::TXT).await {
-                            Ok(lookup) => lookup.answers().len(),
-                            Err(_) => 0,
-                        }
-                    }
-                })
-                .buffer_unordered(concurrency)
-                .fold(0, |sum, n| async move { sum + n })
-                .await;
-            report(
-                "hickory resolver (before)",
-                round,
-                queries,
-                answered,
-                cpu,
-                wall,
-            );
+                }
+            })
+            .await;
         }
     });
 }
 
-fn report(what: &str, round: usize, queries: usize, answered: usize, cpu: Duration, wall: Instant) {
-    let cpu = thread_cpu() - cpu;
-    println!(
-        "{what:<34} round {round}: {queries} queries, {answered} answered, {:.1} us CPU a query, {:.2} s",
-        cpu.as_secs_f64() * 1e6 / queries as f64,
-        wall.elapsed().as_secs_f64()
-    );
+/// One round of one client: how many queries, how many at a time.
+struct Each {
+    round: usize,
+    queries: usize,
+    concurrency: usize,
+}
+
+impl Each {
+    /// Runs `query(i)` for every query, `concurrency` at a time (each
+    /// returns the answers it got), and prints the CPU of this thread per
+    /// query and the wall time.
+    async fn measure<F, Fut>(&self, what: &str, query: F)
+    where
+        F: FnMut(usize) -> Fut,
+        Fut: std::future::Future<Output = usize>,
+    {
+        use futures_util::stream::{self, StreamExt};
+        let (cpu, wall) = (thread_cpu(), Instant::now());
+        let answered = stream::iter(0..self.queries)
+            .map(query)
+            .buffer_unordered(self.concurrency)
+            .fold(0, |sum, n| async move { sum + n })
+            .await;
+        let cpu = thread_cpu() - cpu;
+        println!(
+            "{what:<34} round {}: {} queries, {answered} answered, {:.1} us CPU a query, {:.2} s",
+            self.round,
+            self.queries,
+            cpu.as_secs_f64() * 1e6 / self.queries as f64,
+            wall.elapsed().as_secs_f64()
+        );
+    }
 }
