@@ -202,11 +202,7 @@ impl Dns {
                 DnsAnswer::Records(records) => records.as_slice(),
                 DnsAnswer::NxDomain => &[],
             })
-            .filter_map(|r| match r {
-                RData::A(a) => Some(IpAddr::V4(a.0)),
-                RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
-                _ => None,
-            })
+            .filter_map(ip_address)
             .collect();
         if !addresses.is_empty() {
             return Ok(DnsAnswer::Records(addresses));
@@ -259,11 +255,7 @@ impl Dns {
                 answer
                     .into_records()
                     .into_iter()
-                    .filter_map(|r| match r {
-                        RData::A(a) => Some(IpAddr::V4(a.0)),
-                        RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
-                        _ => None,
-                    })
+                    .filter_map(|r| ip_address(&r))
                     .take(limits.per_family)
             })
             .collect();
@@ -351,6 +343,15 @@ fn socket_shortage(nameservers: &[SocketAddr]) -> Option<LocalError> {
         }
     }
     shortage
+}
+
+/// The address of an A or AAAA record.
+fn ip_address(record: &RData) -> Option<IpAddr> {
+    match record {
+        RData::A(a) => Some(IpAddr::V4(a.0)),
+        RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
+        _ => None,
+    }
 }
 
 fn type_name(record_type: RecordType) -> &'static str {

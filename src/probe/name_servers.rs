@@ -112,7 +112,8 @@ impl NameServers {
         record_type: RecordType,
     ) -> Result<Vec<RData>, NetError> {
         let mut asked = Name::from_utf8(name)?;
-        for depth in 1..=MAX_NAMES_ASKED {
+        let mut names_asked = 1;
+        loop {
             let query = Query::query(asked.clone(), record_type);
             if let Some(answer) = special_use_answer(&query) {
                 return answer;
@@ -135,14 +136,13 @@ impl NameServers {
                 return Ok(records);
             }
             match target {
-                Some(target) if depth < MAX_NAMES_ASKED => asked = target,
+                Some(target) if names_asked < MAX_NAMES_ASKED => {
+                    asked = target;
+                    names_asked += 1;
+                }
                 _ => return Err(no_records(query, code)),
             }
         }
-        Err(no_records(
-            Query::query(asked, record_type),
-            ResponseCode::NoError,
-        ))
     }
 
     /// One question, asked again once if it failed without an answer.
